@@ -1,0 +1,104 @@
+"""Command line: ``python -m training fit ...``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from training.errors import TrainingError
+from training.io import ColumnMap, DatasetSpec
+from training.train import TrainConfig, train
+
+COLUMN_OPTIONS = [f for f in ColumnMap.__dataclass_fields__]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    fit = sub.add_parser("fit", help="train a segment model from transactions or a customer table")
+    fit.add_argument("--input", required=True, type=Path, help="CSV, .csv.gz or Parquet file")
+    fit.add_argument("--dataset", type=Path, help="TOML dataset spec (column mapping, categories)")
+    for name in COLUMN_OPTIONS:
+        fit.add_argument(f"--{name.replace('_', '-')}-col", dest=name, help=f"column holding {name}")
+    fit.add_argument("--categories-file", help="table mapping product_id to a category")
+    fit.add_argument("--categories-key", help="key column of the categories file (default product_id)")
+    fit.add_argument("--categories-column", help="category column of the categories file")
+    fit.add_argument("--timezone", help="timezone of naive timestamps (default UTC)")
+    fit.add_argument("--max-bad-fraction", type=float, help="fail above this share of bad rows")
+    fit.add_argument("--table-columns", nargs="+", help="train a customer table on these numeric columns")
+    fit.add_argument("--table-id", help="customer id column of the table")
+    fit.add_argument("--log-columns", nargs="*", default=[], help="table columns to log-transform")
+    fit.add_argument("--k", type=int, help="number of segments (default: chosen automatically)")
+    fit.add_argument("--k-min", type=int, default=2)
+    fit.add_argument("--k-max", type=int, default=10)
+    fit.add_argument("--seed", type=int, default=42)
+    fit.add_argument("--top-categories", type=int, default=8)
+    fit.add_argument("--as-of", help="reference time (ISO 8601); default midnight after the last line")
+    fit.add_argument("--out", type=Path, default=Path("models"), help="model root directory")
+    fit.add_argument("--name", default="model", help="model name (a directory under --out)")
+    fit.add_argument("--names", type=Path, help="JSON object of segment id -> name overrides")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    dataset = DatasetSpec.from_toml(args.dataset) if args.dataset else DatasetSpec()
+    overrides: dict[str, Any] = {n: getattr(args, n) for n in COLUMN_OPTIONS if getattr(args, n)}
+    for opt in ("categories_file", "categories_key", "categories_column", "timezone", "max_bad_fraction"):
+        if getattr(args, opt) is not None:
+            overrides[opt] = getattr(args, opt)
+    as_of = pd.Timestamp(args.as_of) if args.as_of else None
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.tz_localize("UTC")
+    return TrainConfig(
+        input=args.input, dataset=dataset.with_overrides(**overrides),
+        table_columns=args.table_columns, table_id=args.table_id, log_columns=args.log_columns,
+        k=args.k, k_min=args.k_min, k_max=args.k_max, seed=args.seed,
+        top_categories=args.top_categories, as_of=as_of, out=args.out, name=args.name,
+        names_file=args.names,
+    )
+
+
+def format_summary(path: Path, meta: dict[str, Any]) -> str:
+    data, sel = meta["data"], meta["selection"]
+    lines = [f"model {meta['version']} saved to {path}",
+             f"rows read: {data['rows_read']:,}  customers: {data['customers']:,}"]
+    for reason, count in data["rows_dropped"].items():
+        lines.append(f"  dropped {count:>8,}  {reason}")
+    for reason, count in data.get("customers_dropped", {}).items():
+        lines.append(f"  customers dropped {count:,}: {reason}")
+    if "return_lines_kept" in data:
+        lines.append(f"  return lines kept (reduce net spend): {data['return_lines_kept']:,}")
+    for example in data.get("bad_row_examples", [])[:5]:
+        lines.append(f"    {example}")
+    if "as_of" in data:
+        lines.append(f"date range {data['date_range'][0]} .. {data['date_range'][1]}, as_of {data['as_of']}")
+    if "note" in data:
+        lines.append(f"NOTE: {data['note']}")
+    lines.append(f"k = {sel['chosen_k']} ({sel['rule']})")
+    lines.append(f"{'k':>3} {'silhouette':>10} {'calinski_h':>11} {'davies_b':>9} {'inertia':>12}")
+    for s in sel["scores"]:
+        mark = " <" if s["k"] == sel["chosen_k"] else ""
+        lines.append(f"{s['k']:>3} {s['silhouette']:>10.4f} {s['calinski_harabasz']:>11.1f} "
+                     f"{s['davies_bouldin']:>9.3f} {s['inertia']:>12.1f}{mark}")
+    key = meta["features"]["names"][:5]
+    lines.append(f"{'id':>3} {'name':<22} {'size':>7} {'share':>6}  " + " ".join(f"{k[:14]:>14}" for k in key))
+    for seg in meta["segments"]:
+        vals = " ".join(f"{seg['median'][k]:>14.2f}" for k in key)
+        lines.append(f"{seg['id']:>3} {seg['name'][:22]:<22} {seg['size']:>7,} {seg['share']:>6.1%}  {vals}")
+    lines.append("(segment values are member medians in original units)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "fit":
+            path, meta = train(config_from_args(args))
+            print(format_summary(path, meta))
+    except TrainingError as exc:
+        print(f"error: {exc}")
+        return 2
+    return 0

@@ -1,0 +1,252 @@
+"""Load transaction files and customer tables into canonical form.
+
+A :class:`ColumnMap` maps a file's own headers to the canonical line fields
+(customer_id, order_id, timestamp, amount or quantity x unit_price, category,
+product_id). It comes from CLI options and/or a small TOML dataset spec.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from training.errors import DataError
+
+MAX_REPORTED_BAD_ROWS = 20
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Which of a file's columns holds each canonical field (None: absent)."""
+
+    customer_id: str = "customer_id"
+    timestamp: str = "timestamp"
+    order_id: str | None = None
+    amount: str | None = None
+    quantity: str | None = None
+    unit_price: str | None = None
+    category: str | None = None
+    product_id: str | None = None
+
+    def source_columns(self) -> list[str]:
+        return [v for f in fields(self) if (v := getattr(self, f.name)) is not None]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A TOML dataset spec: column map plus optional category lookup and parsing rules."""
+
+    columns: ColumnMap = field(default_factory=ColumnMap)
+    categories_file: str | None = None
+    categories_key: str = "product_id"
+    categories_column: str | None = None
+    timezone: str = "UTC"
+    max_bad_fraction: float = 0.01
+
+    @classmethod
+    def from_toml(cls, path: Path) -> DatasetSpec:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        known = {f.name for f in fields(ColumnMap)}
+        cols = data.get("columns", {})
+        unknown = set(cols) - known
+        if unknown:
+            raise DataError(f"{path}: unknown canonical fields {sorted(unknown)}")
+        cats = data.get("categories", {})
+        parse = data.get("parsing", {})
+        return cls(
+            columns=ColumnMap(**cols),
+            categories_file=cats.get("file"),
+            categories_key=cats.get("key", "product_id"),
+            categories_column=cats.get("column"),
+            timezone=parse.get("timezone", "UTC"),
+            max_bad_fraction=float(parse.get("max_bad_fraction", 0.01)),
+        )
+
+    def with_overrides(self, **overrides: Any) -> DatasetSpec:
+        col_over = {k: v for k, v in overrides.items() if k in ColumnMap.__dataclass_fields__}
+        top_over = {k: v for k, v in overrides.items() if k not in col_over}
+        return replace(self, columns=replace(self.columns, **col_over), **top_over)
+
+
+@dataclass
+class LoadReport:
+    """What loading read and what it rejected."""
+
+    rows_read: int = 0
+    bad_rows: dict[str, int] = field(default_factory=dict)
+    bad_examples: list[str] = field(default_factory=list)
+    category_missing: int = 0
+
+
+def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read CSV (plain or gzip'd) or Parquet; CSV columns are read as text.
+
+    Raises
+    ------
+    DataError
+        When the file is missing or empty, or lacks one of ``columns``.
+    """
+    if not path.is_file():
+        raise DataError(f"input file {path} does not exist")
+    is_parquet = path.name.lower().endswith((".parquet", ".pq"))
+    try:
+        if is_parquet:
+            header = list(pq.read_schema(path).names)
+        else:
+            header = list(pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns)
+    except (pd.errors.EmptyDataError, EOFError) as exc:
+        raise DataError(f"{path}: the file is empty") from exc
+    except (OSError, UnicodeDecodeError, pa.ArrowException) as exc:
+        raise DataError(f"{path}: cannot be read: {exc}") from exc
+    missing = [c for c in (columns or []) if c not in header]
+    if missing:
+        raise DataError(f"{path}: column(s) {missing} not found; the file has {header}")
+    try:
+        if is_parquet:
+            frame = pd.read_parquet(path, columns=columns)
+        else:
+            frame = pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False,
+                                na_values=[""], encoding="utf-8-sig")
+    except (ValueError, OSError, pa.ArrowException) as exc:
+        raise DataError(f"{path}: cannot be read: {exc}") from exc
+    if frame.empty:
+        raise DataError(f"{path}: no data rows")
+    return frame
+
+
+def normalize_ids(values: pd.Series) -> pd.Series:
+    """Ids as text; ids written as floats ("17850.0") lose the ".0"."""
+    text = values.astype("string").str.strip()
+    return text.str.replace(r"^(\d+)\.0$", r"\1", regex=True).replace("", pd.NA)
+
+
+def _numeric(values: pd.Series) -> pd.Series:
+    num = pd.to_numeric(values, errors="coerce").astype(np.float64)
+    return num.where(np.isfinite(num))
+
+
+def _note_bad(report: LoadReport, reason: str, mask: pd.Series, line_no: pd.Series) -> None:
+    count = int(mask.sum())
+    if not count:
+        return
+    report.bad_rows[reason] = report.bad_rows.get(reason, 0) + count
+    room = MAX_REPORTED_BAD_ROWS - len(report.bad_examples)
+    for line in line_no[mask].head(max(room, 0)):
+        report.bad_examples.append(f"line {line}: {reason}")
+
+
+def load_transactions(path: Path, spec: DatasetSpec) -> tuple[pd.DataFrame, LoadReport]:
+    """Read a transaction file into canonical lines.
+
+    Rows whose fields can't be parsed are rejected and reported with their line
+    numbers (capped); loading fails when more than ``spec.max_bad_fraction`` of the
+    rows with a customer id are bad. Rows without a customer id are kept here
+    (``customer_id`` NA) so that cleaning counts them.
+    """
+    cm = spec.columns
+    if cm.amount is None and (cm.quantity is None) != (cm.unit_price is None):
+        raise DataError("money needs either an amount column or both quantity and unit_price")
+    raw = read_table(path, cm.source_columns())
+    report = LoadReport(rows_read=len(raw))
+    is_csv = not path.name.lower().endswith((".parquet", ".pq"))
+    line_no = pd.Series(np.arange(len(raw)) + (2 if is_csv else 0), index=raw.index)
+
+    out = pd.DataFrame(index=raw.index)
+    out["customer_id"] = normalize_ids(raw[cm.customer_id])
+    has_id = out["customer_id"].notna()
+    out["timestamp"] = parse_timestamps(raw[cm.timestamp], spec.timezone)
+    bad = pd.Series(False, index=raw.index)
+    _mark(report, bad, has_id & out["timestamp"].isna(), "timestamp does not parse", line_no)
+    out["order_id"] = (
+        normalize_ids(raw[cm.order_id]) if cm.order_id
+        else out["timestamp"].astype("string")  # without orders, each timestamp is a visit
+    )
+    _mark(report, bad, has_id & ~bad & out["order_id"].isna(), "order id missing", line_no)
+    if cm.amount is not None:
+        out["amount"] = _numeric(raw[cm.amount])
+        _mark(report, bad, has_id & ~bad & out["amount"].isna(), "amount is not a number", line_no)
+    elif cm.quantity is not None and cm.unit_price is not None:
+        qty, price = _numeric(raw[cm.quantity]), _numeric(raw[cm.unit_price])
+        _mark(report, bad, has_id & ~bad & qty.isna(), "quantity is not a number", line_no)
+        _mark(report, bad, has_id & ~bad & price.isna(), "unit_price is not a number", line_no)
+        _mark(report, bad, has_id & ~bad & (qty == 0), "quantity is zero", line_no)
+        _mark(report, bad, has_id & ~bad & (price < 0), "unit_price is negative", line_no)
+        out["amount"] = qty * price
+    if cm.product_id:
+        out["product_id"] = normalize_ids(raw[cm.product_id])
+    if cm.category:
+        out["category"] = raw[cm.category].astype("string")
+    elif spec.categories_file and spec.categories_column:
+        out["category"] = _lookup_categories(out, spec, path.parent)
+        report.category_missing = int(out["category"].isna().sum())
+
+    n_with_id = int(has_id.sum())
+    n_bad = int(bad.sum())
+    if n_with_id and n_bad / n_with_id > spec.max_bad_fraction:
+        shown = "; ".join(report.bad_examples[:5])
+        raise DataError(
+            f"{path}: {n_bad} of {n_with_id} rows with a customer id are bad "
+            f"({n_bad / n_with_id:.1%} > {spec.max_bad_fraction:.1%} allowed): {shown}"
+        )
+    return out[~bad].reset_index(drop=True), report
+
+
+def _mark(report: LoadReport, bad: pd.Series, mask: pd.Series, reason: str, line_no: pd.Series) -> None:
+    _note_bad(report, reason, mask, line_no)
+    bad |= mask
+
+
+def parse_timestamps(values: pd.Series, timezone: str = "UTC") -> pd.Series:
+    """ISO 8601 text to UTC timestamps; naive values are read in ``timezone``."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = pd.to_datetime(values)
+    else:
+        parsed = pd.to_datetime(values.astype("string"), errors="coerce", format="ISO8601",
+                                utc=timezone == "UTC")
+    if getattr(parsed.dt, "tz", None) is None:
+        parsed = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    return parsed.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+
+
+def _lookup_categories(lines: pd.DataFrame, spec: DatasetSpec, base: Path) -> pd.Series:
+    if "product_id" not in lines:
+        raise DataError("a categories file needs the product_id column mapped")
+    cat_path = Path(spec.categories_file or "")
+    if not cat_path.is_absolute() and not cat_path.exists():
+        cat_path = base / cat_path
+    column = spec.categories_column or "category"
+    table = read_table(cat_path, [spec.categories_key, column])
+    keys = normalize_ids(table[spec.categories_key])
+    mapping = pd.Series(table[column].astype("string").to_numpy(), index=keys.to_numpy())
+    mapping = mapping[~mapping.index.duplicated()]
+    return lines["product_id"].map(mapping).astype("string")
+
+
+def load_customer_table(
+    path: Path, columns: list[str], id_column: str | None, max_bad_fraction: float = 0.01
+) -> tuple[pd.DataFrame, LoadReport]:
+    """Read chosen numeric columns of a customer-level table (index: customer id)."""
+    raw = read_table(path, [*columns, *([id_column] if id_column else [])])
+    report = LoadReport(rows_read=len(raw))
+    line_no = pd.Series(np.arange(len(raw)) + 2, index=raw.index)
+    values = pd.DataFrame({c: _numeric(raw[c]) for c in columns}, index=raw.index)
+    bad = pd.Series(False, index=raw.index)
+    for c in columns:
+        _mark(report, bad, values[c].isna() & ~bad, f"{c} is not a number", line_no)
+    if bad.sum() / len(raw) > max_bad_fraction:
+        raise DataError(f"{path}: {int(bad.sum())} of {len(raw)} rows are bad: "
+                        + "; ".join(report.bad_examples[:5]))
+    ids = normalize_ids(raw[id_column]) if id_column else line_no.astype("string")
+    values.index = pd.Index(ids.to_numpy(), name="customer_id")
+    values = values[~bad.to_numpy()]
+    if values.index.duplicated().any():
+        dupes = list(values.index[values.index.duplicated()][:5])
+        raise DataError(f"{path}: duplicate customer ids in {id_column}: {dupes}")
+    return values, report

@@ -1,0 +1,93 @@
+"""The fitted segment model as plain arrays: transform, scale, nearest centroid.
+
+Training writes its assignments with :meth:`SegmentModel.assign` and the service
+answers with the same method, so both give the same segment for the same features.
+The scaler is folded into the centroids' space once; assignment is a numpy argmin,
+identical to ``Pipeline(StandardScaler, KMeans).predict``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+
+from training.features import FeatureSpec, transform_features
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Per-customer result arrays (row i belongs to input row i)."""
+
+    segment_index: np.ndarray
+    distance: np.ndarray
+    next_index: np.ndarray
+    next_distance: np.ndarray
+
+
+@dataclass(frozen=True)
+class SegmentModel:
+    """Fitted state needed to assign customers.
+
+    Attributes
+    ----------
+    spec : FeatureSpec
+        The feature definition the model was trained on.
+    mean_, scale_ : ndarray
+        StandardScaler statistics (on transformed features).
+    centroids_ : ndarray of shape (k, n_features)
+        Segment centroids in scaled space, in label order.
+    """
+
+    spec: FeatureSpec
+    mean_: np.ndarray
+    scale_: np.ndarray
+    centroids_: np.ndarray
+
+    @classmethod
+    def from_pipeline(cls, spec: FeatureSpec, pipeline: Pipeline) -> SegmentModel:
+        scaler, kmeans = pipeline.named_steps["scaler"], pipeline.named_steps["kmeans"]
+        return cls(
+            spec=spec,
+            mean_=np.asarray(scaler.mean_, dtype=np.float64),
+            scale_=np.asarray(scaler.scale_, dtype=np.float64),
+            centroids_=np.asarray(kmeans.cluster_centers_, dtype=np.float64),
+        )
+
+    @property
+    def n_segments(self) -> int:
+        return int(self.centroids_.shape[0])
+
+    def scale(self, X: np.ndarray) -> np.ndarray:
+        """Transform then standardize raw features (original units, spec order)."""
+        return (transform_features(X, self.spec) - self.mean_) / self.scale_
+
+    def assign(self, X: np.ndarray) -> Assignment:
+        """Nearest and next-nearest centroid of each row of raw features ``X``."""
+        Xs = self.scale(X)
+        # ||x - c||^2 computed directly (not by the expanded dot-product form) so ties
+        # and rounding match scikit-learn's predict on the same float64 data.
+        d2 = ((Xs[:, None, :] - self.centroids_[None, :, :]) ** 2).sum(axis=2)
+        order = np.argsort(d2, axis=1, kind="stable")
+        rows = np.arange(len(Xs))
+        best = order[:, 0]
+        nxt = order[:, 1] if self.n_segments > 1 else best
+        return Assignment(
+            segment_index=best,
+            distance=np.sqrt(d2[rows, best]),
+            next_index=nxt,
+            next_distance=np.sqrt(d2[rows, nxt]),
+        )
+
+    def centroids_original(self) -> np.ndarray:
+        """Centroids mapped back to original units (inverse scaling and transforms)."""
+        Xt = self.centroids_ * self.scale_ + self.mean_
+        out = Xt.copy()
+        for j, name in enumerate(self.spec.names):
+            kind = self.spec.transforms[name]
+            if kind == "log1p":
+                out[:, j] = np.expm1(Xt[:, j])
+            elif kind == "signed_log1p":
+                out[:, j] = np.sign(Xt[:, j]) * np.expm1(np.abs(Xt[:, j]))
+        return out

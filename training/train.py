@@ -1,0 +1,203 @@
+"""The training steps: load, clean, features, select k, fit, evaluate, save."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from training import artifact, features, selection
+from training.errors import DataError
+from training.io import DatasetSpec, LoadReport, load_customer_table, load_transactions
+from training.model import SegmentModel
+from training.naming import name_segments
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; the CLI fills it in."""
+
+    input: Path
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
+    table_columns: list[str] | None = None
+    table_id: str | None = None
+    log_columns: list[str] = field(default_factory=list)
+    k: int | None = None
+    k_min: int = 2
+    k_max: int = 10
+    seed: int = 42
+    n_init: int = 10
+    top_categories: int = 8
+    as_of: pd.Timestamp | None = None
+    out: Path = Path("models")
+    name: str = "model"
+    names_file: Path | None = None
+
+
+@dataclass
+class Prepared:
+    """Features of the training customers plus what preparing them dropped."""
+
+    X: pd.DataFrame
+    spec: features.FeatureSpec
+    summary: dict[str, Any]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def prepare(config: TrainConfig) -> Prepared:
+    """Load, clean and compute features (steps 1-3)."""
+    if config.table_columns:
+        X, report = load_customer_table(config.input, config.table_columns, config.table_id,
+                                        config.dataset.max_bad_fraction)
+        spec = features.table_spec(config.table_columns, config.log_columns)
+        summary = _summary(report, {}, len(X), {}, None, None)
+        return Prepared(X, spec, summary)
+    log(f"loading {config.input}")
+    lines, report = load_transactions(config.input, config.dataset)
+    lines, dropped = features.clean_lines(lines)
+    if lines.empty:
+        raise DataError(f"{config.input}: no usable lines left after cleaning ({dropped})")
+    as_of = config.as_of if config.as_of is not None else features.default_as_of(lines)
+    if lines["timestamp"].max() > as_of:
+        raise DataError(f"as_of {as_of} is before the last transaction {lines['timestamp'].max()}")
+    cats = features.top_categories(lines, config.top_categories)
+    spec = features.rfm_spec("amount" in lines, cats)
+    log(f"computing features of {lines['customer_id'].nunique():,} customers")
+    X = features.compute_features(lines, spec, as_of)
+    no_purchase = int(lines["customer_id"].nunique() - len(X))
+    returns = int((lines["amount"] < 0).sum()) if "amount" in lines else 0
+    summary = _summary(report, dropped, len(X), {"only_returns": no_purchase}, lines, as_of)
+    summary["return_lines_kept"] = returns
+    if not spec.has_money:
+        summary["note"] = "no money columns: trained without monetary features"
+    return Prepared(X, spec, summary)
+
+
+def _summary(report: LoadReport, dropped: dict[str, int], customers: int,
+             customers_dropped: dict[str, int], lines: pd.DataFrame | None,
+             as_of: pd.Timestamp | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "rows_read": report.rows_read,
+        "rows_dropped": {**{f"bad: {k}": v for k, v in report.bad_rows.items()}, **dropped},
+        "bad_row_examples": report.bad_examples,
+        "customers": customers,
+        "customers_dropped": customers_dropped,
+    }
+    if lines is not None:
+        out["rows_used"] = len(lines)
+        out["date_range"] = [lines["timestamp"].min().isoformat(), lines["timestamp"].max().isoformat()]
+        out["as_of"] = pd.Timestamp(as_of).isoformat()
+        if report.category_missing:
+            out["lines_without_category"] = report.category_missing
+    return out
+
+
+def fit(prep: Prepared, config: TrainConfig) -> tuple[Pipeline, dict[str, Any]]:
+    """Select k (unless given) and fit the scaler + K-means pipeline (steps 4-5)."""
+    Xt = features.transform_features(prep.X.to_numpy(np.float64), prep.spec)
+    Xs = StandardScaler().fit_transform(Xt)
+    k_values = [config.k] if config.k else list(range(config.k_min, min(config.k_max, len(Xs) - 1) + 1))
+    if not k_values:
+        raise DataError(f"{len(Xs)} customers are too few to form segments")
+    log(f"scoring k in {k_values[0]}..{k_values[-1]} on {len(Xs):,} customers")
+    scores = selection.score_k_range(Xs, k_values, config.seed, config.n_init,
+                                     progress=lambda k: log(f"  k={k} done"))
+    k = config.k or selection.choose_k(scores)
+    pipeline = Pipeline([
+        ("scaler", StandardScaler()),
+        ("kmeans", KMeans(n_clusters=k, n_init=config.n_init, random_state=config.seed)),
+    ]).fit(Xt)
+    rule = f"given: k={k}" if config.k else selection.SELECTION_RULE
+    return pipeline, {"rule": rule, "chosen_k": k, "scores": scores}
+
+
+def evaluate(prep: Prepared, model: SegmentModel, names_file: Path | None) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """Assign the training customers and describe each segment (steps 6)."""
+    X = prep.X
+    result = model.assign(X.to_numpy(np.float64))
+    labels = result.segment_index
+    named = name_segments(X, labels, not prep.spec.is_table)
+    overrides = _read_names(names_file) if names_file else {}
+    sizes = np.bincount(labels, minlength=model.n_segments)
+    revenue = X["monetary"].clip(lower=0).groupby(labels).sum() if "monetary" in X else None
+    centroids = model.centroids_original()
+    segments = []
+    for i in range(model.n_segments):
+        seg = {
+            "id": i,
+            "label": i,
+            "name": overrides.get(str(i), named[i]["name"]),
+            "description": named[i]["description"],
+            "size": int(sizes[i]),
+            "share": float(sizes[i] / len(X)),
+            "centroid": dict(zip(prep.spec.names, centroids[i].tolist(), strict=True)),
+            "centroid_scaled": model.centroids_[i].tolist(),
+            "median": X[labels == i].median().to_dict(),
+        }
+        if revenue is not None:
+            seg["revenue_share"] = float(revenue.get(i, 0.0) / max(revenue.sum(), 1e-12))
+        segments.append(seg)
+    assignments = X.reset_index()
+    assignments.insert(1, "segment_id", labels.astype(np.int64))
+    assignments.insert(2, "segment_name", [segments[i]["name"] for i in labels])
+    return segments, assignments
+
+
+def _read_names(path: Path) -> dict[str, str]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise DataError(f"{path}: expected a JSON object of segment id -> name")
+    return {str(k): v for k, v in data.items()}
+
+
+def feature_ranges(X: pd.DataFrame) -> dict[str, dict[str, float]]:
+    q = X.quantile([0.0, 0.01, 0.5, 0.99, 1.0])
+    return {c: {"min": q.loc[0.0, c], "p01": q.loc[0.01, c], "median": q.loc[0.5, c],
+                "p99": q.loc[0.99, c], "max": q.loc[1.0, c]} for c in X.columns}
+
+
+def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
+    """Run every step and save the model version; returns its directory and metadata."""
+    started = time.perf_counter()
+    prep = prepare(config)
+    pipeline, selection_info = fit(prep, config)
+    model = SegmentModel.from_pipeline(prep.spec, pipeline)
+    segments, assignments = evaluate(prep, model, config.names_file)
+    data_sha = artifact.sha256_file(config.input)
+    created = dt.datetime.now(dt.UTC)
+    version = f"{config.name}-{created:%Y%m%dT%H%M%SZ}-{data_sha[:8]}"
+    metadata = {
+        "schema_version": artifact.SCHEMA_VERSION,
+        "version": version,
+        "name": config.name,
+        "created_at": created.isoformat(),
+        "algorithm": "kmeans",
+        "data": {"file": config.input.name, "sha256": data_sha,
+                 "kind": "table" if prep.spec.is_table else "transactions", **prep.summary},
+        "features": prep.spec.to_dict(),
+        "feature_ranges": feature_ranges(prep.X),
+        "pipeline_input": "transformed features (features.transforms applied), spec order",
+        "parameters": {"seed": config.seed, "n_init": config.n_init, "k": config.k,
+                       "k_range": [config.k_min, config.k_max],
+                       "top_categories": config.top_categories,
+                       "silhouette_sample": selection.SILHOUETTE_SAMPLE},
+        "selection": selection_info,
+        "segments": segments,
+        "libraries": artifact.library_versions(),
+        "training_seconds": round(time.perf_counter() - started, 3),
+    }
+    path = artifact.save_model(config.out, config.name, version, pipeline, metadata, assignments)
+    return path, metadata
