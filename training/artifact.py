@@ -87,6 +87,7 @@ def save_model(
 
 def _write_atomic(path: Path, text: str) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    os.fchmod(fd, 0o644)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(tmp_name, path)

@@ -140,7 +140,8 @@ def _purchase_weight(lines: pd.DataFrame) -> pd.Series:
 def clean_lines(lines: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     """Apply the cleaning rules shared by training and serving.
 
-    Rows without a customer id are dropped, exact duplicate lines are removed, and
+    A line without an order id belongs to the visit at its timestamp. Rows without
+    a customer id are dropped, exact duplicate lines are removed, and
     zero-amount lines (which are neither a purchase nor a return) are dropped.
     Returns (negative amounts) are kept: they reduce net spend.
 
@@ -152,6 +153,11 @@ def clean_lines(lines: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
         Rows dropped per reason.
     """
     dropped: dict[str, int] = {}
+    if "order_id" not in lines or lines["order_id"].isna().any():
+        # Without an order id, each distinct timestamp of a customer is one visit.
+        visit = lines["timestamp"].astype("string")
+        order = lines["order_id"].astype("string") if "order_id" in lines else visit
+        lines = lines.assign(order_id=order.fillna(visit))
     has_id = lines["customer_id"].notna() & (lines["customer_id"].astype("string").str.len() > 0)
     dropped["missing_customer_id"] = int((~has_id).sum())
     lines = lines[has_id]

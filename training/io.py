@@ -164,11 +164,8 @@ def load_transactions(path: Path, spec: DatasetSpec) -> tuple[pd.DataFrame, Load
     out["timestamp"] = parse_timestamps(raw[cm.timestamp], spec.timezone)
     bad = pd.Series(False, index=raw.index)
     _mark(report, bad, has_id & out["timestamp"].isna(), "timestamp does not parse", line_no)
-    out["order_id"] = (
-        normalize_ids(raw[cm.order_id]) if cm.order_id
-        else out["timestamp"].astype("string")  # without orders, each timestamp is a visit
-    )
-    _mark(report, bad, has_id & ~bad & out["order_id"].isna(), "order id missing", line_no)
+    if cm.order_id:
+        out["order_id"] = normalize_ids(raw[cm.order_id])
     if cm.amount is not None:
         out["amount"] = _numeric(raw[cm.amount])
         _mark(report, bad, has_id & ~bad & out["amount"].isna(), "amount is not a number", line_no)

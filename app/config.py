@@ -1,0 +1,35 @@
+"""Service configuration, from environment variables prefixed ``SEGMENTS_``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """All settings of the service; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="SEGMENTS_", env_file=None, extra="ignore")
+
+    model_root: Path = Field(REPO_ROOT / "models", description="only models under this root load")
+    model_dir: Path = Field(
+        REPO_ROOT / "models" / "online-retail",
+        description="model version directory, or a name directory with a LATEST file",
+    )
+    max_customers: int = Field(10_000, ge=1, description="customers per request")
+    max_transactions: int = Field(10_000, ge=1, description="transactions per customer")
+    max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="request body size limit")
+    max_future_days: float = Field(1.0, ge=0, description="how far past now a timestamp may be")
+    api_keys: list[SecretStr] = Field(default_factory=list, description="keys for /v1 (empty: open)")
+    admin_key: SecretStr | None = Field(None, description="key for admin endpoints (unset: disabled)")
+    log_level: str = "info"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

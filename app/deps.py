@@ -1,0 +1,25 @@
+"""Dependencies shared by the routes; tests override them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.config import Settings, get_settings
+from app.segmenter import Segmenter
+
+
+def get_segmenter(request: Request) -> Segmenter:
+    segmenter: Segmenter = request.app.state.segmenter
+    return segmenter
+
+
+SegmenterDep = Annotated[Segmenter, Depends(get_segmenter)]
+def get_app_settings(request: Request) -> Settings:
+    """The settings the app was built with (``get_settings()`` unless a test passed its own)."""
+    settings: Settings = getattr(request.app.state, "settings", None) or get_settings()
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]

@@ -1,0 +1,48 @@
+"""Build the FastAPI application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import errors
+from app.config import Settings, get_settings
+from app.routes import assign, health, segments
+from app.segmenter import Segmenter
+
+logger = logging.getLogger("segments")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app; the model loads in the lifespan, never at import."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        segmenter = Segmenter(settings.model_root)
+        app.state.segmenter = segmenter
+        try:
+            loaded = segmenter.load(settings.model_dir)
+            logger.info("loaded model %s from %s", loaded.version, loaded.path)
+        except errors.ServiceError as exc:
+            # Stay up (liveness) but not ready, so the failure is visible at /readyz.
+            logger.error("model not loaded: %s", exc.detail)
+        yield
+
+    app = FastAPI(
+        title="Shopper Segments",
+        version="0.1.0",
+        description="Which shopper segment a customer belongs to, from their purchase history.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(assign.router)
+    app.include_router(segments.router)
+    return app
+
+

@@ -1,0 +1,142 @@
+"""The served model: loads a verified model directory, knows if it is ready, assigns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from app.errors import InvalidInput, ModelRefused, NotReady, field_error
+from app.histories import as_utc, history_lines
+from app.schemas import AssignRequest, AssignResponse, CustomerResult, NextSegment
+from training.artifact import load_model, resolve_model_dir
+from training.errors import ArtifactError
+from training.features import clean_lines, compute_features
+from training.model import SegmentModel
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One model version, immutable: a request holds one reference for its whole answer."""
+
+    version: str
+    path: Path
+    metadata: dict[str, Any]
+    model: SegmentModel
+    segment_ids: list[int]
+    segment_names: list[str]
+
+
+class Segmenter:
+    """Loads a model under ``model_root`` and assigns customers to its segments."""
+
+    def __init__(self, model_root: Path) -> None:
+        self.model_root = model_root.resolve()
+        self._current: LoadedModel | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        return self._current is not None
+
+    @property
+    def current(self) -> LoadedModel:
+        current = self._current
+        if current is None:
+            raise NotReady("the model is not loaded yet")
+        return current
+
+    def load(self, model_dir: Path) -> LoadedModel:
+        """Load and verify ``model_dir``, then swap it in; the old model serves on failure."""
+        path = Path(model_dir)
+        path = (path if path.is_absolute() else self.model_root / path).resolve()
+        if not path.is_relative_to(self.model_root):
+            raise ModelRefused(f"{model_dir} is outside the model root {self.model_root}")
+        try:
+            path = resolve_model_dir(path).resolve()
+            if not path.is_relative_to(self.model_root):
+                raise ArtifactError(f"{path} is outside the model root {self.model_root}")
+            meta, _pipeline, model = load_model(path)
+        except ArtifactError as exc:
+            raise ModelRefused(str(exc)) from exc
+        order = sorted(meta["segments"], key=lambda s: s["label"])
+        loaded = LoadedModel(
+            version=meta["version"], path=path, metadata=meta, model=model,
+            segment_ids=[int(s["id"]) for s in order], segment_names=[s["name"] for s in order],
+        )
+        with self._lock:
+            self._current = loaded
+        return loaded
+
+    def assign(self, request: AssignRequest, max_future_days: float) -> AssignResponse:
+        """Features plus nearest segment for every customer of ``request``."""
+        loaded = self.current
+        spec = loaded.model.spec
+        now = dt.datetime.now(dt.UTC)
+        as_of = as_utc(request.as_of) if request.as_of else now
+        latest = now + dt.timedelta(days=max_future_days)
+        errors = []
+        if as_of > latest:
+            errors.append(field_error("as_of", "is in the future"))
+        seen: dict[str, int] = {}
+        for i, cust in enumerate(request.customers):
+            if cust.customer_id in seen:
+                errors.append(field_error(f"customers[{i}].customer_id",
+                                          f"duplicates customers[{seen[cust.customer_id]}]"))
+            seen.setdefault(cust.customer_id, i)
+        histories = [(i, c) for i, c in enumerate(request.customers) if c.transactions is not None]
+        if histories and spec.is_table:
+            errors.append(field_error(f"customers[{histories[0][0]}].transactions",
+                                      "this model is trained on a customer table: send features"))
+        rows: dict[str, np.ndarray] = {}
+        if histories and not spec.is_table:
+            lines, line_errors = history_lines(histories, spec, as_of, latest)
+            errors += line_errors
+            if not line_errors:
+                clean, _ = clean_lines(lines)
+                X = compute_features(clean, spec, pd.Timestamp(as_of))
+                rows |= dict(zip(X.index, X.to_numpy(np.float64), strict=True))
+        for i, cust in enumerate(request.customers):
+            if cust.features is not None:
+                vector = _feature_vector(cust.features, spec.names, i, errors)
+                if vector is not None:
+                    rows[cust.customer_id] = vector
+        if errors:
+            raise InvalidInput("; ".join(f"{e['field']}: {e['message']}" for e in errors[:3]), errors)
+        ids = [c.customer_id for c in request.customers]
+        X = np.vstack([rows[c] for c in ids])
+        result = loaded.model.assign(X)
+        results = []
+        for r, cid in enumerate(ids):
+            best, nxt = int(result.segment_index[r]), int(result.next_index[r])
+            next_seg = None if best == nxt else NextSegment(
+                segment_id=loaded.segment_ids[nxt], segment_name=loaded.segment_names[nxt],
+                distance=float(result.next_distance[r]))
+            results.append(CustomerResult(
+                customer_id=cid, segment_id=loaded.segment_ids[best],
+                segment_name=loaded.segment_names[best], distance=float(result.distance[r]),
+                next_segment=next_seg, features=dict(zip(spec.names, X[r].tolist(), strict=True)),
+            ))
+        return AssignResponse(model_version=loaded.version, as_of=as_of, results=results)
+
+
+def _feature_vector(values: dict[str, float], names: list[str], i: int,
+                    errors: list[dict[str, str]]) -> np.ndarray | None:
+    where = f"customers[{i}].features"
+    unknown = sorted(set(values) - set(names))
+    missing = [n for n in names if n not in values]
+    for n in unknown:
+        errors.append(field_error(f"{where}.{n}", f"is not a feature of this model ({', '.join(names)})"))
+    for n in missing:
+        errors.append(field_error(f"{where}.{n}", "is missing"))
+    bad = [n for n in names if n in values and not np.isfinite(values[n])]
+    for n in bad:
+        errors.append(field_error(f"{where}.{n}", "must be a finite number"))
+    if unknown or missing or bad:
+        return None
+    return np.array([values[n] for n in names], dtype=np.float64)

@@ -1,0 +1,97 @@
+"""Shared fixtures: real data paths, tiny seeded models in tmp_path, a real uvicorn server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from training.io import DatasetSpec
+from training.train import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "tests" / "data" / "online_retail_sample.csv.gz"
+SHARED = ROOT.parent / "shared" / "data"
+ONLINE_RETAIL_SPEC = ROOT / "training" / "datasets" / "online_retail.toml"
+
+
+def shared_file(relative: str) -> Path:
+    """A file of ../shared/data, or skip the test with the reason."""
+    path = SHARED / relative
+    if not path.is_file():
+        pytest.skip(f"real data {path} is absent (../shared/data not mounted)")
+    return path
+
+
+def train_sample(out: Path, name: str = "sample", **kwargs: object) -> tuple[Path, dict]:
+    config = TrainConfig(input=SAMPLE, dataset=DatasetSpec.from_toml(ONLINE_RETAIL_SPEC),
+                         out=out, name=name, seed=0, n_init=3, k_max=6)
+    for key, value in kwargs.items():
+        setattr(config, key, value)
+    return train(config)
+
+
+@pytest.fixture(scope="session")
+def sample_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A seeded model trained on the bundled real sample (session-wide, read-only)."""
+    return train_sample(tmp_path_factory.mktemp("models"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+        self.url, self.proc, self.log = url, proc, log
+
+
+def start_server(model_root: Path, model_dir: Path, log: Path, **env: str) -> Server:
+    port = free_port()
+    environ = {**os.environ, "SEGMENTS_MODEL_ROOT": str(model_root),
+               "SEGMENTS_MODEL_DIR": str(model_dir), **env}
+    handle = log.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
+         "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=environ, stdout=handle, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"uvicorn exited: {log.read_text()}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return Server(url, proc, log)
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"uvicorn did not become ready: {log.read_text()}")
+
+
+def stop_server(server: Server) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def sample_server(sample_model: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real uvicorn process serving the sample model."""
+    path, _ = sample_model
+    server = start_server(path.parent.parent, path, tmp_path_factory.mktemp("logs") / "uvicorn.log")
+    yield server
+    stop_server(server)

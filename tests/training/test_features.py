@@ -1,0 +1,142 @@
+"""The shared feature definition on hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.features import (
+    FeatureSpec,
+    clean_lines,
+    compute_features,
+    default_as_of,
+    rfm_spec,
+    top_categories,
+    transform_features,
+)
+
+AS_OF = pd.Timestamp("2024-01-31T00:00:00Z")
+
+
+def lines(rows: list[tuple], columns=("customer_id", "order_id", "timestamp", "amount")) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(columns))
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).astype("datetime64[ns, UTC]")
+    for col in ("customer_id", "order_id", "category"):
+        if col in frame:
+            frame[col] = frame[col].astype("string")
+    return frame
+
+
+def features_of(frame: pd.DataFrame, spec: FeatureSpec | None = None) -> pd.DataFrame:
+    spec = spec or rfm_spec(has_money="amount" in frame)
+    cleaned, _ = clean_lines(frame)
+    return compute_features(cleaned, spec, AS_OF)
+
+
+def test_single_order_customer() -> None:
+    f = features_of(lines([("c1", "o1", "2024-01-21", 30.0), ("c1", "o1", "2024-01-21", 20.0)])).loc["c1"]
+    assert f["frequency"] == 1
+    assert f["monetary"] == 50.0
+    assert f["avg_order_value"] == 50.0
+    assert f["recency_days"] == 10.0
+    assert f["tenure_days"] == 10.0
+
+
+def test_return_reduces_net_spend_and_is_not_an_order() -> None:
+    f = features_of(lines([
+        ("c1", "o1", "2024-01-01", 100.0),
+        ("c1", "o2", "2024-01-11", 40.0),
+        ("c1", "C3", "2024-01-21", -30.0),  # a return, after the last purchase
+    ])).loc["c1"]
+    assert f["frequency"] == 2
+    assert f["monetary"] == 110.0
+    assert f["avg_order_value"] == 55.0
+    assert f["recency_days"] == 20.0  # from the last purchase, not the return
+    assert f["tenure_days"] == 30.0
+
+
+def test_all_orders_on_one_day() -> None:
+    f = features_of(lines([
+        ("c1", "o1", "2024-01-30T08:00", 10.0),
+        ("c1", "o2", "2024-01-30T12:00", 20.0),
+        ("c1", "o3", "2024-01-30T18:00", 30.0),
+    ])).loc["c1"]
+    assert f["frequency"] == 3
+    assert f["avg_order_value"] == 20.0
+    assert f["recency_days"] == pytest.approx(0.25)
+    assert f["tenure_days"] == pytest.approx(16 / 24)
+
+
+def test_exact_duplicate_lines_counted_once_and_reported() -> None:
+    frame = lines([("c1", "o1", "2024-01-21", 30.0)] * 3 + [("c2", "o9", "2024-01-01", 5.0)])
+    cleaned, dropped = clean_lines(frame)
+    assert dropped["duplicate_lines"] == 2
+    assert compute_features(cleaned, rfm_spec(True), AS_OF).loc["c1", "monetary"] == 30.0
+
+
+def test_missing_customer_and_zero_amount_dropped_with_counts() -> None:
+    frame = lines([("c1", "o1", "2024-01-21", 30.0), (None, "o2", "2024-01-21", 5.0),
+                   ("c1", "o3", "2024-01-22", 0.0)])
+    cleaned, dropped = clean_lines(frame)
+    assert dropped == {"missing_customer_id": 1, "duplicate_lines": 0, "zero_amount": 1}
+    assert len(cleaned) == 1
+
+
+def test_customer_with_only_returns_has_no_features() -> None:
+    out = features_of(lines([("c1", "o1", "2024-01-21", -30.0), ("c2", "o2", "2024-01-02", 9.0)]))
+    assert list(out.index) == ["c2"]
+
+
+def test_date_only_history_counts_visits() -> None:
+    frame = lines([("c1", None, "2024-01-01"), ("c1", None, "2024-01-01"), ("c1", None, "2024-01-11")],
+                  columns=("customer_id", "order_id", "timestamp"))
+    spec = rfm_spec(has_money=False)
+    assert spec.names == ["recency_days", "frequency", "tenure_days"]
+    f = features_of(frame, spec).loc["c1"]
+    assert f["frequency"] == 2
+    assert f["recency_days"] == 20.0
+    assert f["tenure_days"] == 30.0
+
+
+def test_category_shares_and_unseen_category_counts_as_other() -> None:
+    cols = ("customer_id", "order_id", "timestamp", "amount", "category")
+    train = lines([("a", "1", "2024-01-01", 60.0, "food"), ("a", "1", "2024-01-01", 30.0, "toys"),
+                   ("b", "2", "2024-01-02", 10.0, "garden")], cols)
+    assert top_categories(train, 2) == ["food", "toys"]
+    spec = rfm_spec(True, ["food", "toys"])
+    assert spec.names[-3:] == ["share_food", "share_toys", "share_other"]
+    serve = lines([("c", "1", "2024-01-05", 50.0, "food"), ("c", "1", "2024-01-05", 30.0, "never-seen"),
+                   ("c", "2", "2024-01-06", 20.0, None), ("c", "3", "2024-01-07", -40.0, "food")], cols)
+    f = features_of(serve, spec).loc["c"]
+    # shares are of purchase spend (returns excluded): 50 food, 30 + 20 other
+    assert f["share_food"] == pytest.approx(0.5)
+    assert f["share_toys"] == 0.0
+    assert f["share_other"] == pytest.approx(0.5)
+    assert f["monetary"] == 60.0
+
+
+def test_transforms_log_heavy_tails_and_keep_sign() -> None:
+    spec = rfm_spec(True)
+    X = np.array([[0.0, 1.0, -9.0, 99.0, 0.0]])
+    Xt = transform_features(X, spec)
+    np.testing.assert_allclose(Xt[0], [0.0, np.log(2), -np.log(10), np.log(100), 0.0])
+
+
+def test_default_as_of_is_midnight_after_last_line() -> None:
+    frame = lines([("c1", "o1", "2024-01-21T13:45", 1.0)])
+    assert default_as_of(frame) == pd.Timestamp("2024-01-22T00:00Z")
+
+
+def test_spec_round_trip_and_unknown_definition_refused() -> None:
+    spec = rfm_spec(True, ["x"])
+    assert FeatureSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(ValueError, match="unknown feature definition"):
+        FeatureSpec.from_dict({**spec.to_dict(), "definition": "rfm-v0"})
+
+
+def test_line_order_does_not_change_features() -> None:
+    rows = [("c1", f"o{i % 4}", f"2024-01-{1 + i:02d}", float(i + 1)) for i in range(12)]
+    a = features_of(lines(rows))
+    b = features_of(lines(rows[::-1]))
+    pd.testing.assert_frame_equal(a, b)
