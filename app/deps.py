@@ -16,6 +16,8 @@ def get_segmenter(request: Request) -> Segmenter:
 
 
 SegmenterDep = Annotated[Segmenter, Depends(get_segmenter)]
+
+
 def get_app_settings(request: Request) -> Settings:
     """The settings the app was built with (``get_settings()`` unless a test passed its own)."""
     settings: Settings = getattr(request.app.state, "settings", None) or get_settings()

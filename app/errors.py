@@ -18,8 +18,9 @@ class ServiceError(Exception):
     status = 500
     title = "Internal error"
 
-    def __init__(self, detail: str, errors: list[dict[str, str]] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, detail: str, errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or []
@@ -71,10 +72,21 @@ def loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
     return out or "body"
 
 
-def problem(status: int, title: str, detail: str, instance: str,
-            errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
-                            "detail": detail, "instance": instance}
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    instance: str,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
     if errors:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
@@ -90,8 +102,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            field_error("body" if e.get("type") == "json_invalid" else loc_to_field(e.get("loc", ())),
-                        _message(e))
+            field_error(
+                "body" if e.get("type") == "json_invalid" else loc_to_field(e.get("loc", ())), _message(e)
+            )
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
@@ -100,8 +113,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
-        return problem(exc.status_code, title, str(exc.detail), request.url.path,
-                       headers=getattr(exc, "headers", None))
+        return problem(
+            exc.status_code, title, str(exc.detail), request.url.path, headers=getattr(exc, "headers", None)
+        )
 
 
 def _message(error: dict[str, Any]) -> str:

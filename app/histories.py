@@ -20,7 +20,9 @@ def as_utc(value: dt.datetime) -> dt.datetime:
 
 
 def history_lines(
-    customers: list[tuple[int, Customer]], spec: FeatureSpec, as_of: dt.datetime,
+    customers: list[tuple[int, Customer]],
+    spec: FeatureSpec,
+    as_of: dt.datetime,
     latest_allowed: dt.datetime,
 ) -> tuple[pd.DataFrame, list[dict[str, str]]]:
     """Canonical lines of customers given by history, and every rule they break.
@@ -36,8 +38,9 @@ def history_lines(
         Timestamps past this (now plus a tolerance) are refused as in the future.
     """
     errors: list[dict[str, str]] = []
-    rows: dict[str, list[object]] = {c: [] for c in
-                                     ("customer_id", "order_id", "timestamp", "amount", "category", "product_id")}
+    rows: dict[str, list[object]] = {
+        c: [] for c in ("customer_id", "order_id", "timestamp", "amount", "category", "product_id")
+    }
     for i, cust in customers:
         assert cust.transactions is not None
         has_purchase = False
@@ -59,8 +62,12 @@ def history_lines(
             rows["category"].append(t.category)
             rows["product_id"].append(t.product_id)
         if not has_purchase:
-            errors.append(field_error(f"customers[{i}].transactions",
-                                      "has no purchase line (only returns): features are undefined"))
+            errors.append(
+                field_error(
+                    f"customers[{i}].transactions",
+                    "has no purchase line (only returns): features are undefined",
+                )
+            )
     frame = pd.DataFrame(rows)
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).astype("datetime64[ns, UTC]")
     frame["order_id"] = frame["order_id"].astype("string")
@@ -74,8 +81,14 @@ def history_lines(
     return frame, errors
 
 
-def _amount(amount: float | None, quantity: float | None, unit_price: float | None,
-            has_money: bool, where: str, errors: list[dict[str, str]]) -> float | None:
+def _amount(
+    amount: float | None,
+    quantity: float | None,
+    unit_price: float | None,
+    has_money: bool,
+    where: str,
+    errors: list[dict[str, str]],
+) -> float | None:
     if amount is not None and (quantity is not None or unit_price is not None):
         errors.append(field_error(where, "give amount or quantity and unit_price, not both"))
         return None
@@ -85,7 +98,9 @@ def _amount(amount: float | None, quantity: float | None, unit_price: float | No
         return None
     if amount is None and quantity is not None and unit_price is not None:
         if quantity == 0:
-            errors.append(field_error(f"{where}.quantity", "is zero: a line is a purchase (>0) or a return (<0)"))
+            errors.append(
+                field_error(f"{where}.quantity", "is zero: a line is a purchase (>0) or a return (<0)")
+            )
             return None
         if unit_price == 0:
             errors.append(field_error(f"{where}.unit_price", "is zero: free lines carry no spend"))
@@ -96,8 +111,11 @@ def _amount(amount: float | None, quantity: float | None, unit_price: float | No
             return None
     if amount is None:
         if has_money:
-            errors.append(field_error(f"{where}.amount",
-                                      "is required (or quantity and unit_price): the model uses spend"))
+            errors.append(
+                field_error(
+                    f"{where}.amount", "is required (or quantity and unit_price): the model uses spend"
+                )
+            )
         return None
     if amount == 0:
         errors.append(field_error(f"{where}.amount", "is zero: a line is a purchase (>0) or a return (<0)"))

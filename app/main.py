@@ -44,5 +44,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(assign.router)
     app.include_router(segments.router)
     return app
-
-

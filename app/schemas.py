@@ -20,8 +20,12 @@ class Transaction(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    order_id: str | None = Field(None, min_length=1, max_length=ID_MAX,
-                                 description="order (invoice, basket) id; default: one visit per timestamp")
+    order_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=ID_MAX,
+        description="order (invoice, basket) id; default: one visit per timestamp",
+    )
     timestamp: dt.datetime = Field(description="ISO 8601; without an offset it is read as UTC")
     amount: float | None = Field(None, allow_inf_nan=False, description="line total; negative: a return")
     quantity: float | None = Field(None, allow_inf_nan=False, description="units; negative: a return")
@@ -38,7 +42,8 @@ class Customer(BaseModel):
     customer_id: str = Id
     transactions: list[Transaction] | None = Field(None, min_length=1)
     features: dict[str, float] | None = Field(
-        None, description="precomputed features in original units, every model feature by name")
+        None, description="precomputed features in original units, every model feature by name"
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> Customer:

@@ -66,8 +66,12 @@ class Segmenter:
             raise ModelRefused(str(exc)) from exc
         order = sorted(meta["segments"], key=lambda s: s["label"])
         loaded = LoadedModel(
-            version=meta["version"], path=path, metadata=meta, model=model,
-            segment_ids=[int(s["id"]) for s in order], segment_names=[s["name"] for s in order],
+            version=meta["version"],
+            path=path,
+            metadata=meta,
+            model=model,
+            segment_ids=[int(s["id"]) for s in order],
+            segment_names=[s["name"] for s in order],
         )
         with self._lock:
             self._current = loaded
@@ -86,13 +90,20 @@ class Segmenter:
         seen: dict[str, int] = {}
         for i, cust in enumerate(request.customers):
             if cust.customer_id in seen:
-                errors.append(field_error(f"customers[{i}].customer_id",
-                                          f"duplicates customers[{seen[cust.customer_id]}]"))
+                errors.append(
+                    field_error(
+                        f"customers[{i}].customer_id", f"duplicates customers[{seen[cust.customer_id]}]"
+                    )
+                )
             seen.setdefault(cust.customer_id, i)
         histories = [(i, c) for i, c in enumerate(request.customers) if c.transactions is not None]
         if histories and spec.is_table:
-            errors.append(field_error(f"customers[{histories[0][0]}].transactions",
-                                      "this model is trained on a customer table: send features"))
+            errors.append(
+                field_error(
+                    f"customers[{histories[0][0]}].transactions",
+                    "this model is trained on a customer table: send features",
+                )
+            )
         rows: dict[str, np.ndarray] = {}
         if histories and not spec.is_table:
             lines, line_errors = history_lines(histories, spec, as_of, latest)
@@ -114,19 +125,31 @@ class Segmenter:
         results = []
         for r, cid in enumerate(ids):
             best, nxt = int(result.segment_index[r]), int(result.next_index[r])
-            next_seg = None if best == nxt else NextSegment(
-                segment_id=loaded.segment_ids[nxt], segment_name=loaded.segment_names[nxt],
-                distance=float(result.next_distance[r]))
-            results.append(CustomerResult(
-                customer_id=cid, segment_id=loaded.segment_ids[best],
-                segment_name=loaded.segment_names[best], distance=float(result.distance[r]),
-                next_segment=next_seg, features=dict(zip(spec.names, X[r].tolist(), strict=True)),
-            ))
+            next_seg = (
+                None
+                if best == nxt
+                else NextSegment(
+                    segment_id=loaded.segment_ids[nxt],
+                    segment_name=loaded.segment_names[nxt],
+                    distance=float(result.next_distance[r]),
+                )
+            )
+            results.append(
+                CustomerResult(
+                    customer_id=cid,
+                    segment_id=loaded.segment_ids[best],
+                    segment_name=loaded.segment_names[best],
+                    distance=float(result.distance[r]),
+                    next_segment=next_seg,
+                    features=dict(zip(spec.names, X[r].tolist(), strict=True)),
+                )
+            )
         return AssignResponse(model_version=loaded.version, as_of=as_of, results=results)
 
 
-def _feature_vector(values: dict[str, float], names: list[str], i: int,
-                    errors: list[dict[str, str]]) -> np.ndarray | None:
+def _feature_vector(
+    values: dict[str, float], names: list[str], i: int, errors: list[dict[str, str]]
+) -> np.ndarray | None:
     where = f"customers[{i}].features"
     unknown = sorted(set(values) - set(names))
     missing = [n for n in names if n not in values]

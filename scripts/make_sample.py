@@ -1,6 +1,6 @@
 """Write the small real Online Retail sample bundled in tests/data (seeded, reproducible).
 
-    python scripts/make_sample.py ../shared/data/online_retail/online_retail_2010-2011.csv.gz
+python scripts/make_sample.py ../shared/data/online_retail/online_retail_2010-2011.csv.gz
 """
 
 import sys

@@ -31,8 +31,15 @@ def shared_file(relative: str) -> Path:
 
 
 def train_sample(out: Path, name: str = "sample", **kwargs: object) -> tuple[Path, dict]:
-    config = TrainConfig(input=SAMPLE, dataset=DatasetSpec.from_toml(ONLINE_RETAIL_SPEC),
-                         out=out, name=name, seed=0, n_init=3, k_max=6)
+    config = TrainConfig(
+        input=SAMPLE,
+        dataset=DatasetSpec.from_toml(ONLINE_RETAIL_SPEC),
+        out=out,
+        name=name,
+        seed=0,
+        n_init=3,
+        k_max=6,
+    )
     for key, value in kwargs.items():
         setattr(config, key, value)
     return train(config)
@@ -57,13 +64,29 @@ class Server:
 
 def start_server(model_root: Path, model_dir: Path, log: Path, **env: str) -> Server:
     port = free_port()
-    environ = {**os.environ, "SEGMENTS_MODEL_ROOT": str(model_root),
-               "SEGMENTS_MODEL_DIR": str(model_dir), **env}
+    environ = {
+        **os.environ,
+        "SEGMENTS_MODEL_ROOT": str(model_root),
+        "SEGMENTS_MODEL_DIR": str(model_dir),
+        **env,
+    }
     handle = log.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=environ, stdout=handle, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "app.main:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=environ,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -89,7 +112,9 @@ def stop_server(server: Server) -> None:
 
 
 @pytest.fixture(scope="session")
-def sample_server(sample_model: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def sample_server(
+    sample_model: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     """A real uvicorn process serving the sample model."""
     path, _ = sample_model
     server = start_server(path.parent.parent, path, tmp_path_factory.mktemp("logs") / "uvicorn.log")

@@ -55,7 +55,11 @@ def library_versions() -> dict[str, str]:
 
 
 def save_model(
-    root: Path, name: str, version: str, pipeline: Pipeline, metadata: dict[str, Any],
+    root: Path,
+    name: str,
+    version: str,
+    pipeline: Pipeline,
+    metadata: dict[str, Any],
     assignments: pd.DataFrame,
 ) -> Path:
     """Write a model version atomically and point ``LATEST`` at it.
@@ -74,8 +78,9 @@ def save_model(
         assignments.to_parquet(tmp / ASSIGNMENTS, index=False)
         meta = dict(metadata)
         meta["artifacts"] = {f: sha256_file(tmp / f) for f in (PIPELINE, ASSIGNMENTS)}
-        (tmp / METADATA).write_text(json.dumps(meta, indent=2, default=_json_default) + "\n",
-                                    encoding="utf-8")
+        (tmp / METADATA).write_text(
+            json.dumps(meta, indent=2, default=_json_default) + "\n", encoding="utf-8"
+        )
         os.chmod(tmp, 0o755)
         tmp.rename(final)
     except BaseException:

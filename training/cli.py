@@ -53,18 +53,29 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.tz_localize("UTC")
     return TrainConfig(
-        input=args.input, dataset=dataset.with_overrides(**overrides),
-        table_columns=args.table_columns, table_id=args.table_id, log_columns=args.log_columns,
-        k=args.k, k_min=args.k_min, k_max=args.k_max, seed=args.seed,
-        top_categories=args.top_categories, as_of=as_of, out=args.out, name=args.name,
+        input=args.input,
+        dataset=dataset.with_overrides(**overrides),
+        table_columns=args.table_columns,
+        table_id=args.table_id,
+        log_columns=args.log_columns,
+        k=args.k,
+        k_min=args.k_min,
+        k_max=args.k_max,
+        seed=args.seed,
+        top_categories=args.top_categories,
+        as_of=as_of,
+        out=args.out,
+        name=args.name,
         names_file=args.names,
     )
 
 
 def format_summary(path: Path, meta: dict[str, Any]) -> str:
     data, sel = meta["data"], meta["selection"]
-    lines = [f"model {meta['version']} saved to {path}",
-             f"rows read: {data['rows_read']:,}  customers: {data['customers']:,}"]
+    lines = [
+        f"model {meta['version']} saved to {path}",
+        f"rows read: {data['rows_read']:,}  customers: {data['customers']:,}",
+    ]
     for reason, count in data["rows_dropped"].items():
         lines.append(f"  dropped {count:>8,}  {reason}")
     for reason, count in data.get("customers_dropped", {}).items():
@@ -81,10 +92,14 @@ def format_summary(path: Path, meta: dict[str, Any]) -> str:
     lines.append(f"{'k':>3} {'silhouette':>10} {'calinski_h':>11} {'davies_b':>9} {'inertia':>12}")
     for s in sel["scores"]:
         mark = " <" if s["k"] == sel["chosen_k"] else ""
-        lines.append(f"{s['k']:>3} {s['silhouette']:>10.4f} {s['calinski_harabasz']:>11.1f} "
-                     f"{s['davies_bouldin']:>9.3f} {s['inertia']:>12.1f}{mark}")
+        lines.append(
+            f"{s['k']:>3} {s['silhouette']:>10.4f} {s['calinski_harabasz']:>11.1f} "
+            f"{s['davies_bouldin']:>9.3f} {s['inertia']:>12.1f}{mark}"
+        )
     key = meta["features"]["names"][:5]
-    lines.append(f"{'id':>3} {'name':<22} {'size':>7} {'share':>6}  " + " ".join(f"{k[:14]:>14}" for k in key))
+    lines.append(
+        f"{'id':>3} {'name':<22} {'size':>7} {'share':>6}  " + " ".join(f"{k[:14]:>14}" for k in key)
+    )
     for seg in meta["segments"]:
         vals = " ".join(f"{seg['median'][k]:>14.2f}" for k in key)
         lines.append(f"{seg['id']:>3} {seg['name'][:22]:<22} {seg['size']:>7,} {seg['share']:>6.1%}  {vals}")

@@ -172,9 +172,7 @@ def clean_lines(lines: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     return lines, dropped
 
 
-def compute_features(
-    lines: pd.DataFrame, spec: FeatureSpec, as_of: pd.Timestamp
-) -> pd.DataFrame:
+def compute_features(lines: pd.DataFrame, spec: FeatureSpec, as_of: pd.Timestamp) -> pd.DataFrame:
     """Per-customer features of cleaned canonical lines, as of ``as_of``.
 
     Purchase lines are lines with a positive amount (every line without money).

@@ -112,8 +112,9 @@ def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
         if is_parquet:
             frame = pd.read_parquet(path, columns=columns)
         else:
-            frame = pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False,
-                                na_values=[""], encoding="utf-8-sig")
+            frame = pd.read_csv(
+                path, usecols=columns, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig"
+            )
     except (ValueError, OSError, pa.ArrowException) as exc:
         raise DataError(f"{path}: cannot be read: {exc}") from exc
     if frame.empty:
@@ -205,8 +206,9 @@ def parse_timestamps(values: pd.Series, timezone: str = "UTC") -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = pd.to_datetime(values)
     else:
-        parsed = pd.to_datetime(values.astype("string"), errors="coerce", format="ISO8601",
-                                utc=timezone == "UTC")
+        parsed = pd.to_datetime(
+            values.astype("string"), errors="coerce", format="ISO8601", utc=timezone == "UTC"
+        )
     if getattr(parsed.dt, "tz", None) is None:
         parsed = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
     return parsed.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
@@ -238,8 +240,9 @@ def load_customer_table(
     for c in columns:
         _mark(report, bad, values[c].isna() & ~bad, f"{c} is not a number", line_no)
     if bad.sum() / len(raw) > max_bad_fraction:
-        raise DataError(f"{path}: {int(bad.sum())} of {len(raw)} rows are bad: "
-                        + "; ".join(report.bad_examples[:5]))
+        raise DataError(
+            f"{path}: {int(bad.sum())} of {len(raw)} rows are bad: " + "; ".join(report.bad_examples[:5])
+        )
     ids = normalize_ids(raw[id_column]) if id_column else line_no.astype("string")
     values.index = pd.Index(ids.to_numpy(), name="customer_id")
     values = values[~bad.to_numpy()]

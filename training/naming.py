@@ -49,7 +49,9 @@ def name_segments(features: pd.DataFrame, labels: np.ndarray, is_rfm: bool) -> l
     medians = features.groupby(labels).median().reindex(range(k))
     names = _rfm_names(features, medians) if is_rfm else _table_names(features, medians)
     descriptions = [
-        _rfm_description(features, medians.iloc[i]) if is_rfm else _table_description(features, medians.iloc[i])
+        _rfm_description(features, medians.iloc[i])
+        if is_rfm
+        else _table_description(features, medians.iloc[i])
         for i in range(k)
     ]
     return [{"name": n, "description": d} for n, d in zip(names, descriptions, strict=True)]
@@ -94,7 +96,13 @@ def _table_names(features: pd.DataFrame, medians: pd.DataFrame) -> list[str]:
 def _rfm_description(features: pd.DataFrame, med: pd.Series) -> str:
     pop = features.median()
     orders = float(med["frequency"])
-    how_often = "buys often" if orders > pop["frequency"] else "buys rarely" if orders < pop["frequency"] else "buys as often as most"
+    how_often = (
+        "buys often"
+        if orders > pop["frequency"]
+        else "buys rarely"
+        if orders < pop["frequency"]
+        else "buys as often as most"
+    )
     parts = [f"{how_often} ({orders:g} orders)"]
     if "monetary" in med and pop["monetary"] > 0:
         parts.append(f"spent {med['monetary'] / pop['monetary']:.1f}x the median")

@@ -21,13 +21,18 @@ def fit_kmeans(Xs: np.ndarray, k: int, seed: int, n_init: int = 10) -> KMeans:
     return KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(Xs)
 
 
-def score_labels(Xs: np.ndarray, labels: np.ndarray, seed: int, sample: int = SILHOUETTE_SAMPLE) -> dict[str, float]:
+def score_labels(
+    Xs: np.ndarray, labels: np.ndarray, seed: int, sample: int = SILHOUETTE_SAMPLE
+) -> dict[str, float]:
     """Silhouette (sampled on large sets), Calinski-Harabasz and Davies-Bouldin."""
     n = len(Xs)
     sample_size = min(n, sample)
     return {
-        "silhouette": float(silhouette_score(
-            Xs, labels, sample_size=sample_size if sample_size < n else None, random_state=seed)),
+        "silhouette": float(
+            silhouette_score(
+                Xs, labels, sample_size=sample_size if sample_size < n else None, random_state=seed
+            )
+        ),
         "calinski_harabasz": float(calinski_harabasz_score(Xs, labels)),
         "davies_bouldin": float(davies_bouldin_score(Xs, labels)),
     }
@@ -74,6 +79,5 @@ def check_clusterable(Xs: np.ndarray, k: int) -> None:
     distinct = len(np.unique(np.round(Xs, 12), axis=0))
     if distinct < k:
         raise DataError(
-            f"only {distinct} distinct customer profile(s) among {n} customers: "
-            f"cannot form {k} segments"
+            f"only {distinct} distinct customer profile(s) among {n} customers: cannot form {k} segments"
         )

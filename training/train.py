@@ -60,8 +60,9 @@ def log(message: str) -> None:
 def prepare(config: TrainConfig) -> Prepared:
     """Load, clean and compute features (steps 1-3)."""
     if config.table_columns:
-        X, report = load_customer_table(config.input, config.table_columns, config.table_id,
-                                        config.dataset.max_bad_fraction)
+        X, report = load_customer_table(
+            config.input, config.table_columns, config.table_id, config.dataset.max_bad_fraction
+        )
         spec = features.table_spec(config.table_columns, config.log_columns)
         summary = _summary(report, {}, len(X), {}, None, None)
         return Prepared(X, spec, summary)
@@ -86,9 +87,14 @@ def prepare(config: TrainConfig) -> Prepared:
     return Prepared(X, spec, summary)
 
 
-def _summary(report: LoadReport, dropped: dict[str, int], customers: int,
-             customers_dropped: dict[str, int], lines: pd.DataFrame | None,
-             as_of: pd.Timestamp | None) -> dict[str, Any]:
+def _summary(
+    report: LoadReport,
+    dropped: dict[str, int],
+    customers: int,
+    customers_dropped: dict[str, int],
+    lines: pd.DataFrame | None,
+    as_of: pd.Timestamp | None,
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "rows_read": report.rows_read,
         "rows_dropped": {**{f"bad: {k}": v for k, v in report.bad_rows.items()}, **dropped},
@@ -113,18 +119,23 @@ def fit(prep: Prepared, config: TrainConfig) -> tuple[Pipeline, dict[str, Any]]:
     if not k_values:
         raise DataError(f"{len(Xs)} customers are too few to form segments")
     log(f"scoring k in {k_values[0]}..{k_values[-1]} on {len(Xs):,} customers")
-    scores = selection.score_k_range(Xs, k_values, config.seed, config.n_init,
-                                     progress=lambda k: log(f"  k={k} done"))
+    scores = selection.score_k_range(
+        Xs, k_values, config.seed, config.n_init, progress=lambda k: log(f"  k={k} done")
+    )
     k = config.k or selection.choose_k(scores)
-    pipeline = Pipeline([
-        ("scaler", StandardScaler()),
-        ("kmeans", KMeans(n_clusters=k, n_init=config.n_init, random_state=config.seed)),
-    ]).fit(Xt)
+    pipeline = Pipeline(
+        [
+            ("scaler", StandardScaler()),
+            ("kmeans", KMeans(n_clusters=k, n_init=config.n_init, random_state=config.seed)),
+        ]
+    ).fit(Xt)
     rule = f"given: k={k}" if config.k else selection.SELECTION_RULE
     return pipeline, {"rule": rule, "chosen_k": k, "scores": scores}
 
 
-def evaluate(prep: Prepared, model: SegmentModel, names_file: Path | None) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+def evaluate(
+    prep: Prepared, model: SegmentModel, names_file: Path | None
+) -> tuple[list[dict[str, Any]], pd.DataFrame]:
     """Assign the training customers and describe each segment (steps 6)."""
     X = prep.X
     result = model.assign(X.to_numpy(np.float64))
@@ -165,8 +176,16 @@ def _read_names(path: Path) -> dict[str, str]:
 
 def feature_ranges(X: pd.DataFrame) -> dict[str, dict[str, float]]:
     q = X.quantile([0.0, 0.01, 0.5, 0.99, 1.0])
-    return {c: {"min": q.loc[0.0, c], "p01": q.loc[0.01, c], "median": q.loc[0.5, c],
-                "p99": q.loc[0.99, c], "max": q.loc[1.0, c]} for c in X.columns}
+    return {
+        c: {
+            "min": q.loc[0.0, c],
+            "p01": q.loc[0.01, c],
+            "median": q.loc[0.5, c],
+            "p99": q.loc[0.99, c],
+            "max": q.loc[1.0, c],
+        }
+        for c in X.columns
+    }
 
 
 def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
@@ -185,15 +204,23 @@ def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
         "name": config.name,
         "created_at": created.isoformat(),
         "algorithm": "kmeans",
-        "data": {"file": config.input.name, "sha256": data_sha,
-                 "kind": "table" if prep.spec.is_table else "transactions", **prep.summary},
+        "data": {
+            "file": config.input.name,
+            "sha256": data_sha,
+            "kind": "table" if prep.spec.is_table else "transactions",
+            **prep.summary,
+        },
         "features": prep.spec.to_dict(),
         "feature_ranges": feature_ranges(prep.X),
         "pipeline_input": "transformed features (features.transforms applied), spec order",
-        "parameters": {"seed": config.seed, "n_init": config.n_init, "k": config.k,
-                       "k_range": [config.k_min, config.k_max],
-                       "top_categories": config.top_categories,
-                       "silhouette_sample": selection.SILHOUETTE_SAMPLE},
+        "parameters": {
+            "seed": config.seed,
+            "n_init": config.n_init,
+            "k": config.k,
+            "k_range": [config.k_min, config.k_max],
+            "top_categories": config.top_categories,
+            "silhouette_sample": selection.SILHOUETTE_SAMPLE,
+        },
         "selection": selection_info,
         "segments": segments,
         "libraries": artifact.library_versions(),

@@ -12,20 +12,27 @@ router = APIRouter(prefix="/v1", tags=["segments"])
 
 
 @router.post(
-    "/assign", response_model=AssignResponse,
+    "/assign",
+    response_model=AssignResponse,
     summary="Assign customers (histories or precomputed features) to segments",
     responses={422: {"model": Problem}, 413: {"model": Problem}, 503: {"model": Problem}},
 )
 def assign(body: AssignRequest, segmenter: SegmenterDep, settings: SettingsDep) -> AssignResponse:
     errors = []
     if len(body.customers) > settings.max_customers:
-        errors.append(field_error("customers", f"has {len(body.customers)} customers; "
-                                  f"the limit is {settings.max_customers}"))
+        errors.append(
+            field_error(
+                "customers", f"has {len(body.customers)} customers; the limit is {settings.max_customers}"
+            )
+        )
     for i, cust in enumerate(body.customers):
         if cust.transactions is not None and len(cust.transactions) > settings.max_transactions:
-            errors.append(field_error(f"customers[{i}].transactions",
-                                      f"has {len(cust.transactions)} lines; the limit is "
-                                      f"{settings.max_transactions}"))
+            errors.append(
+                field_error(
+                    f"customers[{i}].transactions",
+                    f"has {len(cust.transactions)} lines; the limit is {settings.max_transactions}",
+                )
+            )
     if errors:
         raise InvalidInput(errors[0]["field"] + ": " + errors[0]["message"], errors)
     return segmenter.assign(body, settings.max_future_days)

@@ -16,8 +16,12 @@ def healthz() -> Health:
     return Health(status="alive")
 
 
-@router.get("/readyz", response_model=Health, summary="Readiness: a model is loaded",
-            responses={503: {"model": Problem}})
+@router.get(
+    "/readyz",
+    response_model=Health,
+    summary="Readiness: a model is loaded",
+    responses={503: {"model": Problem}},
+)
 def readyz(segmenter: SegmenterDep) -> Health:
     if not segmenter.ready:
         raise NotReady("the model is not loaded yet")

@@ -12,8 +12,12 @@ from app.schemas import ModelInfo, Problem, Segment, SegmentsResponse
 router = APIRouter(prefix="/v1", tags=["model"])
 
 
-@router.get("/segments", response_model=SegmentsResponse, summary="The segments of the served model",
-            responses={503: {"model": Problem}})
+@router.get(
+    "/segments",
+    response_model=SegmentsResponse,
+    summary="The segments of the served model",
+    responses={503: {"model": Problem}},
+)
 def segments(segmenter: SegmenterDep) -> SegmentsResponse:
     loaded = segmenter.current
     return SegmentsResponse(
@@ -23,7 +27,11 @@ def segments(segmenter: SegmenterDep) -> SegmentsResponse:
     )
 
 
-@router.get("/model", response_model=ModelInfo, summary="Metadata of the served model",
-            responses={503: {"model": Problem}})
+@router.get(
+    "/model",
+    response_model=ModelInfo,
+    summary="Metadata of the served model",
+    responses={503: {"model": Problem}},
+)
 def model(segmenter: SegmenterDep) -> dict[str, Any]:
     return segmenter.current.metadata

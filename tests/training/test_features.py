@@ -44,11 +44,15 @@ def test_single_order_customer() -> None:
 
 
 def test_return_reduces_net_spend_and_is_not_an_order() -> None:
-    f = features_of(lines([
-        ("c1", "o1", "2024-01-01", 100.0),
-        ("c1", "o2", "2024-01-11", 40.0),
-        ("c1", "C3", "2024-01-21", -30.0),  # a return, after the last purchase
-    ])).loc["c1"]
+    f = features_of(
+        lines(
+            [
+                ("c1", "o1", "2024-01-01", 100.0),
+                ("c1", "o2", "2024-01-11", 40.0),
+                ("c1", "C3", "2024-01-21", -30.0),  # a return, after the last purchase
+            ]
+        )
+    ).loc["c1"]
     assert f["frequency"] == 2
     assert f["monetary"] == 110.0
     assert f["avg_order_value"] == 55.0
@@ -57,11 +61,15 @@ def test_return_reduces_net_spend_and_is_not_an_order() -> None:
 
 
 def test_all_orders_on_one_day() -> None:
-    f = features_of(lines([
-        ("c1", "o1", "2024-01-30T08:00", 10.0),
-        ("c1", "o2", "2024-01-30T12:00", 20.0),
-        ("c1", "o3", "2024-01-30T18:00", 30.0),
-    ])).loc["c1"]
+    f = features_of(
+        lines(
+            [
+                ("c1", "o1", "2024-01-30T08:00", 10.0),
+                ("c1", "o2", "2024-01-30T12:00", 20.0),
+                ("c1", "o3", "2024-01-30T18:00", 30.0),
+            ]
+        )
+    ).loc["c1"]
     assert f["frequency"] == 3
     assert f["avg_order_value"] == 20.0
     assert f["recency_days"] == pytest.approx(0.25)
@@ -76,8 +84,9 @@ def test_exact_duplicate_lines_counted_once_and_reported() -> None:
 
 
 def test_missing_customer_and_zero_amount_dropped_with_counts() -> None:
-    frame = lines([("c1", "o1", "2024-01-21", 30.0), (None, "o2", "2024-01-21", 5.0),
-                   ("c1", "o3", "2024-01-22", 0.0)])
+    frame = lines(
+        [("c1", "o1", "2024-01-21", 30.0), (None, "o2", "2024-01-21", 5.0), ("c1", "o3", "2024-01-22", 0.0)]
+    )
     cleaned, dropped = clean_lines(frame)
     assert dropped == {"missing_customer_id": 1, "duplicate_lines": 0, "zero_amount": 1}
     assert len(cleaned) == 1
@@ -89,8 +98,10 @@ def test_customer_with_only_returns_has_no_features() -> None:
 
 
 def test_date_only_history_counts_visits() -> None:
-    frame = lines([("c1", None, "2024-01-01"), ("c1", None, "2024-01-01"), ("c1", None, "2024-01-11")],
-                  columns=("customer_id", "order_id", "timestamp"))
+    frame = lines(
+        [("c1", None, "2024-01-01"), ("c1", None, "2024-01-01"), ("c1", None, "2024-01-11")],
+        columns=("customer_id", "order_id", "timestamp"),
+    )
     spec = rfm_spec(has_money=False)
     assert spec.names == ["recency_days", "frequency", "tenure_days"]
     f = features_of(frame, spec).loc["c1"]
@@ -101,13 +112,26 @@ def test_date_only_history_counts_visits() -> None:
 
 def test_category_shares_and_unseen_category_counts_as_other() -> None:
     cols = ("customer_id", "order_id", "timestamp", "amount", "category")
-    train = lines([("a", "1", "2024-01-01", 60.0, "food"), ("a", "1", "2024-01-01", 30.0, "toys"),
-                   ("b", "2", "2024-01-02", 10.0, "garden")], cols)
+    train = lines(
+        [
+            ("a", "1", "2024-01-01", 60.0, "food"),
+            ("a", "1", "2024-01-01", 30.0, "toys"),
+            ("b", "2", "2024-01-02", 10.0, "garden"),
+        ],
+        cols,
+    )
     assert top_categories(train, 2) == ["food", "toys"]
     spec = rfm_spec(True, ["food", "toys"])
     assert spec.names[-3:] == ["share_food", "share_toys", "share_other"]
-    serve = lines([("c", "1", "2024-01-05", 50.0, "food"), ("c", "1", "2024-01-05", 30.0, "never-seen"),
-                   ("c", "2", "2024-01-06", 20.0, None), ("c", "3", "2024-01-07", -40.0, "food")], cols)
+    serve = lines(
+        [
+            ("c", "1", "2024-01-05", 50.0, "food"),
+            ("c", "1", "2024-01-05", 30.0, "never-seen"),
+            ("c", "2", "2024-01-06", 20.0, None),
+            ("c", "3", "2024-01-07", -40.0, "food"),
+        ],
+        cols,
+    )
     f = features_of(serve, spec).loc["c"]
     # shares are of purchase spend (returns excluded): 50 food, 30 + 20 other
     assert f["share_food"] == pytest.approx(0.5)

@@ -1,0 +1,36 @@
+# Shopper Segments: `make serve` starts the service on the bundled model, `make test` runs the tests.
+# Both set up .venv from pyproject.toml's exact pins first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 0.0.0.0
+PORT ?= 8000
+DATA ?= ../shared/data
+
+.PHONY: install serve test lint default-model
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+serve: install
+	$(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check app training tests scripts
+	$(BIN)/ruff format --check app training tests scripts
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+# Rebuild the bundled default model from the full Online Retail file (reproducible: seed 42).
+default-model: install
+	rm -rf models/online-retail
+	$(BIN)/python -m training fit --input $(DATA)/online_retail/online_retail_2010-2011.csv.gz \
+		--dataset training/datasets/online_retail.toml --as-of 2011-12-10T00:00:00Z \
+		--seed 42 --out models --name online-retail
