@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 import pytest
@@ -58,8 +59,8 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-        self.url, self.proc, self.log = url, proc, log
+    def __init__(self, url: str, proc: subprocess.Popen[bytes], log: Path, handle: BinaryIO) -> None:
+        self.url, self.proc, self.log, self.handle = url, proc, log, handle
 
 
 def start_server(model_root: Path, model_dir: Path, log: Path, **env: str) -> Server:
@@ -92,14 +93,17 @@ def start_server(model_root: Path, model_dir: Path, log: Path, **env: str) -> Se
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            handle.close()
             raise RuntimeError(f"uvicorn exited: {log.read_text()}")
         try:
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return Server(url, proc, log)
+                return Server(url, proc, log, handle)
         except httpx.TransportError:
             pass
         time.sleep(0.1)
     proc.kill()
+    proc.wait()
+    handle.close()
     raise RuntimeError(f"uvicorn did not become ready: {log.read_text()}")
 
 
@@ -109,6 +113,8 @@ def stop_server(server: Server) -> None:
         server.proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         server.proc.kill()
+        server.proc.wait()
+    server.handle.close()
 
 
 @pytest.fixture(scope="session")
