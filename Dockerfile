@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+# Shopper Segments service: slim, multi-stage, non-root, serving the bundled model.
+
+FROM python:3.11.7-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+RUN python -m venv /opt/venv
+COPY pyproject.toml README.md ./
+COPY app ./app
+COPY training ./training
+# Exact pins from pyproject.toml: the bundled model loads with the scikit-learn that saved it.
+RUN /opt/venv/bin/pip install --no-compile .
+
+FROM python:3.11.7-slim-bookworm AS runtime
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    SEGMENTS_MODEL_ROOT=/srv/models \
+    SEGMENTS_MODEL_DIR=/srv/models/online-retail
+RUN groupadd --system --gid 10001 segments \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /srv --no-create-home segments
+WORKDIR /srv
+COPY --from=build /opt/venv /opt/venv
+COPY --chown=10001:10001 models ./models
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2).status != 200)"]
+# The same start command as `make serve`.
+CMD ["uvicorn", "--factory", "app.main:create_app", "--host", "0.0.0.0", "--port", "8000"]
