@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 #: Version of the transaction feature definition; the service refuses any other.
 FEATURE_DEFINITION = "rfm-v1"
@@ -172,79 +174,169 @@ def clean_lines(lines: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     return lines, dropped
 
 
-def compute_features(lines: pd.DataFrame, spec: FeatureSpec, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Per-customer features of cleaned canonical lines, as of ``as_of``.
+@dataclass(frozen=True)
+class LineArrays:
+    """Canonical lines as numbers: the input of the feature core.
+
+    Attributes
+    ----------
+    customer : ndarray of int
+        Customer code of each line, in ``0 .. n_customers - 1``.
+    order : ndarray of int
+        Order code of each line (non-negative); lines share a code iff they share an order id.
+    timestamp : ndarray of int64
+        Nanoseconds since 1970-01-01 UTC.
+    amount : ndarray of float64 or None
+        Line amount (negative: a return); None for histories without money.
+    category : ndarray of int or None
+        Index into ``spec.categories``; ``len(spec.categories)`` is "other". None without categories.
+    n_customers : int
+    """
+
+    customer: np.ndarray
+    order: np.ndarray
+    timestamp: np.ndarray
+    amount: np.ndarray | None
+    category: np.ndarray | None
+    n_customers: int
+
+
+def feature_matrix(lines: LineArrays, spec: FeatureSpec, as_of_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-customer features of cleaned lines: the definition itself, on arrays.
 
     Purchase lines are lines with a positive amount (every line without money).
     ``frequency`` counts distinct purchase orders, ``monetary`` is net spend
     (returns subtract), ``recency_days`` and ``tenure_days`` run from the last and
     first purchase to ``as_of``, and ``share_<category>`` is the category's share of
-    purchase spend. Customers without any purchase line have no features and are
-    left out; callers report them.
+    purchase spend. Customers without any purchase line have no features.
 
     Returns
     -------
-    DataFrame
-        Index ``customer_id`` (sorted), columns ``spec.names`` in original units.
+    X : ndarray of shape (n_customers, len(spec.names))
+        Features in original units, spec order (rows of customers without a purchase are undefined).
+    has_purchase : ndarray of bool, shape (n_customers,)
     """
-    cust_codes, customers = pd.factorize(lines["customer_id"], sort=True)
-    n_cust = len(customers)
-    amount = lines["amount"].to_numpy(np.float64) if spec.has_money else None
-    purchase = amount > 0 if amount is not None else np.ones(len(lines), dtype=bool)
-    ts = lines["timestamp"].to_numpy("datetime64[ns]").view(np.int64)
-
-    pc = cust_codes[purchase]
-    p_ts = ts[purchase]
-    n_purchase = np.bincount(pc, minlength=n_cust)
+    n_cust, amount = lines.n_customers, lines.amount
+    purchase = amount > 0 if amount is not None else None
+    pc = lines.customer[purchase] if purchase is not None else lines.customer
+    p_ts = lines.timestamp[purchase] if purchase is not None else lines.timestamp
+    has_purchase = np.bincount(pc, minlength=n_cust) > 0
     last = np.full(n_cust, np.iinfo(np.int64).min)
     np.maximum.at(last, pc, p_ts)
     first = np.full(n_cust, np.iinfo(np.int64).max)
     np.minimum.at(first, pc, p_ts)
+    po = lines.order[purchase] if purchase is not None else lines.order
+    frequency = _distinct_orders(pc, po, n_cust)
 
-    order_codes, _ = pd.factorize(lines["order_id"].to_numpy()[purchase])
-    pairs = np.unique(pc.astype(np.int64) * (int(order_codes.max(initial=0)) + 1) + order_codes)
-    frequency = np.bincount(pairs // (int(order_codes.max(initial=0)) + 1), minlength=n_cust)
-
-    as_of_ns = pd.Timestamp(as_of).value
     out: dict[str, np.ndarray] = {
         "recency_days": (as_of_ns - last) / 1e9 / SECONDS_PER_DAY,
         "frequency": frequency.astype(np.float64),
         "tenure_days": (as_of_ns - first) / 1e9 / SECONDS_PER_DAY,
     }
     if amount is not None:
-        monetary = np.bincount(cust_codes, weights=amount, minlength=n_cust)
+        monetary = np.bincount(lines.customer, weights=amount, minlength=n_cust)
         out["monetary"] = monetary
         out["avg_order_value"] = monetary / np.maximum(frequency, 1)
     if spec.categories:
-        out |= _category_shares(lines, cust_codes, n_cust, purchase, amount, spec.categories)
+        out |= _category_shares(lines, pc, purchase, spec.categories)
+    X = np.empty((n_cust, len(spec.names)), dtype=np.float64)
+    for j, name in enumerate(spec.names):
+        X[:, j] = out[name]
+    return X, has_purchase
 
-    has_purchase = n_purchase > 0
-    frame = pd.DataFrame({n: out[n][has_purchase] for n in spec.names})
-    frame.index = pd.Index(np.asarray(customers)[has_purchase], name="customer_id")
-    return frame
+
+def _distinct_orders(pc: np.ndarray, po: np.ndarray, n_cust: int) -> np.ndarray:
+    """Distinct orders per customer, in linear time: orders of one customer count directly."""
+    if len(po) == 0:
+        return np.zeros(n_cust, dtype=np.int64)
+    n_orders = int(po.max()) + 1
+    if len(po) <= 64:  # tiny inputs (serving one customer): a set is cheaper than the arrays
+        pairs = set(zip(pc.tolist(), po.tolist(), strict=True))
+        return np.bincount(np.array([c for c, _ in pairs], dtype=np.int64), minlength=n_cust)
+    low = np.full(n_orders, n_cust, dtype=np.int64)
+    np.minimum.at(low, po, pc)
+    high = np.full(n_orders, -1, dtype=np.int64)
+    np.maximum.at(high, po, pc)
+    single = low == high
+    frequency = np.bincount(low[single], minlength=n_cust)
+    shared = (high >= 0) & ~single
+    if shared.any():  # an order id used by several customers counts once for each of them
+        m = shared[po]
+        keys = np.unique(pc[m].astype(np.int64) * n_orders + po[m])
+        frequency += np.bincount(keys // n_orders, minlength=n_cust)
+    return frequency
 
 
 def _category_shares(
-    lines: pd.DataFrame,
-    cust_codes: np.ndarray,
-    n_cust: int,
-    purchase: np.ndarray,
-    amount: np.ndarray | None,
-    categories: list[str],
+    lines: LineArrays, pc: np.ndarray, purchase: np.ndarray | None, categories: list[str]
 ) -> dict[str, np.ndarray]:
-    cats = lines["category"].astype("string").fillna(OTHER_CATEGORY).to_numpy(object)
-    lookup = {c: i for i, c in enumerate(categories)}
-    other = len(categories)
-    cat_codes = np.fromiter((lookup.get(c, other) for c in cats), np.int64, len(cats))
-    weight = amount if amount is not None else np.ones(len(lines))
-    pc, pcat, pw = cust_codes[purchase], cat_codes[purchase], weight[purchase]
-    width = other + 1
-    spend = np.bincount(pc * width + pcat, weights=pw, minlength=n_cust * width)
-    spend = spend.reshape(n_cust, width)
+    width = len(categories) + 1
+    n_cust = lines.n_customers
+    if lines.category is None:
+        cat = np.full(len(pc), width - 1, dtype=np.int64)
+    else:
+        cat = lines.category[purchase] if purchase is not None else lines.category
+    if lines.amount is None:
+        weight = np.ones(len(pc))
+    else:
+        weight = lines.amount[purchase] if purchase is not None else lines.amount
+    spend = np.bincount(pc * width + cat, weights=weight, minlength=n_cust * width).reshape(n_cust, width)
     total = spend.sum(axis=1, keepdims=True)
     shares = np.divide(spend, total, out=np.zeros_like(spend), where=total > 0)
     names = [share_name(c) for c in [*categories, OTHER_CATEGORY]]
     return {name: shares[:, j] for j, name in enumerate(names)}
+
+
+def compute_features(lines: pd.DataFrame, spec: FeatureSpec, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Per-customer features of cleaned canonical lines (a DataFrame), as of ``as_of``.
+
+    The pandas edge of :func:`feature_matrix`: columns become codes, the core computes.
+    Customers without any purchase line are left out; callers report them.
+
+    Returns
+    -------
+    DataFrame
+        Index ``customer_id`` (sorted), columns ``spec.names`` in original units.
+    """
+    cust_codes, customers = codes_of(lines["customer_id"], sort=True)
+    order_codes, _ = codes_of(lines["order_id"], sort=False)
+    category = None
+    if spec.categories and "category" in lines:
+        cat_codes, cat_values = codes_of(lines["category"], sort=False)
+        lookup = {c: i for i, c in enumerate(spec.categories)}
+        other = len(spec.categories)
+        # NA (code -1) lands on the appended "other" entry
+        table = np.array([lookup.get(str(c), other) for c in cat_values] + [other], dtype=np.int64)
+        category = table[cat_codes]
+    arrays = LineArrays(
+        customer=cust_codes,
+        order=order_codes,
+        timestamp=lines["timestamp"].to_numpy("datetime64[ns]").view(np.int64),
+        amount=lines["amount"].to_numpy(np.float64) if spec.has_money else None,
+        category=category,
+        n_customers=len(customers),
+    )
+    X, has_purchase = feature_matrix(arrays, spec, pd.Timestamp(as_of).value)
+    frame = pd.DataFrame(X[has_purchase], columns=list(spec.names))
+    frame.index = pd.Index(customers[has_purchase], name="customer_id")
+    return frame
+
+
+def codes_of(values: pd.Series, sort: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (NA: -1) and the distinct values, hashed in Arrow when the column is Arrow text."""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        encoded = pc.dictionary_encode(pa.chunked_array(pa.array(values))).combine_chunks()
+        codes = pc.fill_null(encoded.indices, -1).to_numpy().astype(np.intp, copy=False)
+        uniques = encoded.dictionary
+        if sort and len(uniques) > 1:
+            order = pc.sort_indices(uniques).to_numpy()
+            rank = np.empty(len(order) + 1, dtype=np.intp)
+            rank[order] = np.arange(len(order))
+            rank[-1] = -1  # NA stays NA
+            codes, uniques = rank[codes], uniques.take(pa.array(order))
+        return codes, uniques.to_numpy(zero_copy_only=False)
+    codes, found = pd.factorize(values, sort=sort)
+    return codes.astype(np.intp, copy=False), np.asarray(found, dtype=object)
 
 
 def transform_features(X: np.ndarray, spec: FeatureSpec) -> np.ndarray:
