@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from training.bulk import format_report, score_file
 from training.errors import TrainingError
 from training.io import ColumnMap, DatasetSpec
 from training.train import TrainConfig, train
@@ -19,15 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="train a segment model from transactions or a customer table")
-    fit.add_argument("--input", required=True, type=Path, help="CSV, .csv.gz or Parquet file")
-    fit.add_argument("--dataset", type=Path, help="TOML dataset spec (column mapping, categories)")
-    for name in COLUMN_OPTIONS:
-        fit.add_argument(f"--{name.replace('_', '-')}-col", dest=name, help=f"column holding {name}")
-    fit.add_argument("--categories-file", help="table mapping product_id to a category")
-    fit.add_argument("--categories-key", help="key column of the categories file (default product_id)")
-    fit.add_argument("--categories-column", help="category column of the categories file")
-    fit.add_argument("--timezone", help="timezone of naive timestamps (default UTC)")
-    fit.add_argument("--max-bad-fraction", type=float, help="fail above this share of bad rows")
+    _add_input_options(fit)
     fit.add_argument("--table-columns", nargs="+", help="train a customer table on these numeric columns")
     fit.add_argument("--table-id", help="customer id column of the table")
     fit.add_argument("--log-columns", nargs="*", default=[], help="table columns to log-transform")
@@ -40,21 +33,50 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", type=Path, default=Path("models"), help="model root directory")
     fit.add_argument("--name", default="model", help="model name (a directory under --out)")
     fit.add_argument("--names", type=Path, help="JSON object of segment id -> name overrides")
+    bulk = sub.add_parser("assign", help="score every customer of a transaction file (streaming)")
+    bulk.add_argument("--model", required=True, type=Path, help="model version or name directory")
+    _add_input_options(bulk)
+    bulk.add_argument("--output", required=True, type=Path, help="output .csv or .parquet")
+    bulk.add_argument("--as-of", help="reference time (ISO 8601); default the model's training as_of")
+    bulk.add_argument("--shards", type=int, help="number of shard files (default: from the input size)")
+    bulk.add_argument("--tmp-dir", type=Path, help="where shard files go (default: the system temp)")
+    bulk.add_argument("--progress", action=argparse.BooleanOptionalAction, help="progress bars")
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
+def _add_input_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, type=Path, help="CSV, .csv.gz or Parquet file")
+    parser.add_argument("--dataset", type=Path, help="TOML dataset spec (column mapping, categories)")
+    for name in COLUMN_OPTIONS:
+        parser.add_argument(f"--{name.replace('_', '-')}-col", dest=name, help=f"column holding {name}")
+    parser.add_argument("--categories-file", help="table mapping product_id to a category")
+    parser.add_argument("--categories-key", help="key column of the categories file (default product_id)")
+    parser.add_argument("--categories-column", help="category column of the categories file")
+    parser.add_argument("--timezone", help="timezone of naive timestamps (default UTC)")
+    parser.add_argument("--max-bad-fraction", type=float, help="fail above this share of bad rows")
+
+
+def dataset_from_args(args: argparse.Namespace) -> DatasetSpec:
+    """The dataset spec of ``--dataset`` with the column and parsing options applied."""
     dataset = DatasetSpec.from_toml(args.dataset) if args.dataset else DatasetSpec()
     overrides: dict[str, Any] = {n: getattr(args, n) for n in COLUMN_OPTIONS if getattr(args, n)}
     for opt in ("categories_file", "categories_key", "categories_column", "timezone", "max_bad_fraction"):
         if getattr(args, opt) is not None:
             overrides[opt] = getattr(args, opt)
-    as_of = pd.Timestamp(args.as_of) if args.as_of else None
+    return dataset.with_overrides(**overrides)
+
+
+def _as_of(text: str | None) -> pd.Timestamp | None:
+    as_of = pd.Timestamp(text) if text else None
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.tz_localize("UTC")
+    return as_of
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         input=args.input,
-        dataset=dataset.with_overrides(**overrides),
+        dataset=dataset_from_args(args),
         table_columns=args.table_columns,
         table_id=args.table_id,
         log_columns=args.log_columns,
@@ -63,7 +85,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         k_max=args.k_max,
         seed=args.seed,
         top_categories=args.top_categories,
-        as_of=as_of,
+        as_of=_as_of(args.as_of),
         out=args.out,
         name=args.name,
         names_file=args.names,
@@ -113,6 +135,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "fit":
             path, meta = train(config_from_args(args))
             print(format_summary(path, meta))
+        elif args.command == "assign":
+            report = score_file(
+                args.model,
+                args.input,
+                args.output,
+                dataset_from_args(args),
+                as_of=_as_of(args.as_of),
+                shards=args.shards,
+                tmp_dir=args.tmp_dir,
+                progress=args.progress,
+            )
+            print(format_report(report, args.output))
     except TrainingError as exc:
         print(f"error: {exc}")
         return 2

@@ -85,6 +85,26 @@ class LoadReport:
     category_missing: int = 0
 
 
+def read_header(path: Path) -> list[str]:
+    """Column names of a CSV (plain or gzip'd) or Parquet file.
+
+    Raises
+    ------
+    DataError
+        When the file is missing, empty or unreadable.
+    """
+    if not path.is_file():
+        raise DataError(f"input file {path} does not exist")
+    try:
+        if path.name.lower().endswith((".parquet", ".pq")):
+            return list(pq.read_schema(path).names)
+        return list(pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns)
+    except (pd.errors.EmptyDataError, EOFError) as exc:
+        raise DataError(f"{path}: the file is empty") from exc
+    except (OSError, UnicodeDecodeError, pa.ArrowException) as exc:
+        raise DataError(f"{path}: cannot be read: {exc}") from exc
+
+
 def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     """Read CSV (plain or gzip'd) or Parquet; CSV columns are read as text.
 
@@ -93,18 +113,8 @@ def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     DataError
         When the file is missing or empty, or lacks one of ``columns``.
     """
-    if not path.is_file():
-        raise DataError(f"input file {path} does not exist")
+    header = read_header(path)
     is_parquet = path.name.lower().endswith((".parquet", ".pq"))
-    try:
-        if is_parquet:
-            header = list(pq.read_schema(path).names)
-        else:
-            header = list(pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns)
-    except (pd.errors.EmptyDataError, EOFError) as exc:
-        raise DataError(f"{path}: the file is empty") from exc
-    except (OSError, UnicodeDecodeError, pa.ArrowException) as exc:
-        raise DataError(f"{path}: cannot be read: {exc}") from exc
     missing = [c for c in (columns or []) if c not in header]
     if missing:
         raise DataError(f"{path}: column(s) {missing} not found; the file has {header}")
@@ -151,14 +161,60 @@ def load_transactions(path: Path, spec: DatasetSpec) -> tuple[pd.DataFrame, Load
     rows with a customer id are bad. Rows without a customer id are kept here
     (``customer_id`` NA) so that cleaning counts them.
     """
-    cm = spec.columns
-    if cm.amount is None and (cm.quantity is None) != (cm.unit_price is None):
-        raise DataError("money needs either an amount column or both quantity and unit_price")
-    raw = read_table(path, cm.source_columns())
+    check_money_columns(spec.columns)
+    raw = read_table(path, spec.columns.source_columns())
     report = LoadReport(rows_read=len(raw))
     is_csv = not path.name.lower().endswith((".parquet", ".pq"))
     line_no = pd.Series(np.arange(len(raw)) + (2 if is_csv else 0), index=raw.index)
+    categories = category_lookup(spec, path.parent)
+    out, bad = canonical_lines(raw, spec, line_no, report, categories)
+    check_bad_fraction(path, spec, report, int(out["customer_id"].notna().sum()), int(bad.sum()))
+    return out[~bad].reset_index(drop=True), report
 
+
+def check_money_columns(cm: ColumnMap) -> None:
+    if cm.amount is None and (cm.quantity is None) != (cm.unit_price is None):
+        raise DataError("money needs either an amount column or both quantity and unit_price")
+
+
+def check_bad_fraction(path: Path, spec: DatasetSpec, report: LoadReport, n_with_id: int, n_bad: int) -> None:
+    """Fail when more than ``spec.max_bad_fraction`` of the rows with a customer id are bad."""
+    if n_with_id and n_bad / n_with_id > spec.max_bad_fraction:
+        shown = "; ".join(report.bad_examples[:5])
+        raise DataError(
+            f"{path}: {n_bad} of {n_with_id} rows with a customer id are bad "
+            f"({n_bad / n_with_id:.1%} > {spec.max_bad_fraction:.1%} allowed): {shown}"
+        )
+
+
+def canonical_lines(
+    raw: pd.DataFrame,
+    spec: DatasetSpec,
+    line_no: pd.Series,
+    report: LoadReport,
+    categories: pd.Series | None = None,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Map raw text columns (a whole file or one chunk of it) to canonical lines.
+
+    Parameters
+    ----------
+    raw : DataFrame
+        The file's own columns, as text.
+    line_no : Series
+        The file line number of each row (for error reports).
+    report : LoadReport
+        Receives bad-row counts and examples.
+    categories : Series, optional
+        product_id -> category lookup (from :func:`category_lookup`).
+
+    Returns
+    -------
+    lines : DataFrame
+        Canonical columns for every row (bad rows included).
+    bad : Series of bool
+        Rows that have a customer id but a field that does not parse.
+    """
+    cm = spec.columns
     out = pd.DataFrame(index=raw.index)
     out["customer_id"] = normalize_ids(raw[cm.customer_id])
     has_id = out["customer_id"].notna()
@@ -181,19 +237,12 @@ def load_transactions(path: Path, spec: DatasetSpec) -> tuple[pd.DataFrame, Load
         out["product_id"] = normalize_ids(raw[cm.product_id])
     if cm.category:
         out["category"] = raw[cm.category].astype("string")
-    elif spec.categories_file and spec.categories_column:
-        out["category"] = _lookup_categories(out, spec, path.parent)
-        report.category_missing = int(out["category"].isna().sum())
-
-    n_with_id = int(has_id.sum())
-    n_bad = int(bad.sum())
-    if n_with_id and n_bad / n_with_id > spec.max_bad_fraction:
-        shown = "; ".join(report.bad_examples[:5])
-        raise DataError(
-            f"{path}: {n_bad} of {n_with_id} rows with a customer id are bad "
-            f"({n_bad / n_with_id:.1%} > {spec.max_bad_fraction:.1%} allowed): {shown}"
-        )
-    return out[~bad].reset_index(drop=True), report
+    elif categories is not None:
+        if "product_id" not in out:
+            raise DataError("a categories file needs the product_id column mapped")
+        out["category"] = out["product_id"].map(categories).astype("string")
+        report.category_missing += int(out["category"].isna().sum())
+    return out, bad
 
 
 def _mark(report: LoadReport, bad: pd.Series, mask: pd.Series, reason: str, line_no: pd.Series) -> None:
@@ -214,8 +263,11 @@ def parse_timestamps(values: pd.Series, timezone: str = "UTC") -> pd.Series:
     return parsed.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
 
 
-def _lookup_categories(lines: pd.DataFrame, spec: DatasetSpec, base: Path) -> pd.Series:
-    if "product_id" not in lines:
+def category_lookup(spec: DatasetSpec, base: Path) -> pd.Series | None:
+    """The product_id -> category table of ``spec`` (None without a categories file)."""
+    if not (spec.categories_file and spec.categories_column) or spec.columns.category:
+        return None
+    if spec.columns.product_id is None:
         raise DataError("a categories file needs the product_id column mapped")
     cat_path = Path(spec.categories_file or "")
     if not cat_path.is_absolute() and not cat_path.exists():
@@ -224,8 +276,7 @@ def _lookup_categories(lines: pd.DataFrame, spec: DatasetSpec, base: Path) -> pd
     table = read_table(cat_path, [spec.categories_key, column])
     keys = normalize_ids(table[spec.categories_key])
     mapping = pd.Series(table[column].astype("string").to_numpy(), index=keys.to_numpy())
-    mapping = mapping[~mapping.index.duplicated()]
-    return lines["product_id"].map(mapping).astype("string")
+    return mapping[~mapping.index.duplicated()]
 
 
 def load_customer_table(

@@ -1,0 +1,205 @@
+"""Bulk scoring: ``python -m training assign`` over transaction files of any size.
+
+Pass 1 (:mod:`training.shards`) streams the file into shard files by customer-id hash;
+pass 2 cleans and featurizes one shard at a time with the one feature definition
+(:func:`training.features.clean_lines`, :func:`training.features.compute_features`),
+assigns with the model's :meth:`SegmentModel.assign` (the service's method) and appends
+one row per customer to the output. Memory is bounded by one read block plus one shard.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from training.artifact import load_model
+from training.errors import DataError
+from training.features import clean_lines, compute_features
+from training.io import DatasetSpec
+from training.shards import default_shards, file_kind, partition, read_shard
+
+MAX_EXAMPLES = 5
+
+
+@dataclass
+class BulkReport:
+    """Counts of a bulk run, printed by the CLI."""
+
+    model_version: str = ""
+    as_of: str = ""
+    rows_read: int = 0
+    rows_dropped: dict[str, int] = field(default_factory=dict)
+    bad_row_examples: list[str] = field(default_factory=list)
+    customers: int = 0
+    only_returns: int = 0
+    only_returns_examples: list[str] = field(default_factory=list)
+    segment_counts: dict[str, int] = field(default_factory=dict)
+    shards: int = 0
+    seconds: float = 0.0
+
+
+class _Output:
+    """Appends result frames to a CSV or Parquet file (chosen by extension)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.parquet = path.name.lower().endswith((".parquet", ".pq"))
+        self._writer: pq.ParquetWriter | None = None
+        self._handle = None if self.parquet else path.open("w", encoding="utf-8", newline="")
+        self._header = True
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self._handle is not None:
+            frame.to_csv(self._handle, header=self._header, index=False)
+            self._header = False
+            return
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema)
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+        if self._writer is not None:
+            self._writer.close()
+
+
+def result_frame(
+    X: pd.DataFrame, model_assign: Any, segment_ids: list[int], segment_names: list[str]
+) -> pd.DataFrame:
+    """One output row per customer: ids, segment, distances, features (original units)."""
+    result = model_assign(X.to_numpy(np.float64))
+    ids, names = np.asarray(segment_ids), np.asarray(segment_names, dtype=object)
+    best, nxt = result.segment_index, result.next_index
+    single = best == nxt
+    out = pd.DataFrame(
+        {
+            "customer_id": X.index.to_numpy(),
+            "segment_id": ids[best],
+            "segment_name": names[best],
+            "distance": result.distance,
+            "next_segment_id": pd.array(np.where(single, 0, ids[nxt]), dtype="Int64"),
+            "next_segment_name": np.where(single, None, names[nxt]),
+            "next_distance": np.where(single, np.nan, result.next_distance),
+        }
+    )
+    out.loc[single, "next_segment_id"] = pd.NA
+    for name in X.columns:
+        out[name] = X[name].to_numpy()
+    return out
+
+
+def score_file(
+    model_dir: Path,
+    input_path: Path,
+    output_path: Path,
+    dataset: DatasetSpec,
+    as_of: pd.Timestamp | None = None,
+    shards: int | None = None,
+    tmp_dir: Path | None = None,
+    progress: bool | None = None,
+) -> BulkReport:
+    """Assign every customer of a transaction file; write one row per customer.
+
+    Parameters
+    ----------
+    model_dir : Path
+        A model version directory or a name directory with ``LATEST``.
+    input_path, output_path : Path
+        CSV/.csv.gz/Parquet in; CSV or Parquet (by extension) out.
+    dataset : DatasetSpec
+        Column mapping, as for ``fit``.
+    as_of : Timestamp, optional
+        Reference time; default the model's training as_of.
+    shards : int, optional
+        Number of shard files; default from the input size.
+    progress : bool, optional
+        Show progress bars; default only on a terminal.
+    """
+    started = time.perf_counter()
+    meta, _pipeline, model = load_model(model_dir)
+    if model.spec.is_table:
+        raise DataError("this model is trained on a customer table; bulk scoring takes transaction files")
+    if as_of is None:
+        if "as_of" not in meta.get("data", {}):
+            raise DataError("the model records no training as_of; pass --as-of")
+        as_of = pd.Timestamp(meta["data"]["as_of"])
+    as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
+    order = sorted(meta["segments"], key=lambda s: s["label"])
+    seg_ids, seg_names = [int(s["id"]) for s in order], [str(s["name"]) for s in order]
+    n_shards = shards or default_shards(input_path)
+    report = BulkReport(model_version=meta["version"], as_of=as_of.isoformat(), shards=n_shards)
+    counts: dict[int, int] = {}
+    disable = None if progress is None else not progress
+    output = None
+    with tempfile.TemporaryDirectory(prefix="bulk-shards-", dir=tmp_dir) as tmp:
+        kind = file_kind(input_path)
+        total = pq.ParquetFile(input_path).metadata.num_rows if kind == "parquet" else None
+        total = total if total is not None else input_path.stat().st_size
+        unit = "rows" if kind == "parquet" else "B"
+        with tqdm(total=total, unit=unit, unit_scale=True, desc="pass 1: shard", disable=disable) as bar:
+            shard_files, part = partition(input_path, dataset, as_of, Path(tmp), n_shards, bar.update)
+        report.rows_read = part.load.rows_read
+        report.rows_dropped = {f"bad: {k}": v for k, v in part.load.bad_rows.items()}
+        report.rows_dropped["missing_customer_id"] = part.missing_customer_id
+        report.bad_row_examples = part.load.bad_examples
+        output = _Output(output_path)
+        try:
+            for shard in tqdm(shard_files, desc="pass 2: score", unit="shard", disable=disable):
+                lines, dropped = clean_lines(read_shard(shard))
+                shard.unlink()
+                for reason, n in dropped.items():
+                    if reason != "missing_customer_id":
+                        report.rows_dropped[reason] = report.rows_dropped.get(reason, 0) + n
+                X = compute_features(lines, model.spec, as_of)
+                _note_only_returns(report, lines, X)
+                if X.empty:
+                    continue
+                frame = result_frame(X, model.assign, seg_ids, seg_names)
+                output.write(frame)
+                report.customers += len(frame)
+                for seg, n in frame["segment_id"].value_counts().items():
+                    counts[int(seg)] = counts.get(int(seg), 0) + int(n)
+        finally:
+            output.close()
+    if report.customers == 0:
+        raise DataError(f"{input_path}: no customer with a purchase line to score")
+    report.segment_counts = {f"{i} {n}": counts.get(i, 0) for i, n in zip(seg_ids, seg_names, strict=True)}
+    report.seconds = round(time.perf_counter() - started, 1)
+    return report
+
+
+def _note_only_returns(report: BulkReport, lines: pd.DataFrame, X: pd.DataFrame) -> None:
+    ids = pd.Index(lines["customer_id"].unique())
+    left = ids.difference(X.index)
+    report.only_returns += len(left)
+    room = MAX_EXAMPLES - len(report.only_returns_examples)
+    report.only_returns_examples += [str(c) for c in left[: max(room, 0)]]
+
+
+def format_report(report: BulkReport, output: Path) -> str:
+    """Human-readable summary of a bulk run."""
+    out = [
+        f"model {report.model_version}, as_of {report.as_of}",
+        f"rows read: {report.rows_read:,} in {report.shards} shards, {report.seconds:.1f} s",
+    ]
+    out += [f"  dropped {n:>10,}  {reason}" for reason, n in report.rows_dropped.items() if n]
+    out += [f"    {example}" for example in report.bad_row_examples[:MAX_EXAMPLES]]
+    out.append(f"customers scored: {report.customers:,} -> {output}")
+    if report.only_returns:
+        shown = ", ".join(report.only_returns_examples)
+        out.append(
+            f"customers left out (only returns, features undefined): {report.only_returns:,} ({shown})"
+        )
+    out += [f"  segment {name}: {n:,}" for name, n in report.segment_counts.items()]
+    return "\n".join(out)
