@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     api_keys: list[SecretStr] = Field(default_factory=list, description="keys for /v1 (empty: open)")
     admin_key: SecretStr | None = Field(None, description="key for admin endpoints (unset: disabled)")
     log_level: str = "info"
+    drift_window: int = Field(10_000, ge=1, description="assigned customers kept for drift")
+    drift_threshold: float = Field(0.2, gt=0, description="PSI above which drift is flagged")
+    drift_min_customers: int = Field(200, ge=1, description="customers in the window before drift can fire")
 
 
 @lru_cache

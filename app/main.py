@@ -10,7 +10,10 @@ from fastapi import FastAPI
 
 from app import errors
 from app.config import Settings, get_settings
-from app.routes import assign, health, segments
+from app.drift import DriftMonitor
+from app.logs import AccessMiddleware, configure_logging
+from app.metrics import Metrics
+from app.routes import assign, health, observability, segments, upload
 from app.segmenter import Segmenter
 
 logger = logging.getLogger("segments")
@@ -39,8 +42,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
+    app.state.drift = DriftMonitor(
+        settings.drift_window, settings.drift_threshold, settings.drift_min_customers
+    )
+    configure_logging(settings.log_level)
+    app.add_middleware(AccessMiddleware, metrics=app.state.metrics, state=app.state)
     errors.install(app)
     app.include_router(health.router)
+    # Before assign: its route matches POST /v1/assign only for CSV and Parquet bodies.
+    app.include_router(upload.router)
     app.include_router(assign.router)
+    app.include_router(observability.router)
     app.include_router(segments.router)
     return app

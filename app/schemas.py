@@ -57,6 +57,7 @@ class AssignRequest(BaseModel):
 
     as_of: dt.datetime | None = Field(None, description="reference time; default now (UTC); naive is UTC")
     customers: list[Customer] = Field(min_length=1)
+    explain: bool = Field(False, description="add per-feature explanations (also ?explain=true)")
 
 
 class NextSegment(BaseModel):
@@ -72,6 +73,9 @@ class CustomerResult(BaseModel):
     distance: float = Field(description="distance to the segment's centroid (scaled space)")
     next_segment: NextSegment | None
     features: dict[str, float] = Field(description="features in original units")
+    explanation: Explanation | None = Field(
+        None, exclude_if=lambda v: v is None, description="with explain=true: why this segment"
+    )
 
 
 class AssignResponse(BaseModel):
@@ -126,3 +130,63 @@ class Problem(BaseModel):
     detail: str
     instance: str
     errors: list[dict[str, str]] | None = None
+
+
+class CentroidGap(BaseModel):
+    """A feature's gap to one centroid and its term of the squared distance."""
+
+    centroid: float = Field(description="centroid value in original units")
+    centroid_scaled: float
+    gap: float = Field(description="value minus centroid, original units")
+    gap_scaled: float = Field(description="value minus centroid, scaled units")
+    contribution: float = Field(description="gap_scaled squared: this feature's term of the squared distance")
+
+
+class FeatureContribution(BaseModel):
+    feature: str
+    value: float = Field(description="original units")
+    value_scaled: float
+    outside_training_range: bool = Field(description="below the training minimum or above the maximum")
+    assigned: CentroidGap
+    next: CentroidGap | None
+
+
+class Explanation(BaseModel):
+    """Why this segment: per-feature terms of the squared distances (sum = squared distance)."""
+
+    squared_distance: float
+    next_squared_distance: float | None
+    features: list[FeatureContribution]
+    outside_training_range: list[str]
+
+
+class FeatureDrift(BaseModel):
+    feature: str
+    psi: float = Field(description="population stability index, window vs training bins")
+    drift: bool
+
+
+class SegmentShare(BaseModel):
+    segment_id: int
+    segment_name: str
+    window_share: float
+    training_share: float
+
+
+class SegmentDrift(BaseModel):
+    psi: float
+    drift: bool
+    shares: list[SegmentShare]
+
+
+class DriftResponse(BaseModel):
+    model_version: str
+    window_customers: int = Field(description="assigned customers in the rolling window")
+    window_size: int
+    min_customers: int = Field(description="customers needed before the flag can fire")
+    enough_data: bool
+    threshold: float = Field(description="PSI above which a feature or the segment shares drifted")
+    drift: bool = Field(description="true when any PSI crossed the threshold with enough data")
+    drifted: list[str]
+    features: list[FeatureDrift]
+    segments: SegmentDrift

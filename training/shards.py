@@ -33,7 +33,7 @@ from training.io import (
 )
 
 #: Target size of a shard in input bytes (uncompressed CSV); bounds pass-2 memory.
-SHARD_BYTES = 32 << 20
+SHARD_BYTES = 16 << 20
 #: How much larger than the file its content is, per format (estimate for shard counts).
 EXPANSION = {"csv": 1, "gz": 6, "parquet": 8}
 BLOCK_BYTES = 16 << 20
@@ -87,7 +87,9 @@ def _raw_chunks(
         stream: Any = gzip.GzipFile(fileobj=handle) if kind == "gz" else handle
         try:
             reader = pacsv.open_csv(
-                stream, read_options=pacsv.ReadOptions(block_size=block_bytes), convert_options=convert
+                stream,
+                read_options=pacsv.ReadOptions(block_size=block_bytes, use_threads=False),
+                convert_options=convert,
             )
             line, seen = 2, 0
             for batch in reader:

@@ -16,7 +16,7 @@ from sklearn.cluster import KMeans
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from training import artifact, features, selection
+from training import artifact, features, reference, selection
 from training.errors import DataError
 from training.io import DatasetSpec, LoadReport, load_customer_table, load_transactions
 from training.model import SegmentModel
@@ -212,6 +212,7 @@ def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
         },
         "features": prep.spec.to_dict(),
         "feature_ranges": feature_ranges(prep.X),
+        "feature_bins": reference.feature_bins(prep.X),
         "pipeline_input": "transformed features (features.transforms applied), spec order",
         "parameters": {
             "seed": config.seed,

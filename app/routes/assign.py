@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
+from fastapi import APIRouter, Query, Request
+
+from app.config import Settings
 from app.deps import SegmenterDep, SettingsDep
 from app.errors import InvalidInput, field_error
+from app.observe import after_assign
 from app.schemas import AssignRequest, AssignResponse, Problem
 
 router = APIRouter(prefix="/v1", tags=["segments"])
@@ -17,7 +21,21 @@ router = APIRouter(prefix="/v1", tags=["segments"])
     summary="Assign customers (histories or precomputed features) to segments",
     responses={422: {"model": Problem}, 413: {"model": Problem}, 503: {"model": Problem}},
 )
-def assign(body: AssignRequest, segmenter: SegmenterDep, settings: SettingsDep) -> AssignResponse:
+def assign(
+    body: AssignRequest,
+    request: Request,
+    segmenter: SegmenterDep,
+    settings: SettingsDep,
+    explain: Annotated[bool, Query(description="add per-feature explanations")] = False,
+) -> AssignResponse:
+    check_limits(body, settings)
+    response = segmenter.assign(body, settings.max_future_days)
+    after_assign(request.app.state, segmenter, response, explain or body.explain)
+    return response
+
+
+def check_limits(body: AssignRequest, settings: Settings) -> None:
+    """Refuse requests over the customer and per-customer line limits."""
     errors = []
     if len(body.customers) > settings.max_customers:
         errors.append(
@@ -35,4 +53,3 @@ def assign(body: AssignRequest, segmenter: SegmenterDep, settings: SettingsDep) 
             )
     if errors:
         raise InvalidInput(errors[0]["field"] + ": " + errors[0]["message"], errors)
-    return segmenter.assign(body, settings.max_future_days)

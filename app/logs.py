@@ -1,0 +1,113 @@
+"""JSON-line logs and the access middleware (request id, HTTP metrics).
+
+:class:`AccessMiddleware` is pure ASGI: it never reads request bodies. Per request it
+takes the id from ``X-Request-ID`` (or makes one), echoes it in the response, records the
+HTTP metrics and logs one JSON line: request id, method, path (without the query string,
+which could carry secrets), route, status, duration, model version. Bodies and headers
+(so API keys) are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+from typing import Any
+
+import orjson
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.metrics import Metrics
+
+REQUEST_ID_HEADER = "x-request-id"
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+access_logger = logging.getLogger("segments.access")
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        out |= {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(out, default=str).decode()
+
+
+def configure_logging(level: str) -> None:
+    """Send the ``segments`` loggers to stderr as JSON lines; our access log replaces uvicorn's."""
+    root = logging.getLogger("segments")
+    if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        root.addHandler(handler)
+    root.setLevel(level.upper())
+    root.propagate = False
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+def request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            if _VALID_ID.match(text):
+                return text
+            break
+    return uuid.uuid4().hex
+
+
+class AccessMiddleware:
+    """Request id, HTTP metrics and one JSON access-log line per HTTP request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, state: Any) -> None:
+        self.app, self.metrics, self.state = app, metrics, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        rid = request_id(scope)
+        scope.setdefault("state", {})["request_id"] = rid
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append("X-Request-ID", rid)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.observe_request(scope["method"], route, status, seconds)
+            access_logger.info(
+                "request",
+                extra={
+                    "request_id": rid,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                    "model_version": self._model_version(),
+                },
+            )
+
+    def _model_version(self) -> str | None:
+        segmenter = getattr(self.state, "segmenter", None)
+        return segmenter.current.version if segmenter is not None and segmenter.ready else None

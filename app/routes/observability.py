@@ -1,0 +1,60 @@
+"""GET /metrics (Prometheus text) and GET /v1/drift (rolling window vs training)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from app.deps import SegmenterDep
+from app.observe import reference_of
+from app.schemas import DriftResponse, Problem
+
+router = APIRouter()
+
+
+def _drift_report(request: Request, segmenter: Any) -> dict[str, Any] | None:
+    if not segmenter.ready:
+        return None
+    loaded = segmenter.current
+    report: dict[str, Any] = request.app.state.drift.report(reference_of(request.app.state, loaded))
+    return report
+
+
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
+)
+def metrics(request: Request, segmenter: SegmenterDep) -> Response:
+    model = None
+    if segmenter.ready:
+        loaded = segmenter.current
+        meta = loaded.metadata
+        model = {
+            "version": loaded.version,
+            "name": str(meta.get("name", "")),
+            "algorithm": str(meta.get("algorithm", "")),
+            "k": str(len(loaded.segment_ids)),
+            "created_at": str(meta.get("created_at", "")),
+        }
+    body = request.app.state.metrics.render(model, _drift_report(request, segmenter))
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get(
+    "/v1/drift",
+    tags=["operations"],
+    response_model=DriftResponse,
+    summary="Drift of recent assignments against the training distribution",
+    responses={503: {"model": Problem}},
+)
+def drift(request: Request, segmenter: SegmenterDep) -> dict[str, Any]:
+    report: dict[str, Any] = request.app.state.drift.report(
+        reference_of(request.app.state, segmenter.current)  # NotReady (503) without a model
+    )
+    return report

@@ -1,0 +1,96 @@
+"""POST /v1/assign with a CSV or Parquet body of transaction lines (answers JSON or CSV).
+
+This route is registered before the JSON one and matches only CSV and Parquet bodies,
+so JSON requests never reach it. The upload becomes the JSON request its lines describe
+and is answered by the same segmenter call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from starlette.routing import Match
+from starlette.types import Scope
+
+from app.deps import SegmenterDep, SettingsDep
+from app.errors import InvalidInput, PayloadTooLarge
+from app.observe import after_assign
+from app.routes.assign import check_limits
+from app.schemas import AssignResponse, Problem
+from app.uploads import CSV_TYPES, PARQUET_TYPES, answer_csv, read_upload, relabel, upload_request
+
+
+def media_type(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            return value.decode("latin-1").split(";")[0].strip().lower()
+    return ""
+
+
+class UploadRoute(APIRoute):
+    """Matches only requests whose body is CSV or Parquet."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE and media_type(scope) not in CSV_TYPES + PARQUET_TYPES:
+            return Match.NONE, {}
+        return match, child
+
+
+router = APIRouter(prefix="/v1", tags=["segments"], route_class=UploadRoute)
+
+
+@router.post(
+    "/assign",
+    response_model=AssignResponse,
+    include_in_schema=False,
+    responses={422: {"model": Problem}, 413: {"model": Problem}},
+)
+async def assign_upload(
+    request: Request,
+    segmenter: SegmenterDep,
+    settings: SettingsDep,
+    as_of: Annotated[dt.datetime | None, Query(description="reference time; default now (UTC)")] = None,
+    explain: Annotated[bool, Query(description="add per-feature explanations")] = False,
+) -> Any:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > settings.max_body_bytes:
+            raise PayloadTooLarge(
+                f"body: larger than {settings.max_body_bytes} bytes; use python -m training assign"
+            )
+    kind = media_type(request.scope)
+    wants_csv = "text/csv" in request.headers.get("accept", "")
+    return await run_in_threadpool(
+        _score, request, segmenter, settings, bytes(body), kind, as_of, explain, wants_csv
+    )
+
+
+def _score(
+    request: Request,
+    segmenter: Any,
+    settings: Any,
+    body: bytes,
+    kind: str,
+    as_of: dt.datetime | None,
+    explain: bool,
+    wants_csv: bool,
+) -> Any:
+    frame, word = read_upload(body, kind)
+    assign_request, lines_of = upload_request(frame, word, as_of, explain)
+    check_limits(assign_request, settings)
+    try:
+        response = segmenter.assign(assign_request, settings.max_future_days)
+    except InvalidInput as exc:
+        raise relabel(exc, lines_of, word) from exc
+    after_assign(request.app.state, segmenter, response, explain)
+    if wants_csv:
+        names = segmenter.current.model.spec.names
+        return Response(answer_csv(response, names), media_type="text/csv")
+    return response
