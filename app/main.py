@@ -13,7 +13,8 @@ from app.config import Settings, get_settings
 from app.drift import DriftMonitor
 from app.logs import AccessMiddleware, configure_logging
 from app.metrics import Metrics
-from app.routes import assign, health, observability, segments, upload
+from app.reload import install_sighup
+from app.routes import admin, assign, health, observability, segments, upload
 from app.segmenter import Segmenter
 
 logger = logging.getLogger("segments")
@@ -33,7 +34,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except errors.ServiceError as exc:
             # Stay up (liveness) but not ready, so the failure is visible at /readyz.
             logger.error("model not loaded: %s", exc.detail)
-        yield
+        uninstall_sighup = install_sighup(segmenter, settings.model_dir)
+        try:
+            yield
+        finally:
+            uninstall_sighup()
 
     app = FastAPI(
         title="Shopper Segments",
@@ -55,4 +60,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(assign.router)
     app.include_router(observability.router)
     app.include_router(segments.router)
+    app.include_router(admin.router)
     return app

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import PurePosixPath
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ID_MAX = 128
 Id = Field(min_length=1, max_length=ID_MAX)
@@ -190,3 +191,37 @@ class DriftResponse(BaseModel):
     drifted: list[str]
     features: list[FeatureDrift]
     segments: SegmentDrift
+
+
+class ReloadRequest(BaseModel):
+    """Which model to activate: a directory under the model root, never a model itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_dir: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1024,
+        description="version directory, or name directory with LATEST, relative to the model root; "
+        "omitted: re-resolve the configured model directory's LATEST",
+    )
+
+    @field_validator("model_dir")
+    @classmethod
+    def _under_the_root(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        path = PurePosixPath(value)
+        if path.is_absolute():
+            raise ValueError("must be relative to the model root, not an absolute path")
+        if ".." in path.parts:
+            raise ValueError("must not contain '..': only directories under the model root load")
+        return value
+
+
+class ReloadResponse(BaseModel):
+    model_version: str = Field(description="the version now serving")
+    previous_version: str | None = Field(description="the version that served before")
+    model_dir: str = Field(description="the loaded version directory, relative to the model root")

@@ -13,6 +13,7 @@ import pandas as pd
 
 from app.errors import InvalidInput, ModelRefused, NotReady, field_error
 from app.histories import as_utc, history_lines
+from app.model_check import check_model
 from app.schemas import AssignRequest, AssignResponse, CustomerResult, NextSegment
 from training.artifact import load_model, resolve_model_dir
 from training.errors import ArtifactError
@@ -39,10 +40,16 @@ class Segmenter:
         self.model_root = model_root.resolve()
         self._current: LoadedModel | None = None
         self._lock = threading.Lock()
+        # One load at a time, so a slow reload can't overwrite a newer one that finished first.
+        self._load_lock = threading.Lock()
 
     @property
     def ready(self) -> bool:
         return self._current is not None
+
+    @property
+    def current_or_none(self) -> LoadedModel | None:
+        return self._current
 
     @property
     def current(self) -> LoadedModel:
@@ -52,7 +59,16 @@ class Segmenter:
         return current
 
     def load(self, model_dir: Path) -> LoadedModel:
-        """Load and verify ``model_dir``, then swap it in; the old model serves on failure."""
+        """Load and verify ``model_dir``, then swap it in; the old model serves on failure.
+
+        The new model is loaded and checked beside the serving one (``check_model``), then
+        replaces it in one reference assignment: a request that already read ``current``
+        finishes on the old version.
+        """
+        with self._load_lock:
+            return self._load(model_dir)
+
+    def _load(self, model_dir: Path) -> LoadedModel:
         path = Path(model_dir)
         path = (path if path.is_absolute() else self.model_root / path).resolve()
         if not path.is_relative_to(self.model_root):
@@ -62,17 +78,18 @@ class Segmenter:
             if not path.is_relative_to(self.model_root):
                 raise ArtifactError(f"{path} is outside the model root {self.model_root}")
             meta, _pipeline, model = load_model(path)
+            order = sorted(meta["segments"], key=lambda s: s["label"])
+            loaded = LoadedModel(
+                version=meta["version"],
+                path=path,
+                metadata=meta,
+                model=model,
+                segment_ids=[int(s["id"]) for s in order],
+                segment_names=[s["name"] for s in order],
+            )
+            check_model(path, model, loaded.segment_ids)
         except ArtifactError as exc:
             raise ModelRefused(str(exc)) from exc
-        order = sorted(meta["segments"], key=lambda s: s["label"])
-        loaded = LoadedModel(
-            version=meta["version"],
-            path=path,
-            metadata=meta,
-            model=model,
-            segment_ids=[int(s["id"]) for s in order],
-            segment_names=[s["name"] for s in order],
-        )
         with self._lock:
             self._current = loaded
         return loaded
