@@ -25,7 +25,7 @@ from training.artifact import load_model
 from training.errors import DataError
 from training.features import clean_lines, compute_features
 from training.io import DatasetSpec
-from training.shards import default_shards, file_kind, partition, read_shard
+from training.shards import BLOCK_BYTES, default_shards, file_kind, partition, read_shard
 
 MAX_EXAMPLES = 5
 
@@ -108,6 +108,7 @@ def score_file(
     shards: int | None = None,
     tmp_dir: Path | None = None,
     progress: bool | None = None,
+    block_bytes: int = BLOCK_BYTES,
 ) -> BulkReport:
     """Assign every customer of a transaction file; write one row per customer.
 
@@ -125,6 +126,8 @@ def score_file(
         Number of shard files; default from the input size.
     progress : bool, optional
         Show progress bars; default only on a terminal.
+    block_bytes : int
+        Bytes read per chunk in pass 1.
     """
     started = time.perf_counter()
     meta, _pipeline, model = load_model(model_dir)
@@ -148,7 +151,9 @@ def score_file(
         total = total if total is not None else input_path.stat().st_size
         unit = "rows" if kind == "parquet" else "B"
         with tqdm(total=total, unit=unit, unit_scale=True, desc="pass 1: shard", disable=disable) as bar:
-            shard_files, part = partition(input_path, dataset, as_of, Path(tmp), n_shards, bar.update)
+            shard_files, part = partition(
+                input_path, dataset, as_of, Path(tmp), n_shards, bar.update, block_bytes
+            )
         report.rows_read = part.load.rows_read
         report.rows_dropped = {f"bad: {k}": v for k, v in part.load.bad_rows.items()}
         report.rows_dropped["missing_customer_id"] = part.missing_customer_id

@@ -28,7 +28,7 @@ def feature_bins(X: pd.DataFrame, n_bins: int = N_BINS) -> dict[str, dict[str, l
     out = {}
     for name in X.columns:
         values = X[name].to_numpy(np.float64)
-        edges = np.unique(np.quantile(values, np.linspace(0, 1, n_bins + 1)[1:-1]))
+        edges = np.unique(np.quantile(values, np.linspace(0, 1, n_bins + 1)[1:-1], method="inverted_cdf"))
         counts = bin_counts(values, edges)
         out[name] = {"edges": edges.tolist(), "proportions": (counts / counts.sum()).tolist()}
     return out
