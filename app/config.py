@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,12 +27,28 @@ class Settings(BaseSettings):
     max_transactions: int = Field(10_000, ge=1, description="transactions per customer")
     max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="request body size limit")
     max_future_days: float = Field(1.0, ge=0, description="how far past now a timestamp may be")
-    api_keys: list[SecretStr] = Field(default_factory=list, description="keys for /v1 (empty: open)")
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="keys for /v1, comma-separated or a JSON list (empty: open)"
+    )
     admin_key: SecretStr | None = Field(None, description="key for admin endpoints (unset: disabled)")
     log_level: str = "info"
     drift_window: int = Field(10_000, ge=1, description="assigned customers kept for drift")
     drift_threshold: float = Field(0.2, gt=0, description="PSI above which drift is flagged")
     drift_min_customers: int = Field(200, ge=1, description="customers in the window before drift can fire")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        """``SEGMENTS_API_KEYS`` is ``k1,k2`` or a JSON list; blank entries are ignored."""
+        if isinstance(value, str):
+            items = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+            return [k.strip() for k in items if k.strip()]
+        return value
+
+    @field_validator("admin_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 @lru_cache

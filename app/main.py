@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from app import errors
 from app.config import Settings, get_settings
@@ -15,6 +15,7 @@ from app.logs import AccessMiddleware, configure_logging
 from app.metrics import Metrics
 from app.reload import install_sighup
 from app.routes import admin, assign, health, observability, segments, upload
+from app.security import API_KEY_RESPONSES, require_api_key
 from app.segmenter import Segmenter
 
 logger = logging.getLogger("segments")
@@ -55,10 +56,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AccessMiddleware, metrics=app.state.metrics, state=app.state)
     errors.install(app)
     app.include_router(health.router)
+    keyed = [Depends(require_api_key)]
     # Before assign: its route matches POST /v1/assign only for CSV and Parquet bodies.
-    app.include_router(upload.router)
-    app.include_router(assign.router)
+    app.include_router(upload.router, dependencies=keyed, responses=API_KEY_RESPONSES)
+    app.include_router(assign.router, dependencies=keyed, responses=API_KEY_RESPONSES)
+    # /metrics stays open for scrapers; /v1/drift carries ApiKeyDep itself.
     app.include_router(observability.router)
-    app.include_router(segments.router)
+    app.include_router(segments.router, dependencies=keyed, responses=API_KEY_RESPONSES)
     app.include_router(admin.router)
     return app

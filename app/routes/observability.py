@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from app.deps import SegmenterDep
 from app.observe import reference_of
 from app.schemas import DriftResponse, Problem
+from app.security import API_KEY_RESPONSES, ApiKeyDep
 
 router = APIRouter()
 
@@ -51,9 +52,9 @@ def metrics(request: Request, segmenter: SegmenterDep) -> Response:
     tags=["operations"],
     response_model=DriftResponse,
     summary="Drift of recent assignments against the training distribution",
-    responses={503: {"model": Problem}},
+    responses={503: {"model": Problem}, **API_KEY_RESPONSES},
 )
-def drift(request: Request, segmenter: SegmenterDep) -> dict[str, Any]:
+def drift(request: Request, segmenter: SegmenterDep, _key: ApiKeyDep) -> dict[str, Any]:
     report: dict[str, Any] = request.app.state.drift.report(
         reference_of(request.app.state, segmenter.current)  # NotReady (503) without a model
     )
