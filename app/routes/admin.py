@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import hmac
 from pathlib import Path
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends
 
 from app.deps import SegmenterDep, SettingsDep
-from app.errors import Forbidden, Unauthorized
 from app.reload import reload_model
 from app.schemas import Problem, ReloadRequest, ReloadResponse
-
-
-def require_admin(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
-    """``Authorization: Bearer <SEGMENTS_ADMIN_KEY>``; without a configured key admin is disabled."""
-    challenge = {"WWW-Authenticate": 'Bearer realm="admin"'}
-    if settings.admin_key is None:
-        raise Forbidden("admin endpoints are disabled: no admin key is configured (SEGMENTS_ADMIN_KEY)")
-    scheme, _, key = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not key:
-        raise Unauthorized("send the admin key as 'Authorization: Bearer <key>'", headers=challenge)
-    if not hmac.compare_digest(key.strip().encode(), settings.admin_key.get_secret_value().encode()):
-        raise Forbidden("the admin key is not valid")
-
+from app.security import ADMIN_RESPONSES, require_admin
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -34,8 +19,7 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(req
     response_model=ReloadResponse,
     summary="Load a model directory under the model root beside the serving one, then swap it in",
     responses={
-        401: {"model": Problem},
-        403: {"model": Problem},
+        **ADMIN_RESPONSES,
         409: {"model": Problem, "description": "the model was refused; the old one keeps serving"},
         422: {"model": Problem},
     },

@@ -7,30 +7,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from app.security import ADMIN_RESPONSES, AdminDep, matches
+from app.security import matches
 from tests.conftest import start_server, stop_server
 
 API_KEY, OTHER_API_KEY, ADMIN_KEY = "api-key-0mega-1", "api-key-2", "admin-key-secret"
 
-probe = APIRouter(prefix="/v1/admin")
-
-
-@probe.post("/probe", responses=ADMIN_RESPONSES)
-def admin_probe(_: AdminDep) -> dict[str, str]:
-    """An admin-only route, as the reload endpoint uses the dependency."""
-    return {"admin": "ok"}
+ADMIN = "/v1/admin/reload"  # without a body it reloads the configured model (the same one)
 
 
 def build(sample_model: tuple[Path, dict], **keys: object) -> TestClient:
     path, _ = sample_model
-    app = create_app(Settings(model_root=path.parent.parent, model_dir=path.parent, **keys))
-    app.include_router(probe)
-    return TestClient(app)
+    return TestClient(create_app(Settings(model_root=path.parent.parent, model_dir=path.parent, **keys)))
 
 
 @pytest.fixture(scope="module")
@@ -93,17 +84,17 @@ def test_valid_keys_and_the_admin_key_open_v1(client: TestClient, headers: dict[
 
 
 def test_admin_endpoint_without_a_key_is_401(client: TestClient) -> None:
-    r = client.post("/v1/admin/probe")
+    r = client.post(ADMIN)
     assert_problem(r, 401)
     assert "WWW-Authenticate" in r.headers
 
 
 def test_admin_endpoint_with_an_unknown_key_is_401(client: TestClient) -> None:
-    assert_problem(client.post("/v1/admin/probe", headers=bearer("nope")), 401)
+    assert_problem(client.post(ADMIN, headers=bearer("nope")), 401)
 
 
 def test_admin_endpoint_with_an_api_key_is_403(client: TestClient) -> None:
-    r = client.post("/v1/admin/probe", headers=bearer(API_KEY))
+    r = client.post(ADMIN, headers=bearer(API_KEY))
     assert_problem(r, 403)
     assert "www-authenticate" not in r.headers
     assert "admin key is required" in r.json()["detail"]
@@ -111,15 +102,15 @@ def test_admin_endpoint_with_an_api_key_is_403(client: TestClient) -> None:
 
 @pytest.mark.parametrize("headers", [bearer(ADMIN_KEY), {"X-API-Key": ADMIN_KEY}])
 def test_admin_endpoint_with_the_admin_key_passes(client: TestClient, headers: dict[str, str]) -> None:
-    r = client.post("/v1/admin/probe", headers=headers)
+    r = client.post(ADMIN, headers=headers)
     assert r.status_code == 200, r.text
-    assert r.json() == {"admin": "ok"}
+    assert r.json()["model_version"] == r.json()["previous_version"]
 
 
 def test_without_configured_keys_v1_is_open_and_admin_disabled(sample_model: tuple[Path, dict]) -> None:
     with build(sample_model) as c:
         assert c.get("/v1/segments").status_code == 200
-        r = c.post("/v1/admin/probe", headers=bearer(ADMIN_KEY))
+        r = c.post(ADMIN, headers=bearer(ADMIN_KEY))
         assert_problem(r, 403)
         assert "disabled" in r.json()["detail"]
 
@@ -127,8 +118,8 @@ def test_without_configured_keys_v1_is_open_and_admin_disabled(sample_model: tup
 def test_admin_key_alone_leaves_v1_open(sample_model: tuple[Path, dict]) -> None:
     with build(sample_model, admin_key=ADMIN_KEY) as c:
         assert c.get("/v1/segments").status_code == 200
-        assert c.post("/v1/admin/probe", headers=bearer(ADMIN_KEY)).status_code == 200
-        assert_problem(c.post("/v1/admin/probe", headers=bearer("x")), 401)
+        assert c.post(ADMIN, headers=bearer(ADMIN_KEY)).status_code == 200
+        assert_problem(c.post(ADMIN, headers=bearer("x")), 401)
 
 
 def test_keys_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
