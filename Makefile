@@ -7,7 +7,7 @@ HOST ?= 0.0.0.0
 PORT ?= 8000
 DATA ?= ../shared/data
 
-.PHONY: install serve test lint default-model
+.PHONY: install serve test lint default-model loadtest
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,7 @@ default-model: install
 	$(BIN)/python -m training fit --input $(DATA)/online_retail/online_retail_2010-2011.csv.gz \
 		--dataset training/datasets/online_retail.toml --as-of 2011-12-10T00:00:00Z \
 		--seed 42 --out models --name online-retail
+
+# Hold a real server (loopback, bundled model) at 64 concurrent clients for 60 s; prints the figures.
+loadtest: install
+	$(BIN)/python scripts/loadtest.py --concurrency 64 --duration 60 --warmup 15
