@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     drift_window: int = Field(10_000, ge=1, description="assigned customers kept for drift")
     drift_threshold: float = Field(0.2, gt=0, description="PSI above which drift is flagged")
     drift_min_customers: int = Field(200, ge=1, description="customers in the window before drift can fire")
+    bench_floor: bool = Field(False, description="serve POST /bench/floor (benchmarks only)")
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -1,15 +1,15 @@
-"""Turn validated request customers into canonical lines, checking the serving rules."""
+"""Turn validated request customers into canonical line arrays, checking the serving rules."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 
-import pandas as pd
+import numpy as np
 
 from app.errors import field_error
-from app.schemas import Customer
-from training.features import FeatureSpec
+from training.features import FeatureSpec, LineArrays
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -19,17 +19,28 @@ def as_utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+def to_ns(value: dt.datetime) -> int:
+    """Exact nanoseconds since 1970-01-01 UTC of an aware datetime (no float rounding)."""
+    delta = value - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
 def history_lines(
-    customers: list[tuple[int, Customer]],
+    customers: list[tuple[int, dict[str, Any]]],
     spec: FeatureSpec,
     as_of: dt.datetime,
     latest_allowed: dt.datetime,
-) -> tuple[pd.DataFrame, list[dict[str, str]]]:
-    """Canonical lines of customers given by history, and every rule they break.
+) -> tuple[LineArrays, list[dict[str, str]]]:
+    """Cleaned lines of customers given by history, as arrays, and every rule they break.
+
+    Customer ``k`` of ``customers`` gets customer code ``k``. Cleaning follows
+    :func:`training.features.clean_lines`: a line without an order id belongs to the
+    visit at its timestamp, and exact duplicate lines count once.
 
     Parameters
     ----------
-    customers : list of (index in the request, Customer)
+    customers : list of (index in the request, customer as plain data)
+        Transactions are dicts with every field of :class:`app.schemas.Transaction`.
     spec : FeatureSpec
         The model's features; decides whether money and categories are needed.
     as_of : datetime
@@ -38,29 +49,54 @@ def history_lines(
         Timestamps past this (now plus a tolerance) are refused as in the future.
     """
     errors: list[dict[str, str]] = []
-    rows: dict[str, list[object]] = {
-        c: [] for c in ("customer_id", "order_id", "timestamp", "amount", "category", "product_id")
-    }
-    for i, cust in customers:
-        assert cust.transactions is not None
+    as_of_ns, latest_ns = to_ns(as_utc(as_of)), to_ns(as_utc(latest_allowed))
+    ns_of: dict[dt.datetime, int] = {}
+    orders: dict[object, int] = {}
+    lookup = {c: k for k, c in enumerate(spec.categories)}
+    other = len(spec.categories)
+    seen: set[tuple[object, ...]] = set()
+    cust_col: list[int] = []
+    order_col: list[int] = []
+    ts_col: list[int] = []
+    amount_col: list[float] = []
+    cat_col: list[int] = []
+    for k, (i, cust) in enumerate(customers):
         has_purchase = False
-        for j, t in enumerate(cust.transactions):
-            where = f"customers[{i}].transactions[{j}]"
-            ts = as_utc(t.timestamp)
-            if ts < EPOCH:
-                errors.append(field_error(f"{where}.timestamp", "is before 1970-01-01"))
-            elif ts > latest_allowed:
-                errors.append(field_error(f"{where}.timestamp", "is in the future"))
-            elif ts > as_of:
-                errors.append(field_error(f"{where}.timestamp", f"is after as_of {as_of.isoformat()}"))
-            amount = _amount(t.amount, t.quantity, t.unit_price, spec.has_money, where, errors)
+        for j, t in enumerate(cust["transactions"]):
+            stamp = t["timestamp"]
+            ns = ns_of.get(stamp)
+            if ns is None:
+                ns = ns_of[stamp] = to_ns(as_utc(stamp))
+            if ns < 0 or ns > latest_ns or ns > as_of_ns:
+                where = f"customers[{i}].transactions[{j}].timestamp"
+                if ns < 0:
+                    errors.append(field_error(where, "is before 1970-01-01"))
+                elif ns > latest_ns:
+                    errors.append(field_error(where, "is in the future"))
+                else:
+                    errors.append(field_error(where, f"is after as_of {as_of.isoformat()}"))
+            amount = t["amount"]
+            if amount is None or t["quantity"] is not None or t["unit_price"] is not None or amount == 0:
+                where = f"customers[{i}].transactions[{j}]"
+                amount = _amount(amount, t["quantity"], t["unit_price"], spec.has_money, where, errors)
             has_purchase |= amount is None or amount > 0
-            rows["customer_id"].append(cust.customer_id)
-            rows["order_id"].append(t.order_id)
-            rows["timestamp"].append(ts)
-            rows["amount"].append(amount)
-            rows["category"].append(t.category)
-            rows["product_id"].append(t.product_id)
+            if errors:
+                continue
+            order_id = t["order_id"]
+            money = amount if spec.has_money else None
+            key = (k, order_id, ns, money, t["category"], t["product_id"])
+            if key in seen:
+                continue
+            seen.add(key)
+            order_key = order_id if order_id is not None else (k, ns)  # a visit: one per timestamp
+            code = orders.get(order_key)
+            if code is None:
+                code = orders[order_key] = len(orders)
+            cust_col.append(k)
+            order_col.append(code)
+            ts_col.append(ns)
+            amount_col.append(money if money is not None else math.nan)
+            cat_col.append(lookup.get(t["category"], other))
         if not has_purchase:
             errors.append(
                 field_error(
@@ -68,17 +104,15 @@ def history_lines(
                     "has no purchase line (only returns): features are undefined",
                 )
             )
-    frame = pd.DataFrame(rows)
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).astype("datetime64[ns, UTC]")
-    frame["order_id"] = frame["order_id"].astype("string")
-    frame["customer_id"] = frame["customer_id"].astype("string")
-    if spec.has_money:
-        frame["amount"] = frame["amount"].astype("float64")
-    else:
-        frame = frame.drop(columns="amount")
-    frame["category"] = frame["category"].astype("string")
-    frame["product_id"] = frame["product_id"].astype("string")
-    return frame, errors
+    lines = LineArrays(
+        customer=np.array(cust_col, dtype=np.intp),
+        order=np.array(order_col, dtype=np.intp),
+        timestamp=np.array(ts_col, dtype=np.int64),
+        amount=np.array(amount_col, dtype=np.float64) if spec.has_money else None,
+        category=np.array(cat_col, dtype=np.intp) if spec.categories else None,
+        n_customers=len(customers),
+    )
+    return lines, errors
 
 
 def _amount(

@@ -13,8 +13,9 @@ from app.config import Settings, get_settings
 from app.drift import DriftMonitor
 from app.logs import AccessMiddleware, configure_logging
 from app.metrics import Metrics
+from app.openapi import install_request_schemas
 from app.reload import install_sighup
-from app.routes import admin, assign, health, observability, segments, upload
+from app.routes import admin, assign, floor, health, observability, segments, upload
 from app.security import API_KEY_RESPONSES, require_api_key
 from app.segmenter import Segmenter
 
@@ -64,4 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(observability.router)
     app.include_router(segments.router, dependencies=keyed, responses=API_KEY_RESPONSES)
     app.include_router(admin.router)
+    if settings.bench_floor:
+        app.include_router(floor.router, dependencies=keyed)  # the same per-request work as assign
+    install_request_schemas(app)
     return app

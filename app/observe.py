@@ -14,7 +14,7 @@ import numpy as np
 from app.drift import DriftMonitor, Reference
 from app.explain import explain
 from app.metrics import Metrics
-from app.schemas import AssignResponse
+from app.schemas import AssignResponse, Explanation
 from app.segmenter import LoadedModel, Segmenter
 
 _lock = threading.Lock()
@@ -38,24 +38,54 @@ def after_assign(state: Any, segmenter: Segmenter, response: AssignResponse, exp
     if loaded.version != response.model_version or not response.results:
         return  # the model was swapped mid-request: its reference no longer applies
     ref = reference_of(state, loaded)
-    names = ref.names
     index = {sid: i for i, sid in enumerate(loaded.segment_ids)}
-    X = np.array([[r.features[n] for n in names] for r in response.results], dtype=np.float64)
+    X = np.array([[r.features[n] for n in ref.names] for r in response.results], dtype=np.float64)
     labels = np.array([index[r.segment_id] for r in response.results], dtype=np.int64)
+    nxt = np.array(
+        [
+            index[r.next_segment.segment_id] if r.next_segment else index[r.segment_id]
+            for r in response.results
+        ]
+    )
+    whys = _observe(state, loaded, ref, X, labels, nxt, explain_it)
+    for result, why in zip(response.results, whys or [], strict=False):
+        result.explanation = why
+
+
+def after_assign_plain(state: Any, segmenter: Segmenter, answer: dict[str, Any], explain_it: bool) -> None:
+    """:func:`after_assign` on the plain answer of :meth:`Segmenter.assign_plain`."""
+    loaded = segmenter.current
+    results = answer["results"]
+    if loaded.version != answer["model_version"] or not results:
+        return
+    ref = reference_of(state, loaded)
+    index = {sid: i for i, sid in enumerate(loaded.segment_ids)}
+    X = np.array([[r["features"][n] for n in ref.names] for r in results], dtype=np.float64)
+    labels = np.array([index[r["segment_id"]] for r in results], dtype=np.int64)
+    nxt = np.array(
+        [
+            index[r["next_segment"]["segment_id"]] if r["next_segment"] else index[r["segment_id"]]
+            for r in results
+        ]
+    )
+    whys = _observe(state, loaded, ref, X, labels, nxt, explain_it)
+    for result, why in zip(results, whys or [], strict=False):
+        result["explanation"] = why.model_dump(mode="json")
+
+
+def _observe(
+    state: Any,
+    loaded: LoadedModel,
+    ref: Reference,
+    X: np.ndarray,
+    labels: np.ndarray,
+    nxt: np.ndarray,
+    explain_it: bool,
+) -> list[Explanation] | None:
     metrics: Metrics = state.metrics
     metrics.observe_assign(
-        ref.segment_ids, ref.segment_names, labels, np.less(X, ref.low), np.greater(X, ref.high), names
+        ref.segment_ids, ref.segment_names, labels, np.less(X, ref.low), np.greater(X, ref.high), ref.names
     )
     drift: DriftMonitor = state.drift
     drift.record(ref, X, labels)
-    if explain_it:
-        nxt = np.array(
-            [
-                index[r.next_segment.segment_id] if r.next_segment else index[r.segment_id]
-                for r in response.results
-            ]
-        )
-        for result, why in zip(
-            response.results, explain(loaded.model, X, labels, nxt, ref.low, ref.high), strict=True
-        ):
-            result.explanation = why
+    return explain(loaded.model, X, labels, nxt, ref.low, ref.high) if explain_it else None

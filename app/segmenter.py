@@ -9,15 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from app.errors import InvalidInput, ModelRefused, NotReady, field_error
-from app.histories import as_utc, history_lines
+from app.histories import as_utc, history_lines, to_ns
 from app.model_check import check_model
-from app.schemas import AssignRequest, AssignResponse, CustomerResult, NextSegment
+from app.schemas import AssignRequest, AssignResponse
 from training.artifact import load_model, resolve_model_dir
 from training.errors import ArtifactError
-from training.features import clean_lines, compute_features
+from training.features import feature_matrix
 from training.model import SegmentModel
 
 
@@ -95,25 +94,33 @@ class Segmenter:
         return loaded
 
     def assign(self, request: AssignRequest, max_future_days: float) -> AssignResponse:
-        """Features plus nearest segment for every customer of ``request``."""
+        """Features plus nearest segment for every customer of a validated ``request``."""
+        answer = self.assign_plain(request.model_dump(), max_future_days)
+        return AssignResponse.model_validate(answer)
+
+    def assign_plain(self, request: dict[str, Any], max_future_days: float) -> dict[str, Any]:
+        """:meth:`assign` on plain data (as :func:`app.parsing.parse_assign` returns it).
+
+        Returns the response as plain data in the shape of :class:`AssignResponse`.
+        """
         loaded = self.current
         spec = loaded.model.spec
+        customers = request["customers"]
         now = dt.datetime.now(dt.UTC)
-        as_of = as_utc(request.as_of) if request.as_of else now
+        as_of = as_utc(request["as_of"]) if request.get("as_of") else now
         latest = now + dt.timedelta(days=max_future_days)
         errors = []
         if as_of > latest:
             errors.append(field_error("as_of", "is in the future"))
         seen: dict[str, int] = {}
-        for i, cust in enumerate(request.customers):
-            if cust.customer_id in seen:
+        for i, cust in enumerate(customers):
+            cid = cust["customer_id"]
+            if cid in seen:
                 errors.append(
-                    field_error(
-                        f"customers[{i}].customer_id", f"duplicates customers[{seen[cust.customer_id]}]"
-                    )
+                    field_error(f"customers[{i}].customer_id", f"duplicates customers[{seen[cid]}]")
                 )
-            seen.setdefault(cust.customer_id, i)
-        histories = [(i, c) for i, c in enumerate(request.customers) if c.transactions is not None]
+            seen.setdefault(cid, i)
+        histories = [(i, c) for i, c in enumerate(customers) if c.get("transactions") is not None]
         if histories and spec.is_table:
             errors.append(
                 field_error(
@@ -121,47 +128,40 @@ class Segmenter:
                     "this model is trained on a customer table: send features",
                 )
             )
-        rows: dict[str, np.ndarray] = {}
+        X = np.empty((len(customers), len(spec.names)), dtype=np.float64)
         if histories and not spec.is_table:
             lines, line_errors = history_lines(histories, spec, as_of, latest)
             errors += line_errors
             if not line_errors:
-                clean, _ = clean_lines(lines)
-                X = compute_features(clean, spec, pd.Timestamp(as_of))
-                rows |= dict(zip(X.index, X.to_numpy(np.float64), strict=True))
-        for i, cust in enumerate(request.customers):
-            if cust.features is not None:
-                vector = _feature_vector(cust.features, spec.names, i, errors)
+                H, _ = feature_matrix(lines, spec, to_ns(as_of))
+                X[[i for i, _ in histories]] = H
+        for i, cust in enumerate(customers):
+            if cust.get("features") is not None:
+                vector = _feature_vector(cust["features"], spec.names, i, errors)
                 if vector is not None:
-                    rows[cust.customer_id] = vector
+                    X[i] = vector
         if errors:
             raise InvalidInput("; ".join(f"{e['field']}: {e['message']}" for e in errors[:3]), errors)
-        ids = [c.customer_id for c in request.customers]
-        X = np.vstack([rows[c] for c in ids])
         result = loaded.model.assign(X)
+        best_all, next_all = result.segment_index.tolist(), result.next_index.tolist()
+        dist_all, next_dist_all = result.distance.tolist(), result.next_distance.tolist()
+        ids, names = loaded.segment_ids, loaded.segment_names
         results = []
-        for r, cid in enumerate(ids):
-            best, nxt = int(result.segment_index[r]), int(result.next_index[r])
-            next_seg = (
-                None
-                if best == nxt
-                else NextSegment(
-                    segment_id=loaded.segment_ids[nxt],
-                    segment_name=loaded.segment_names[nxt],
-                    distance=float(result.next_distance[r]),
-                )
-            )
+        for r, (cust, row) in enumerate(zip(customers, X.tolist(), strict=True)):
+            best, nxt = best_all[r], next_all[r]
             results.append(
-                CustomerResult(
-                    customer_id=cid,
-                    segment_id=loaded.segment_ids[best],
-                    segment_name=loaded.segment_names[best],
-                    distance=float(result.distance[r]),
-                    next_segment=next_seg,
-                    features=dict(zip(spec.names, X[r].tolist(), strict=True)),
-                )
+                {
+                    "customer_id": cust["customer_id"],
+                    "segment_id": ids[best],
+                    "segment_name": names[best],
+                    "distance": dist_all[r],
+                    "next_segment": None
+                    if best == nxt
+                    else {"segment_id": ids[nxt], "segment_name": names[nxt], "distance": next_dist_all[r]},
+                    "features": dict(zip(spec.names, row, strict=True)),
+                }
             )
-        return AssignResponse(model_version=loaded.version, as_of=as_of, results=results)
+        return {"model_version": loaded.version, "as_of": as_of, "results": results}
 
 
 def _feature_vector(

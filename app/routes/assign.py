@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.config import Settings
 from app.deps import SegmenterDep, SettingsDep
 from app.errors import InvalidInput, field_error
-from app.observe import after_assign
+from app.observe import after_assign_plain
+from app.parsing import parse_assign
 from app.schemas import AssignRequest, AssignResponse, Problem
 
 router = APIRouter(prefix="/v1", tags=["segments"])
+
+
+async def raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(raw_body)]
+
+# The body is parsed from raw bytes in one pass (app.parsing) by checks generated from
+# AssignRequest, which also documents it here: one schema, no second parse.
+ASSIGN_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AssignRequest"}}},
+    }
+}
 
 
 @router.post(
@@ -20,35 +38,38 @@ router = APIRouter(prefix="/v1", tags=["segments"])
     response_model=AssignResponse,
     summary="Assign customers (histories or precomputed features) to segments",
     responses={422: {"model": Problem}, 413: {"model": Problem}, 503: {"model": Problem}},
+    openapi_extra=ASSIGN_BODY,
 )
 def assign(
-    body: AssignRequest,
+    body: RawBody,
     request: Request,
     segmenter: SegmenterDep,
     settings: SettingsDep,
     explain: Annotated[bool, Query(description="add per-feature explanations")] = False,
-) -> AssignResponse:
-    check_limits(body, settings)
-    response = segmenter.assign(body, settings.max_future_days)
-    after_assign(request.app.state, segmenter, response, explain or body.explain)
-    return response
+) -> Response:
+    parsed = parse_assign(body)
+    check_limits(parsed, settings)
+    answer = segmenter.assign_plain(parsed, settings.max_future_days)
+    after_assign_plain(request.app.state, segmenter, answer, explain or parsed.get("explain", False))
+    return Response(orjson.dumps(answer, option=orjson.OPT_UTC_Z), media_type="application/json")
 
 
-def check_limits(body: AssignRequest, settings: Settings) -> None:
+def check_limits(body: AssignRequest | dict[str, Any], settings: Settings) -> None:
     """Refuse requests over the customer and per-customer line limits."""
+    plain = body if isinstance(body, dict) else {"customers": [c.__dict__ for c in body.customers]}
+    customers = plain["customers"]
     errors = []
-    if len(body.customers) > settings.max_customers:
+    if len(customers) > settings.max_customers:
         errors.append(
-            field_error(
-                "customers", f"has {len(body.customers)} customers; the limit is {settings.max_customers}"
-            )
+            field_error("customers", f"has {len(customers)} customers; the limit is {settings.max_customers}")
         )
-    for i, cust in enumerate(body.customers):
-        if cust.transactions is not None and len(cust.transactions) > settings.max_transactions:
+    for i, cust in enumerate(customers):
+        lines = cust.get("transactions")
+        if lines is not None and len(lines) > settings.max_transactions:
             errors.append(
                 field_error(
                     f"customers[{i}].transactions",
-                    f"has {len(cust.transactions)} lines; the limit is {settings.max_transactions}",
+                    f"has {len(lines)} lines; the limit is {settings.max_transactions}",
                 )
             )
     if errors:

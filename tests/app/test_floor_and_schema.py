@@ -1,0 +1,52 @@
+"""The assign body is documented by its pydantic schema; the bench floor exists only when asked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from app.schemas import AssignRequest, AssignResponse
+
+BODY = {
+    "as_of": "2011-12-10T00:00:00Z",
+    "customers": [
+        {"customer_id": "a", "transactions": [{"order_id": "1", "timestamp": "2011-06-01", "amount": 5}]}
+    ],
+}
+
+
+def settings_for(sample_model: tuple[Path, dict], **kw: object) -> Settings:
+    path, _ = sample_model
+    return Settings(model_root=path.parent.parent, model_dir=path, **kw)  # type: ignore[arg-type]
+
+
+def test_openapi_documents_the_assign_body_from_the_schema(sample_model: tuple[Path, dict]) -> None:
+    with TestClient(create_app(settings_for(sample_model, bench_floor=True))) as client:
+        doc = client.get("/openapi.json").json()
+    body = doc["paths"]["/v1/assign"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/AssignRequest"}
+    schemas = doc["components"]["schemas"]
+    expected = AssignRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    assert schemas["AssignRequest"]["properties"] == expected["properties"]
+    assert schemas["Transaction"]["properties"]["order_id"]["anyOf"][0]["maxLength"] == 128
+    assert not any(p.startswith("/bench") for p in doc["paths"])
+
+
+def test_floor_only_with_the_setting(sample_model: tuple[Path, dict]) -> None:
+    with TestClient(create_app(settings_for(sample_model))) as client:
+        assert client.post("/bench/floor", json=BODY).status_code == 404
+    with TestClient(create_app(settings_for(sample_model, bench_floor=True))) as client:
+        r = client.post("/bench/floor", json=BODY)
+        assert r.json() == {"ok": True, "customers": 1}
+        bad = client.post("/bench/floor", json={"customers": []})
+        assert bad.status_code == 422
+        assert bad.json()["errors"][0]["field"] == "customers"
+        answer = client.post("/v1/assign", json=BODY)
+        assert answer.status_code == 200
+        # the hand-serialized answer is exactly what the response model would give
+        model = AssignResponse.model_validate(answer.json())
+        assert answer.json() == model.model_dump(mode="json")
+        assert answer.json()["as_of"] == "2011-12-10T00:00:00Z"

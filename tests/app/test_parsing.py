@@ -1,0 +1,129 @@
+"""The one-pass body parser agrees with the pydantic schema it is generated from."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from app.errors import InvalidInput, loc_to_field
+from app.parsing import TX_FIELDS, parse_assign
+from app.schemas import AssignRequest, Transaction
+
+GOOD: dict[str, Any] = {
+    "as_of": "2011-12-10T00:00:00Z",
+    "customers": [
+        {
+            "customer_id": "a",
+            "transactions": [
+                {"order_id": "1", "timestamp": "2011-01-01T10:00:00", "amount": 10},
+                {"timestamp": "2011-02-01 10:00:00+02:00", "quantity": 2, "unit_price": 1.5, "category": "x"},
+                {"order_id": "1", "timestamp": "2011-01-01T10:00:00", "amount": 10},
+            ],
+        },
+        {"customer_id": "b", "features": {"recency_days": 1, "frequency": 2.5}},
+    ],
+}
+
+
+def pydantic_errors(body: Any) -> list[dict[str, str]]:
+    try:
+        AssignRequest.model_validate(body)
+    except ValidationError as exc:
+        return [{"field": loc_to_field(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+    return []
+
+
+def parse_errors(body: Any) -> list[dict[str, str]]:
+    try:
+        parse_assign(orjson.dumps(body))
+    except InvalidInput as exc:
+        return exc.errors
+    return []
+
+
+def test_valid_body_gives_the_schema_values() -> None:
+    assert parse_assign(orjson.dumps(GOOD)) == AssignRequest.model_validate(GOOD).model_dump()
+
+
+def test_checks_are_read_from_the_schema() -> None:
+    assert {f.name for f in TX_FIELDS} == set(Transaction.model_fields)
+    by_name = {f.name: f for f in TX_FIELDS}
+    assert by_name["order_id"].max_length == 128 and by_name["order_id"].min_length == 1
+    assert by_name["unit_price"].ge == 0
+    assert by_name["timestamp"].required and not by_name["timestamp"].nullable
+
+
+def _with(path: list[Any], value: Any) -> dict[str, Any]:
+    body = copy.deepcopy(GOOD)
+    target = body
+    for key in path[:-1]:
+        target = target[key]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return body
+
+
+TX = ["customers", 0, "transactions"]
+BAD = [
+    (_with([*TX, 0, "timestamp"], "yesterday"), "customers[0].transactions[0].timestamp"),
+    (_with([*TX, 0, "timestamp"], KeyError), "customers[0].transactions[0].timestamp"),
+    (_with([*TX, 1, "timestamp"], 1_300_000_000), None),  # unix seconds: pydantic accepts it
+    (_with([*TX, 0, "amount"], "12.5"), None),  # numeric text: pydantic accepts it
+    (_with([*TX, 0, "amount"], "lots"), "customers[0].transactions[0].amount"),
+    (_with([*TX, 0, "amount"], True), None),
+    (_with([*TX, 1, "unit_price"], -1), "customers[0].transactions[1].unit_price"),
+    (_with([*TX, 0, "order_id"], ""), "customers[0].transactions[0].order_id"),
+    (_with([*TX, 0, "order_id"], "x" * 129), "customers[0].transactions[0].order_id"),
+    (_with([*TX, 0, "order_id"], 17), "customers[0].transactions[0].order_id"),
+    (_with([*TX, 0, "colour"], "red"), "customers[0].transactions[0].colour"),
+    (_with([*TX, 0], "not an object"), "customers[0].transactions[0]"),
+    (_with(TX, []), "customers[0].transactions"),
+    (_with(["customers", 0, "customer_id"], ""), "customers[0].customer_id"),
+    (_with(["customers", 0, "customer_id"], KeyError), "customers[0].customer_id"),
+    (_with(["customers", 1, "transactions"], [{"timestamp": "2011-01-01", "amount": 1}]), "customers[1]"),
+    (_with(["customers", 1, "features"], {"recency_days": "x"}), "customers[1].features.recency_days"),
+    (_with(["customers", 1, "features"], None), "customers[1]"),
+    (_with(["customers"], []), "customers"),
+    (_with(["customers"], KeyError), "customers"),
+    (_with(["as_of"], "soon"), "as_of"),
+    (_with(["extra"], 1), "extra"),
+    ([1, 2], "body"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), BAD)
+def test_errors_are_pydantics_at_the_same_fields(body: Any, field: str | None) -> None:
+    expected = pydantic_errors(body)
+    got = parse_errors(body)
+    assert got == expected
+    if field is None:
+        assert got == []
+    else:
+        assert field in [e["field"] for e in got]
+
+
+def test_every_error_of_a_body_is_reported() -> None:
+    body = _with([*TX, 0, "timestamp"], "yesterday")
+    body["customers"][0]["transactions"][1]["unit_price"] = -2
+    body["customers"][1]["customer_id"] = ""
+    fields = [e["field"] for e in parse_errors(body)]
+    assert fields == [
+        "customers[0].transactions[0].timestamp",
+        "customers[0].transactions[1].unit_price",
+        "customers[1].customer_id",
+    ]
+    assert fields == [e["field"] for e in pydantic_errors(body)]
+
+
+@pytest.mark.parametrize("raw", [b"", b"   ", b'{"customers": [', b"{'a': 1}", b"\xff"])
+def test_malformed_or_empty_body_names_the_body(raw: bytes) -> None:
+    with pytest.raises(InvalidInput) as info:
+        parse_assign(raw)
+    assert info.value.errors[0]["field"] == "body"
+    assert info.value.status == 422
