@@ -37,6 +37,9 @@ class _Field:
     ge: float | None = None
 
 
+_KINDS = {str: "str", float: "float", bool: "bool", dt.datetime: "datetime", list: "list", dict: "dict"}
+
+
 def _fields_of(model: type[BaseModel]) -> tuple[_Field, ...]:
     """The checks of ``model``'s fields, read from its pydantic field definitions."""
     out = []
