@@ -7,7 +7,7 @@ HOST ?= 0.0.0.0
 PORT ?= 8000
 DATA ?= ../shared/data
 
-.PHONY: install serve test lint default-model loadtest
+.PHONY: install serve test lint browser default-model loadtest
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ lint: install
 	$(BIN)/ruff format --check app training tests scripts
 	$(BIN)/mypy
 
-test: lint
+# The page's browser test drives Debian's chromium (never a downloaded browser build).
+browser:
+	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+test: lint browser
 	$(BIN)/pytest
 
 # Rebuild the bundled default model from the full Online Retail file (reproducible: seed 42).

@@ -15,7 +15,7 @@ from app.logs import AccessMiddleware, configure_logging
 from app.metrics import Metrics
 from app.openapi import install_request_schemas
 from app.reload import install_sighup
-from app.routes import admin, assign, floor, health, observability, segments, upload
+from app.routes import admin, assign, floor, health, observability, page, segments, upload
 from app.security import API_KEY_RESPONSES, require_api_key
 from app.segmenter import Segmenter
 
@@ -65,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(observability.router)
     app.include_router(segments.router, dependencies=keyed, responses=API_KEY_RESPONSES)
     app.include_router(admin.router)
+    app.include_router(page.router)
+    app.mount("/static", page.static_files(), name="static")
     if settings.bench_floor:
         app.include_router(floor.router, dependencies=keyed)  # the same per-request work as assign
     install_request_schemas(app)
