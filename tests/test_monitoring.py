@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import yaml
+from fastapi.testclient import TestClient
 
+from app.config import Settings
+from app.main import create_app
 from tests.conftest import ROOT
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -43,3 +47,15 @@ def test_readme_shows_both_ways_to_start() -> None:
     readme = (ROOT / "README.md").read_text()
     assert re.search(r"^docker compose up\b", readme, re.M)
     assert re.search(r"^docker compose --profile monitoring up\b", readme, re.M)
+
+
+def test_the_scraped_path_is_the_service_metrics_endpoint(tmp_path: Path) -> None:
+    """What Prometheus scrapes answers in the Prometheus text format (even before a model loads)."""
+    config = yaml.safe_load((ROOT / "monitoring" / "prometheus.yml").read_text())
+    path = config["scrape_configs"][0]["metrics_path"]
+    settings = Settings(model_root=tmp_path, model_dir=tmp_path / "none")
+    with TestClient(create_app(settings)) as client:
+        response = client.get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "# TYPE" in response.text

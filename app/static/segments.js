@@ -152,7 +152,7 @@
 
   // Per-feature terms of the squared distances to the assigned and the next centroid.
   function contributionChart(features, hasNext) {
-    const width = 520, labelW = 150, valueW = 110, rowH = hasNext ? 26 : 17, top = 2;
+    const width = 640, labelW = 150, valueW = 110, rowH = hasNext ? 26 : 17, top = 2;
     const max = Math.max(...features.flatMap((f) => [f.assigned.contribution, f.next ? f.next.contribution : 0]), 1e-12);
     const span = width - labelW - valueW;
     const chart = svg("svg", {
@@ -168,7 +168,8 @@
         chart.append(svg("rect", {
           class: kind === "assigned" ? "chosen" : "next", x: labelW, y: y + 2 + b * 11, height: 9,
           width: Math.max((gap.contribution / max) * span, 1),
-        }, svg("title", {}, `${label(f.feature)}: ${num(gap.contribution, 3)}`)));
+        }, svg("title", {}, `${label(f.feature)}: term ${num(gap.contribution, 3)}; this customer `
+          + `${fmtFeature(f.feature, f.value)}, centre ${fmtFeature(f.feature, gap.centroid)}`)));
       });
       const text = hasNext && f.next
         ? `${num(f.assigned.contribution, 2)} vs ${num(f.next.contribution, 2)}`
@@ -396,7 +397,7 @@
     if (explanation) {
       const hasNext = explanation.next_squared_distance !== null && explanation.next_squared_distance !== undefined;
       box.append(h("h4", {}, "Why this segment"),
-        h("p", { class: "note" },
+        h("p", { class: "note why" },
           `Squared distance to ${result.segment_name}: ${num(explanation.squared_distance, 3)}`,
           hasNext && next ? `; to ${next.segment_name}: ${num(explanation.next_squared_distance, 3)}` : "",
           ". Each bar is one feature's term of that sum (scaled units): features whose grey bar is longer than the blue one pull this customer towards its segment."),
@@ -404,9 +405,6 @@
         h("div", { class: "legend" },
           h("span", {}, h("span", { class: "swatch assigned" }), result.segment_name),
           hasNext && next ? h("span", {}, h("span", { class: "swatch next" }), next.segment_name) : null));
-    } else {
-      box.append(h("p", { class: "note explain-missing" },
-        "This service does not return per-feature explanations (explain=true) yet; distances are in the model's scaled space."));
     }
     return box;
   }

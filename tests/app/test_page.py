@@ -106,7 +106,7 @@ def test_pasted_real_history_gets_the_api_assignment(
     lines = real_history("16998.0")  # with two return lines (C invoices)
     as_of = httpx.get(f"{sample_server.url}/v1/model").json()["data"]["as_of"]
     expected = httpx.post(
-        f"{sample_server.url}/v1/assign",
+        f"{sample_server.url}/v1/assign?explain=true",
         json={
             "as_of": as_of,
             "customers": [
@@ -147,12 +147,13 @@ def test_pasted_real_history_gets_the_api_assignment(
     selected = page.page.locator("#cards .card.selected")
     assert selected.count() == 1
     assert selected.get_attribute("data-segment-id") == str(expected["segment_id"])
-    # Explanations when the service gives them (explain=true), otherwise a note that says so.
-    if "explanation" in expected or result.locator("svg.contributions").count():
-        bars = result.locator("svg.contributions rect.chosen")
-        assert bars.count() == len(expected["features"])
-    else:
-        assert result.locator(".explain-missing").count() == 1
+    # Why: one bar per feature for the assigned and the next segment (explain=true).
+    explanation = expected["explanation"]
+    assert result.locator("svg.contributions rect.chosen").count() == len(expected["features"])
+    assert result.locator("svg.contributions rect.next").count() == len(expected["features"])
+    why = result.locator("p.why").inner_text()
+    assert f"{explanation['squared_distance']:.3f}".rstrip("0").rstrip(".") in why
+    assert f"{explanation['next_squared_distance']:.3f}".rstrip("0").rstrip(".") in why
     shot = save_screenshot(page.page, tmp_path / "segments-page.png")
     assert shot.stat().st_size > 20_000
     assert page.problems == []
@@ -216,3 +217,24 @@ def test_page_route_is_html_with_a_strict_policy_and_out_of_the_schema(
         paths = client.get("/openapi.json").json()["paths"]
         assert "/" not in paths
         assert not any(p.startswith("/static") for p in paths)
+
+
+def test_pasted_json_customer_with_spend_beyond_training_is_flagged(page: Watched) -> None:
+    history = (
+        '{"customer_id": "big-spender", "transactions": ['
+        '{"order_id": "X1", "timestamp": "2011-10-01T10:00:00", "amount": 9000000},'
+        '{"order_id": "X2", "timestamp": "2011-11-01T10:00:00", "quantity": 10, "unit_price": 2.5}]}'
+    )
+    page.page.fill("#history", history)
+    page.page.click("#assign")
+    page.page.wait_for_selector("#result[data-state=done]", timeout=15_000)
+    result = page.page.locator("#result .result")
+    assert result.get_attribute("data-customer-id") == "big-spender"
+    flagged = [
+        row.split("\t")[0]
+        for row in result.locator("table.customer-features tbody tr").all_inner_texts()
+        if "outside the training range" in row
+    ]
+    assert "Net spend" in flagged and "Avg order value" in flagged
+    assert "Orders" not in flagged
+    assert page.problems == []
