@@ -32,6 +32,8 @@ def shared_file(relative: str) -> Path:
 
 
 def train_sample(out: Path, name: str = "sample", **kwargs: object) -> tuple[Path, dict]:
+    """Train on the bundled sample; without the report unless ``report=True`` (it costs seconds)."""
+    kwargs.setdefault("report", False)
     config = TrainConfig(
         input=SAMPLE,
         dataset=DatasetSpec.from_toml(ONLINE_RETAIL_SPEC),
@@ -49,7 +51,7 @@ def train_sample(out: Path, name: str = "sample", **kwargs: object) -> tuple[Pat
 @pytest.fixture(scope="session")
 def sample_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """A seeded model trained on the bundled real sample (session-wide, read-only)."""
-    return train_sample(tmp_path_factory.mktemp("models"))
+    return train_sample(tmp_path_factory.mktemp("models"), report=True)
 
 
 def free_port() -> int:

@@ -15,6 +15,7 @@ import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +62,15 @@ def save_model(
     pipeline: Pipeline,
     metadata: dict[str, Any],
     assignments: pd.DataFrame,
+    extras: Callable[[Path], object] | None = None,
 ) -> Path:
     """Write a model version atomically and point ``LATEST`` at it.
 
     Everything is written to a temporary directory beside the target, then renamed
     into place, so a crash never leaves a partial model directory behind.
+    ``extras``, when given, is called with the temporary directory once the
+    artifacts and metadata are in it (the report is written this way); the files it
+    adds are derived views, not loaded by the service, and are not checksummed.
     """
     target_parent = root / name
     target_parent.mkdir(parents=True, exist_ok=True)
@@ -81,6 +86,8 @@ def save_model(
         (tmp / METADATA).write_text(
             json.dumps(meta, indent=2, default=_json_default) + "\n", encoding="utf-8"
         )
+        if extras is not None:
+            extras(tmp)
         os.chmod(tmp, 0o755)
         tmp.rename(final)
     except BaseException:

@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", type=Path, default=Path("models"), help="model root directory")
     fit.add_argument("--name", default="model", help="model name (a directory under --out)")
     fit.add_argument("--names", type=Path, help="JSON object of segment id -> name overrides")
+    fit.add_argument("--no-report", dest="report", action="store_false", help="skip report.html")
+    _demographics_options(fit)
+    report = sub.add_parser("report", help="(re)write report.html and figures/ of a model directory")
+    report.add_argument("model_dir", type=Path, help="model version directory (or name directory: LATEST)")
+    _demographics_options(report)
     bulk = sub.add_parser("assign", help="score every customer of a transaction file (streaming)")
     bulk.add_argument("--model", required=True, type=Path, help="model version or name directory")
     _add_input_options(bulk)
@@ -42,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     bulk.add_argument("--tmp-dir", type=Path, help="where shard files go (default: the system temp)")
     bulk.add_argument("--progress", action=argparse.BooleanOptionalAction, help="progress bars")
     return parser
+
+
+def _demographics_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--demographics", type=Path, help="customer attribute table profiled per segment (not clustered)"
+    )
+    parser.add_argument("--demographics-id", help="customer id column of the --demographics table")
 
 
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
@@ -89,6 +101,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         out=args.out,
         name=args.name,
         names_file=args.names,
+        report=args.report,
+        demographics=args.demographics,
+        demographics_id=args.demographics_id,
     )
 
 
@@ -147,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
                 progress=args.progress,
             )
             print(format_report(report, args.output))
+        elif args.command == "report":
+            from training.report import ReportOptions, write_report  # matplotlib: only here
+
+            options = ReportOptions(args.demographics, args.demographics_id)
+            print(f"report written to {write_report(args.model_dir, options)}")
     except TrainingError as exc:
         print(f"error: {exc}")
         return 2

@@ -6,7 +6,9 @@ import datetime as dt
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from training import artifact, features, reference, selection
+from training.activity import monthly_activity
 from training.errors import DataError
 from training.io import DatasetSpec, LoadReport, load_customer_table, load_transactions
 from training.model import SegmentModel
@@ -42,6 +45,9 @@ class TrainConfig:
     out: Path = Path("models")
     name: str = "model"
     names_file: Path | None = None
+    report: bool = True
+    demographics: Path | None = None
+    demographics_id: str | None = None
 
 
 @dataclass
@@ -82,6 +88,7 @@ def prepare(config: TrainConfig) -> Prepared:
     returns = int((lines["amount"] < 0).sum()) if "amount" in lines else 0
     summary = _summary(report, dropped, len(X), {"only_returns": no_purchase}, lines, as_of)
     summary["return_lines_kept"] = returns
+    summary["monthly"] = monthly_activity(lines)
     if not spec.has_money:
         summary["note"] = "no money columns: trained without monetary features"
     return Prepared(X, spec, summary)
@@ -188,9 +195,21 @@ def feature_ranges(X: pd.DataFrame) -> dict[str, dict[str, float]]:
     }
 
 
+def _report_hook(config: TrainConfig) -> Callable[[Path], object] | None:
+    """Writes the report into the model directory before it is renamed into place."""
+    if not config.report:
+        return None
+    from training.report import ReportOptions, write_report  # matplotlib: only when reporting
+
+    options = ReportOptions(config.demographics, config.demographics_id, log=log)
+    options.check()
+    return partial(write_report, options=options)
+
+
 def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
     """Run every step and save the model version; returns its directory and metadata."""
     started = time.perf_counter()
+    report_hook = _report_hook(config)
     prep = prepare(config)
     pipeline, selection_info = fit(prep, config)
     model = SegmentModel.from_pipeline(prep.spec, pipeline)
@@ -227,5 +246,7 @@ def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
         "libraries": artifact.library_versions(),
         "training_seconds": round(time.perf_counter() - started, 3),
     }
-    path = artifact.save_model(config.out, config.name, version, pipeline, metadata, assignments)
+    path = artifact.save_model(
+        config.out, config.name, version, pipeline, metadata, assignments, extras=report_hook
+    )
     return path, metadata

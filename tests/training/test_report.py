@@ -1,0 +1,224 @@
+"""The HTML + PNG report: written at training, rewritten by `report`, figures valid and referenced."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from training import artifact
+from training.cli import main
+from training.report import ReportOptions, write_report
+
+EXPECTED = {
+    "cleaning.png",
+    "activity.png",
+    "distributions.png",
+    "correlations.png",
+    "scores.png",
+    "silhouette.png",
+    "sizes.png",
+    "profile.png",
+    "pca.png",
+}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def embedded_images(html: str) -> dict[str, bytes]:
+    """figures/<file> -> the PNG bytes embedded in the HTML for it."""
+    found = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" data-file="([^"]+)"', html)
+    return {name: base64.b64decode(data) for data, name in found}
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_training_writes_every_figure_as_a_valid_png_embedded_in_the_html(
+    sample_model: tuple[Path, dict],
+) -> None:
+    path, _ = sample_model
+    summary = json.loads((path / "report.json").read_text())
+    files = {p.name for p in (path / "figures").glob("*.png")}
+    assert files >= EXPECTED
+    assert {f"figures/{f}" for f in files} == set(summary["figures"])
+    html = (path / "report.html").read_text(encoding="utf-8")
+    embedded = embedded_images(html)
+    assert set(embedded) == {f"figures/{f}" for f in files}
+    for name in files:
+        data = (path / "figures" / name).read_bytes()
+        assert data.startswith(PNG_MAGIC), name
+        with Image.open(path / "figures" / name) as image:
+            image.verify()
+        with Image.open(path / "figures" / name) as image:
+            assert image.width >= 400 and image.height >= 150, (name, image.size)
+        assert embedded[f"figures/{name}"] == data, f"{name}: HTML embeds other bytes than the file"
+    # The sample model was trained without stability, comparison or demographics: each is a note.
+    titles = {n["title"] for n in summary["notes"]}
+    assert {"Stability per number of segments", "Algorithm comparison", "Demographics per segment"} <= titles
+    for note in titles:
+        assert note in html
+
+
+def test_report_files_are_not_artifacts_and_the_model_still_verifies(sample_model: tuple[Path, dict]) -> None:
+    path, meta = sample_model
+    recorded = json.loads((path / "metadata.json").read_text())["artifacts"]
+    assert set(recorded) == {artifact.PIPELINE, artifact.ASSIGNMENTS}
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")], "temporary directories left"
+    loaded, _, _ = artifact.load_model(path)
+    assert loaded["version"] == meta["version"]
+
+
+def test_cards_match_the_segments(sample_model: tuple[Path, dict]) -> None:
+    path, meta = sample_model
+    html = (path / "report.html").read_text(encoding="utf-8")
+    cards = re.findall(
+        r'<article class="card" data-segment-id="(\d+)">.*?<span class="name">(.*?)</span>.*?'
+        r'<p class="description">(.*?)</p>.*?<dt>customers</dt><dd>([\d,]+)</dd>',
+        html,
+    )
+    expected = [(str(s["id"]), s["name"], s["description"], f"{s['size']:,}") for s in meta["segments"]]
+    unescape = [(i, n.replace("&#x27;", "'"), d.replace("&#x27;", "'"), c) for i, n, d, c in cards]
+    assert unescape == expected
+
+
+def test_monthly_counts_are_in_the_metadata(sample_model: tuple[Path, dict]) -> None:
+    _, meta = sample_model
+    monthly = meta["data"]["monthly"]
+    months = [m["month"] for m in monthly]
+    assert months == sorted(months) and len(months) == len(set(months))
+    assert months[0] == meta["data"]["date_range"][0][:7]
+    assert months[-1] == meta["data"]["date_range"][1][:7]
+    # Every training customer is new in exactly one month.
+    assert sum(m["new_customers"] for m in monthly) == meta["data"]["customers"]
+
+
+def demographics_table(model_dir: Path, path: Path) -> pd.DataFrame:
+    """Seeded attributes for 80% of the model's customers plus 5 unknown ones."""
+    customers = pd.read_parquet(model_dir / artifact.ASSIGNMENTS)["customer_id"].astype(str)
+    rng = np.random.default_rng(7)
+    kept = customers[rng.random(len(customers)) < 0.8].to_numpy()
+    ids = np.concatenate([kept, [f"unknown-{i}" for i in range(5)]])
+    table = pd.DataFrame(
+        {
+            "cust": ids,
+            "income": rng.choice(["Under 15K", "15-24K", "25-34K", "100-124K"], len(ids)),
+            "age": rng.integers(18, 80, len(ids)),
+            "owner": rng.choice(["Homeowner", "Renter", ""], len(ids)),
+        }
+    )
+    table.to_csv(path, index=False)
+    return table
+
+
+@pytest.fixture(scope="module")
+def enriched_model(sample_model: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the sample model whose metadata gains stability, an elbow and an algorithm
+    comparison (as selection records them), reported with a demographics table (one render)."""
+    path, _ = sample_model
+    root = tmp_path_factory.mktemp("enriched")
+    shutil.copytree(path.parent, root / "models" / path.parent.name)
+    model_dir = root / "models" / path.parent.name / path.name
+    meta = json.loads((model_dir / "metadata.json").read_text())
+    for i, score in enumerate(meta["selection"]["scores"]):
+        score["stability"] = 0.9 - 0.05 * i
+    meta["selection"]["elbow"] = meta["selection"]["scores"][1]["k"]
+    meta["selection"]["comparison"] = [
+        {"algorithm": "kmeans", "silhouette": 0.31, "davies_bouldin": 1.1},
+        {"algorithm": "gmm", "silhouette": 0.22, "davies_bouldin": 1.6},
+        {"algorithm": "ward", "silhouette": 0.28, "davies_bouldin": 1.2},
+    ]
+    (model_dir / "metadata.json").write_text(json.dumps(meta))
+    demographics_table(model_dir, root / "demo.csv")
+    write_report(model_dir, ReportOptions(root / "demo.csv", "cust"))
+    return model_dir
+
+
+def test_demographics_mix_sums_to_one_per_segment_and_matches_a_direct_count(enriched_model: Path) -> None:
+    table = pd.read_csv(enriched_model.parents[2] / "demo.csv", dtype={"cust": str}, keep_default_na=False)
+    summary = json.loads((enriched_model / "report.json").read_text())
+    demo = summary["demographics"]
+    assert set(demo["mix"]) == {"income", "age", "owner"}
+    for attribute, per_segment in demo["mix"].items():
+        for seg_id, mix in per_segment.items():
+            if demo["matched"][seg_id]:
+                assert sum(mix.values()) == pytest.approx(1.0, abs=1e-5), (attribute, seg_id)
+    assert len(demo["mix"]["age"]["0"]) == 4, "many-valued numbers are binned into quartiles"
+    assert list(demo["mix"]["income"]["0"]) == ["Under 15K", "15-24K", "25-34K", "100-124K"]
+    assert "(missing)" in demo["mix"]["owner"]["0"]
+    # Recount one segment's renter share straight from the files.
+    assignments = pd.read_parquet(enriched_model / artifact.ASSIGNMENTS)
+    merged = assignments.merge(table.astype({"cust": str}), left_on="customer_id", right_on="cust")
+    assert sum(demo["matched"].values()) == len(merged) == len(table) - 5
+    seg0 = merged[merged["segment_id"] == 0]
+    assert demo["matched"]["0"] == len(seg0)
+    assert demo["mix"]["owner"]["0"]["Renter"] == pytest.approx((seg0["owner"] == "Renter").mean(), abs=1e-6)
+    assert (enriched_model / "figures" / "demographics.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_stability_elbow_and_comparison_are_drawn_when_recorded(enriched_model: Path) -> None:
+    summary = json.loads((enriched_model / "report.json").read_text())
+    assert {"figures/stability.png", "figures/comparison.png"} <= set(summary["figures"])
+    assert not {"Stability per number of segments", "Algorithm comparison"} & {
+        n["title"] for n in summary["notes"]
+    }
+    html = (enriched_model / "report.html").read_text(encoding="utf-8")
+    assert "<th>stability</th>" in html
+    assert set(embedded_images(html)) == set(summary["figures"])
+
+
+def test_report_command_rewrites_only_the_report_files(enriched_model: Path) -> None:
+    before = {
+        f: digest(enriched_model / f) for f in ("metadata.json", artifact.PIPELINE, artifact.ASSIGNMENTS)
+    }
+    assert (enriched_model / "figures" / "demographics.png").is_file()
+    assert main(["report", str(enriched_model.parent)]) == 0  # a name directory: follows LATEST
+    assert not (enriched_model / "figures" / "demographics.png").exists(), "stale figure left behind"
+    assert "demographics" not in json.loads((enriched_model / "report.json").read_text())
+    after = {f: digest(enriched_model / f) for f in before}
+    assert after == before
+    assert not [p for p in enriched_model.iterdir() if p.name.startswith(".")]
+    artifact.load_model(enriched_model)
+
+
+def test_a_failing_report_leaves_no_model_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import train_sample
+
+    def boom(model_dir: Path) -> None:
+        (model_dir / "report.html").write_text("half")
+        raise RuntimeError("disk full")
+
+    original = artifact.save_model
+
+    def save_with_failing_report(*args: object, **kwargs: object) -> Path:
+        kwargs["extras"] = boom
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(artifact, "save_model", save_with_failing_report)
+    with pytest.raises(RuntimeError, match="disk full"):
+        train_sample(tmp_path, k=3)
+    assert list((tmp_path / "sample").iterdir()) == []
+
+
+def test_bad_demographics_options_fail_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import ONLINE_RETAIL_SPEC, SAMPLE
+
+    base = ["fit", "--input", str(SAMPLE), "--dataset", str(ONLINE_RETAIL_SPEC), "--out", str(tmp_path)]
+    assert main([*base, "--demographics", str(tmp_path / "absent.csv"), "--demographics-id", "x"]) == 2
+    assert "absent.csv does not exist" in capsys.readouterr().out
+    (tmp_path / "demo.csv").write_text("household_id,age\n1,30\n")
+    assert main([*base, "--demographics", str(tmp_path / "demo.csv"), "--demographics-id", "hh"]) == 2
+    assert "id column 'hh' not found" in capsys.readouterr().out
+    assert main([*base, "--demographics", str(tmp_path / "demo.csv")]) == 2
+    assert "go together" in capsys.readouterr().out
+    assert not (tmp_path / "model").exists()

@@ -1,0 +1,108 @@
+"""Shared figure plumbing: the Agg backend, one style, PNG bytes, segment colours."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: no display on servers or in CI
+
+import numpy as np
+from matplotlib.figure import Figure as MplFigure
+
+DPI = 100
+STYLE: dict[str, Any] = {
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "figure.titlesize": 13,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": False,
+    "figure.facecolor": "white",
+    "savefig.facecolor": "white",
+}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A rendered figure: file name (``figures/<file>``), title, caption, PNG bytes."""
+
+    file: str
+    title: str
+    caption: str
+    png: bytes
+
+
+@dataclass(frozen=True)
+class Note:
+    """A panel that could not be drawn, and why."""
+
+    title: str
+    text: str
+
+
+Item = Figure | Note
+RGBA = tuple[float, float, float, float]
+
+
+def new_figure(width: float, height: float) -> MplFigure:
+    """A figure in the report style, not registered with pyplot (nothing to close)."""
+    matplotlib.rcParams.update(STYLE)  # type: ignore[arg-type]
+    return MplFigure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def to_png(fig: MplFigure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def render(file: str, title: str, caption: str, fig: MplFigure) -> Figure:
+    return Figure(file, title, caption, to_png(fig))
+
+
+def segment_colors(k: int) -> list[RGBA]:
+    """One distinct colour per segment, in label order."""
+    cmap = matplotlib.colormaps["tab10" if k <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(k)]
+
+
+def segment_labels(names: list[str], ids: list[int], width: int = 26, lines: int = 2) -> list[str]:
+    """``"<id> · <name>"`` per segment, wrapped to ``lines`` lines of ``width`` characters."""
+    out = []
+    for i, name in zip(ids, names, strict=True):
+        wrapped = textwrap.wrap(f"{i} · {name}", width) or [str(i)]
+        if len(wrapped) > lines:
+            wrapped = wrapped[:lines]
+            wrapped[-1] = wrapped[-1][: width - 1] + "…"
+        out.append("\n".join(wrapped))
+    return out
+
+
+def feature_unit(name: str, has_money: bool) -> str:
+    """Axis label with the unit of a feature in original units."""
+    units = {
+        "recency_days": "days since last order",
+        "frequency": "orders",
+        "monetary": "net spend (currency)",
+        "avg_order_value": "spend per order (currency)",
+        "tenure_days": "days since first order",
+    }
+    if name in units:
+        return units[name]
+    if name.startswith("share_"):
+        return "share of spend (0-1)" if has_money else "share of lines (0-1)"
+    return name
+
+
+def grid_shape(n: int, columns: int) -> tuple[int, int]:
+    rows = int(np.ceil(n / columns))
+    return rows, min(n, columns)
