@@ -34,7 +34,7 @@
     "C559830,M,Manual,-1,2011-07-13 09:49:00,0.48,16998.0,United Kingdom",
   ].join("\n");
 
-  const state = { model: null, segments: null, byId: new Map() };
+  const state = { model: null, segments: null, byId: new Map(), key: "" };
 
   // ---- DOM helpers: text only --------------------------------------------------------
   function append(node, children) {
@@ -433,7 +433,7 @@
     try {
       const response = await fetch("/v1/assign?explain=true", {
         method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        headers: headers({ "Content-Type": "application/json" }),
         body: JSON.stringify(parsed.request),
       });
       const body = await response.json().catch(() => null);
@@ -457,25 +457,35 @@
   }
 
   // ---- start ------------------------------------------------------------------------------------
+  function headers(extra) {
+    const out = { Accept: "application/json", ...extra };
+    if (state.key) out["X-API-Key"] = state.key;
+    return out;
+  }
+
+  class HttpError extends Error {
+    constructor(path, status, detail) {
+      super(`${path}: ${detail || `HTTP ${status}`}`);
+      this.status = status;
+    }
+  }
+
   async function getJson(path) {
-    const response = await fetch(path, { headers: { Accept: "application/json" } });
+    const response = await fetch(path, { headers: headers() });
     const body = await response.json().catch(() => null);
-    if (!response.ok) throw new Error(`${path}: ${(body && body.detail) || `HTTP ${response.status}`}`);
+    if (!response.ok) throw new HttpError(path, response.status, body && body.detail);
     return body;
   }
 
-  async function start() {
-    byId("assign-form").addEventListener("submit", submit);
-    byId("example").addEventListener("click", () => {
-      byId("history").value = EXAMPLE;
-      byId("customer-id").value = "16998";
-    });
+  async function load() {
     const status = byId("status");
+    status.classList.remove("error");
     try {
       const [model, segments] = await Promise.all([getJson("/v1/model"), getJson("/v1/segments")]);
       state.model = model;
       state.segments = segments;
       for (const s of segments.segments) state.byId.set(s.id, s);
+      byId("key-form").hidden = true;
       renderModel(model);
       renderCards(segments, model);
       if (model.data && model.data.as_of) byId("as-of").value = model.data.as_of;
@@ -483,10 +493,31 @@
       status.textContent = `${segments.segments.length} segments, model ${segments.model_version}.`;
       document.body.dataset.state = "ready";
     } catch (err) {
-      status.textContent = `The model could not be shown: ${err.message}`;
+      if (err.status === 401) {
+        byId("key-form").hidden = false;
+        status.textContent = state.key ? "That API key is not valid; try another." : "An API key is needed to see the segments.";
+        document.body.dataset.state = "needs-key";
+      } else {
+        status.textContent = `The model could not be shown: ${err.message}`;
+        document.body.dataset.state = "error";
+      }
       status.classList.add("error");
-      document.body.dataset.state = "error";
     }
+  }
+
+  function start() {
+    byId("assign-form").addEventListener("submit", submit);
+    byId("example").addEventListener("click", () => {
+      byId("history").value = EXAMPLE;
+      byId("customer-id").value = "16998";
+    });
+    byId("key-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      state.key = byId("api-key").value.trim();
+      document.body.dataset.state = "loading";
+      load();
+    });
+    load();
   }
 
   document.addEventListener("DOMContentLoaded", start);

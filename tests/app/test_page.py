@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import SAMPLE, Server
+from tests.conftest import SAMPLE, Server, start_server, stop_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Debian's chromium, never a downloaded browser build; no network but loopback.
@@ -196,6 +196,40 @@ def test_bad_lines_are_reported_with_their_line_numbers(page: Watched) -> None:
     assert "(line 3)" in text
     # The browser logs the 422 response itself; nothing else may go wrong.
     assert [p for p in page.problems if "422" not in p] == []
+
+
+def test_page_asks_for_the_api_key_when_the_service_needs_one(
+    browser: Browser, sample_model: tuple[Path, dict], tmp_path: Path
+) -> None:
+    path, _ = sample_model
+    server = start_server(path.parent.parent, path, tmp_path / "uvicorn.log", SEGMENTS_API_KEYS="page-key-1")
+    context = browser.new_context()
+    try:
+        watched = Watched(context.new_page())
+        watched.page.goto(f"{server.url}/")
+        watched.page.wait_for_selector("body[data-state=needs-key]", timeout=15_000)
+        assert watched.page.locator("#key-form").is_visible()
+        assert watched.page.locator("#cards .card").count() == 0
+        watched.page.fill("#api-key", "not-the-key")
+        watched.page.click("#use-key")
+        watched.page.locator("#status", has_text="not valid").wait_for(timeout=15_000)
+        watched.page.fill("#api-key", "page-key-1")
+        watched.page.click("#use-key")
+        watched.page.wait_for_selector("body[data-state=ready]", timeout=15_000)
+        assert not watched.page.locator("#key-form").is_visible()
+        names = watched.page.locator("#cards .card .seg-name").all_text_contents()
+        segments = httpx.get(f"{server.url}/v1/segments", headers={"X-API-Key": "page-key-1"}).json()
+        assert names == [s["name"] for s in segments["segments"]]
+        watched.page.click("#example")
+        watched.page.click("#assign")
+        watched.page.wait_for_selector("#result[data-state=done]", timeout=15_000)
+        assert watched.page.locator("#result .result").get_attribute("data-customer-id") == "16998"
+        # Only the refused key requests (401) may show in the console.
+        assert [p for p in watched.problems if "401" not in p] == []
+        assert "page-key-1" not in server.log.read_text()
+    finally:
+        context.close()
+        stop_server(server)
 
 
 def test_page_route_is_html_with_a_strict_policy_and_out_of_the_schema(
