@@ -37,6 +37,9 @@ from tests.app.payloads import customers, read_online_retail  # noqa: E402
 
 SAMPLE = ROOT / "tests" / "data" / "online_retail_sample.csv.gz"
 AS_OF = "2011-12-10T00:00:00Z"  # the day after the sample's last purchase
+# As `make serve` and the Dockerfile: keep-alive far above any event-loop stall, so the server
+# never times out a connection whose next request is already waiting in the socket.
+SERVE_OPTIONS = ["--timeout-keep-alive", "75"]
 
 
 @dataclass
@@ -98,13 +101,15 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def start_server(model_root: Path, model_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    model_root: Path, model_dir: Path, log: Path, extra: list[str]
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "SEGMENTS_MODEL_ROOT": str(model_root), "SEGMENTS_MODEL_DIR": str(model_dir)}
     command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app"]
     with log.open("wb") as handle:
         proc = subprocess.Popen(
-            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            [*command, "--host", "127.0.0.1", "--port", str(port), *SERVE_OPTIONS, *extra],
             cwd=ROOT,
             env=env,
             stdout=handle,
@@ -136,7 +141,8 @@ async def run_phase(
     """``concurrency`` clients, each sending its next request as soon as the last one answered."""
     singles, batches, sizes = payloads
     counter = iter(range(10**12))
-    deadline = time.monotonic() + seconds
+    begin = time.monotonic()
+    deadline = begin + seconds
 
     async def one_client() -> None:
         while time.monotonic() < deadline:
@@ -146,19 +152,22 @@ async def run_phase(
             else:
                 kind, body, expected = "single", singles[n % len(singles)], 1
             started = time.perf_counter()
+            at = f"t={time.monotonic() - begin:.1f}s {kind}"
             try:
                 r = await client.post(
                     "/v1/assign", content=body, headers={"content-type": "application/json"}
                 )
                 elapsed = time.perf_counter() - started
                 if r.status_code != 200:
-                    phase.failures.append(f"{kind}: HTTP {r.status_code} {r.text[:200]}")
+                    phase.failures.append(f"{at}: HTTP {r.status_code} {r.text[:200]}")
                 elif len(orjson.loads(r.content)["results"]) != expected:
-                    phase.failures.append(f"{kind}: wrong number of results")
+                    phase.failures.append(f"{at}: wrong number of results")
                 else:
                     phase.latencies[kind].append(elapsed)
             except httpx.HTTPError as exc:
-                phase.failures.append(f"{kind}: {type(exc).__name__} {exc}")
+                phase.failures.append(
+                    f"{at}: {type(exc).__name__} {exc!r} after {time.perf_counter() - started:.2f}s"
+                )
 
     started = time.monotonic()
     await asyncio.gather(*(one_client() for _ in range(concurrency)))
@@ -199,12 +208,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "online-retail")
     parser.add_argument("--max-rss-growth", type=float, default=0.10)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--server-log", type=Path, help="keep the server's log here")
+    parser.add_argument(
+        "--uvicorn-arg",
+        action="append",
+        default=[],
+        help="extra uvicorn option (repeatable), e.g. --uvicorn-arg=--timeout-keep-alive=30",
+    )
     args = parser.parse_args(argv)
     if not (0 < args.duration <= 600 and 0 <= args.warmup <= 600 and 1 <= args.concurrency <= 1024):
         parser.error("duration must be in (0, 600] s, warmup in [0, 600] s, concurrency in [1, 1024]")
     with tempfile.TemporaryDirectory(prefix="loadtest-") as tmp:
-        log = Path(tmp) / "uvicorn.log"
-        proc, url = start_server(args.model_root, args.model_dir, log)
+        log = args.server_log or Path(tmp) / "uvicorn.log"
+        proc, url = start_server(args.model_root, args.model_dir, log, args.uvicorn_arg)
         try:
             report = asyncio.run(load(args, url, proc.pid))
         finally:

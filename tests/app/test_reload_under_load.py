@@ -80,7 +80,13 @@ def test_swapping_models_under_load_fails_no_request(tmp_path: Path) -> None:
     models = train_two(tmp_path)
     body = request_body(8)
     expected = expected_results(models, body)
-    server = start_server(models.root, models.name_dir, tmp_path / "uvicorn.log", SEGMENTS_ADMIN_KEY=KEY)
+    server = start_server(
+        models.root,
+        models.name_dir,
+        tmp_path / "uvicorn.log",
+        SEGMENTS_ADMIN_KEY=KEY,
+        UVICORN_TIMEOUT_KEEP_ALIVE="75",
+    )
     load = Load(server, body, expected)
     plan = [
         "endpoint",
