@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+#: FastAPI's detail for a body it fails to decode.
+BODY_PARSE_ERROR = "There was an error parsing the body"
 
 
 class ServiceError(Exception):
@@ -103,7 +105,8 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             field_error(
-                "body" if e.get("type") == "json_invalid" else loc_to_field(e.get("loc", ())), _message(e)
+                "body" if e.get("type") == "json_invalid" else loc_to_field(e.get("loc", ())),
+                error_message(e),
             )
             for e in exc.errors()
         ]
@@ -112,14 +115,21 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
+            # FastAPI's answer to a body it can't decode (e.g. not UTF-8): malformed JSON, like the rest.
+            message = "malformed JSON: the body cannot be decoded (JSON must be UTF-8)"
+            return problem(
+                422, "Invalid input", f"body: {message}", request.url.path, [field_error("body", message)]
+            )
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
         return problem(
             exc.status_code, title, str(exc.detail), request.url.path, headers=getattr(exc, "headers", None)
         )
 
 
-def _message(error: dict[str, Any]) -> str:
+def error_message(error: dict[str, Any]) -> str:
+    """A pydantic error's message, without pydantic's \"Value error, \" prefix."""
     if error.get("type") == "json_invalid":
         where = error.get("loc", ("body", "?"))[-1]
         return f"malformed JSON at character {where}: {error.get('ctx', {}).get('error', 'cannot be parsed')}"
-    return str(error.get("msg", "invalid"))
+    return str(error.get("msg", "invalid")).removeprefix("Value error, ")

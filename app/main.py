@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from app import errors
 from app.config import Settings, get_settings
 from app.drift import DriftMonitor
+from app.guards import BODY_RESPONSES, BodyLimitMiddleware, json_body
 from app.logs import AccessMiddleware, configure_logging
 from app.metrics import Metrics
 from app.openapi import install_request_schemas
@@ -18,6 +19,7 @@ from app.reload import install_sighup
 from app.routes import admin, assign, floor, health, observability, page, segments, upload
 from app.security import API_KEY_RESPONSES, require_api_key
 from app.segmenter import Segmenter
+from app.uploads import CSV_TYPES, PARQUET_TYPES
 
 logger = logging.getLogger("segments")
 
@@ -54,13 +56,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.drift_window, settings.drift_threshold, settings.drift_min_customers
     )
     configure_logging(settings.log_level)
+    # Inside the access log, so refused bodies are logged and counted too.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(AccessMiddleware, metrics=app.state.metrics, state=app.state)
     errors.install(app)
     app.include_router(health.router)
     keyed = [Depends(require_api_key)]
     # Before assign: its route matches POST /v1/assign only for CSV and Parquet bodies.
     app.include_router(upload.router, dependencies=keyed, responses=API_KEY_RESPONSES)
-    app.include_router(assign.router, dependencies=keyed, responses=API_KEY_RESPONSES)
+    app.include_router(
+        assign.router,
+        dependencies=[*keyed, Depends(json_body(*CSV_TYPES, *PARQUET_TYPES))],
+        responses={**API_KEY_RESPONSES, **BODY_RESPONSES},
+    )
     # /metrics stays open for scrapers; /v1/drift carries ApiKeyDep itself.
     app.include_router(observability.router)
     app.include_router(segments.router, dependencies=keyed, responses=API_KEY_RESPONSES)

@@ -12,18 +12,21 @@ carry pydantic's own messages at the same fields
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import orjson
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, TypeAdapter, ValidationError
 
-from app.errors import InvalidInput, field_error, loc_to_field
-from app.schemas import AssignRequest, Customer, Transaction
+from app.errors import InvalidInput, error_message, field_error, loc_to_field
+from app.schemas import ID_MAX, MAX_FEATURE_KEYS, AssignRequest, Customer, Timestamp, Transaction
 
-_DATETIME: TypeAdapter[dt.datetime] = TypeAdapter(dt.datetime)
+# The schema's own timestamp type: ISO text, converted to UTC, refused out of range.
+_DATETIME: TypeAdapter[dt.datetime] = TypeAdapter(Timestamp)
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class _Field:
     min_length: int = 0
     max_length: int | None = None
     ge: float | None = None
+    checks: tuple[Callable[..., Any], ...] = ()
 
 
 _KINDS = {str: "str", float: "float", bool: "bool", dt.datetime: "datetime", list: "list", dict: "dict"}
@@ -48,6 +52,10 @@ def _fields_of(model: type[BaseModel]) -> tuple[_Field, ...]:
         members = get_args(info.annotation) if union else (info.annotation,)
         nullable = type(None) in members
         base = next(t for t in members if t is not type(None))
+        extra: tuple[Any, ...] = ()
+        if get_origin(base) is Annotated:
+            base, *rest = get_args(base)
+            extra = tuple(rest)
         origin = get_origin(base) or base
         kinds = {
             str: "str",
@@ -59,11 +67,13 @@ def _fields_of(model: type[BaseModel]) -> tuple[_Field, ...]:
         }
         kind = kinds[origin]
         limits: dict[str, Any] = {}
-        for meta in info.metadata:
+        for meta in (*info.metadata, *extra):
             for attr in ("min_length", "max_length", "ge"):
                 if getattr(meta, attr, None) is not None:
                     limits[attr] = getattr(meta, attr)
-        out.append(_Field(name, kind, info.is_required(), nullable, **limits))
+        # Validators of text fields (e.g. customer_id's); a datetime's run inside _DATETIME.
+        checks = tuple(m.func for m in (*info.metadata, *extra) if isinstance(m, AfterValidator))
+        out.append(_Field(name, kind, info.is_required(), nullable, checks=checks, **limits))
     return tuple(out)
 
 
@@ -90,6 +100,11 @@ def _scalar(f: _Field, value: Any, times: dict[str, dt.datetime]) -> Any:
             raise _Invalid
         if f.max_length is not None and len(value) > f.max_length:
             raise _Invalid
+        for check in f.checks:
+            try:
+                check(value)
+            except ValueError as exc:
+                raise _Invalid from exc
         return value
     if kind == "float":
         if type(value) is int:
@@ -144,7 +159,7 @@ def _pydantic(
         return model.model_validate(value).model_dump()
     except ValidationError as exc:
         for e in exc.errors(include_url=False):
-            errors.append(field_error(loc_to_field((*loc, *e["loc"])), str(e["msg"])))
+            errors.append(field_error(loc_to_field((*loc, *e["loc"])), error_message(dict(e))))
         return None
 
 
@@ -157,8 +172,13 @@ def _customer(
         if (txs is None) == (feats is None):
             raise _Invalid
         if feats is not None:
-            if type(feats) is not dict or not all(
-                type(k) is str and type(v) in (float, int) for k, v in feats.items()
+            if (
+                type(feats) is not dict
+                or len(feats) > MAX_FEATURE_KEYS
+                or not all(
+                    type(k) is str and 0 < len(k) <= ID_MAX and type(v) in (float, int) and math.isfinite(v)
+                    for k, v in feats.items()
+                )
             ):
                 raise _Invalid
             cust["features"] = {k: float(v) for k, v in feats.items()}
@@ -198,8 +218,7 @@ def parse_assign(body: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        message = f"malformed JSON at character {exc.pos}: {exc.msg}"
-        raise InvalidInput(f"body: {message}", [field_error("body", message)]) from exc
+        data = _lenient_json(body, exc)
     times: dict[str, dt.datetime] = {}
     errors: list[dict[str, str]] = []
     try:
@@ -216,6 +235,19 @@ def parse_assign(body: bytes) -> dict[str, Any]:
     if errors:
         raise InvalidInput(_summary(errors), errors)
     return request
+
+
+def _lenient_json(body: bytes, error: orjson.JSONDecodeError) -> Any:
+    """What orjson refuses, Python's json may read: NaN, Infinity, 1e999, lone surrogates.
+
+    The schema then refuses those values at their field (``customers[0].features.x``)
+    instead of the whole body; anything else is malformed JSON.
+    """
+    try:
+        return json.loads(body)
+    except ValueError:  # JSONDecodeError, or a body that is not UTF-8
+        message = f"malformed JSON at character {error.pos}: {error.msg}"
+        raise InvalidInput(f"body: {message}", [field_error("body", message)]) from error
 
 
 def _summary(errors: list[dict[str, str]]) -> str:

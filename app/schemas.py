@@ -4,12 +4,63 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 ID_MAX = 128
 Id = Field(min_length=1, max_length=ID_MAX)
+MAX_FEATURE_KEYS = 64
+#: Printable text with at least one non-space character (any script; no control characters).
+ID_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+
+
+def _iso_text(value: Any) -> Any:
+    if isinstance(value, int | float):
+        raise ValueError("must be an ISO 8601 string such as 2011-12-09T12:50:00Z, not a number")
+    return value
+
+
+def _to_utc(value: dt.datetime) -> dt.datetime:
+    """Naive is UTC; an offset is converted to UTC (refused if that leaves years 1-9999)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
+
+
+def _printable_id(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+#: ISO 8601 text, in UTC after validation.
+Timestamp = Annotated[dt.datetime, BeforeValidator(_iso_text), AfterValidator(_to_utc)]
+#: A JSON number (not a string or boolean) that is finite and fits a float.
+Number = Annotated[float, Strict(), AllowInfNan(False)]
+CustomerId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=ID_MAX),
+    AfterValidator(_printable_id),
+    Field(json_schema_extra={"pattern": ID_PATTERN}),
+]
+FeatureName = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX)]
 
 
 class Transaction(BaseModel):
@@ -27,10 +78,10 @@ class Transaction(BaseModel):
         max_length=ID_MAX,
         description="order (invoice, basket) id; default: one visit per timestamp",
     )
-    timestamp: dt.datetime = Field(description="ISO 8601; without an offset it is read as UTC")
-    amount: float | None = Field(None, allow_inf_nan=False, description="line total; negative: a return")
-    quantity: float | None = Field(None, allow_inf_nan=False, description="units; negative: a return")
-    unit_price: float | None = Field(None, allow_inf_nan=False, ge=0, description="price per unit")
+    timestamp: Timestamp = Field(description="ISO 8601; without an offset it is read as UTC")
+    amount: Number | None = Field(None, description="line total; negative: a return")
+    quantity: Number | None = Field(None, description="units; negative: a return")
+    unit_price: Number | None = Field(None, ge=0, description="price per unit (0 is refused)")
     category: str | None = Field(None, max_length=200)
     product_id: str | None = Field(None, max_length=ID_MAX)
 
@@ -40,10 +91,12 @@ class Customer(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: str = Id
+    customer_id: CustomerId = Field(description="any script; not blank, no control characters")
     transactions: list[Transaction] | None = Field(None, min_length=1)
-    features: dict[str, float] | None = Field(
-        None, description="precomputed features in original units, every model feature by name"
+    features: dict[FeatureName, Number] | None = Field(
+        None,
+        max_length=MAX_FEATURE_KEYS,
+        description="precomputed features in original units, every model feature by name",
     )
 
     @model_validator(mode="after")
@@ -56,7 +109,7 @@ class Customer(BaseModel):
 class AssignRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    as_of: dt.datetime | None = Field(None, description="reference time; default now (UTC); naive is UTC")
+    as_of: Timestamp | None = Field(None, description="reference time; default now (UTC); naive is UTC")
     customers: list[Customer] = Field(min_length=1)
     explain: bool = Field(False, description="add per-feature explanations (also ?explain=true)")
 

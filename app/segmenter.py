@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from app.errors import InvalidInput, ModelRefused, NotReady, field_error
-from app.histories import as_utc, history_lines, to_ns
+from app.histories import EPOCH, as_utc, history_lines, to_ns
 from app.model_check import check_model
 from app.schemas import AssignRequest, AssignResponse
 from training.artifact import load_model, resolve_model_dir
@@ -109,9 +109,10 @@ class Segmenter:
         now = dt.datetime.now(dt.UTC)
         as_of = as_utc(request["as_of"]) if request.get("as_of") else now
         latest = now + dt.timedelta(days=max_future_days)
+        if not EPOCH <= as_of <= latest:
+            problem = "is in the future" if as_of > latest else "is before 1970-01-01"
+            raise InvalidInput(f"as_of: {problem}", [field_error("as_of", problem)])
         errors = []
-        if as_of > latest:
-            errors.append(field_error("as_of", "is in the future"))
         seen: dict[str, int] = {}
         for i, cust in enumerate(customers):
             cid = cust["customer_id"]
@@ -135,6 +136,7 @@ class Segmenter:
             if not line_errors:
                 H, _ = feature_matrix(lines, spec, to_ns(as_of))
                 X[[i for i, _ in histories]] = H
+                errors += _overflowed(histories, H, spec.names)
         for i, cust in enumerate(customers):
             if cust.get("features") is not None:
                 vector = _feature_vector(cust["features"], spec.names, i, errors)
@@ -143,6 +145,16 @@ class Segmenter:
         if errors:
             raise InvalidInput("; ".join(f"{e['field']}: {e['message']}" for e in errors[:3]), errors)
         result = loaded.model.assign(X)
+        far = ~(np.isfinite(result.distance) & np.isfinite(result.next_distance))
+        if far.any():
+            message = "gives features too large to place: the distance overflows a float"
+            raise InvalidInput(
+                f"features too large: {message}",
+                [
+                    field_error(f"customers[{r}].{_input_of(customers[r])}", message)
+                    for r in np.flatnonzero(far).tolist()
+                ],
+            )
         best_all, next_all = result.segment_index.tolist(), result.next_index.tolist()
         dist_all, next_dist_all = result.distance.tolist(), result.next_distance.tolist()
         ids, names = loaded.segment_ids, loaded.segment_names
@@ -162,6 +174,22 @@ class Segmenter:
                 }
             )
         return {"model_version": loaded.version, "as_of": as_of, "results": results}
+
+
+def _input_of(customer: dict[str, Any]) -> str:
+    return "transactions" if customer.get("transactions") is not None else "features"
+
+
+def _overflowed(
+    histories: list[tuple[int, dict[str, Any]]], H: np.ndarray, names: list[str]
+) -> list[dict[str, str]]:
+    """Customers whose history gives a non-finite feature (sums beyond a float's range)."""
+    errors = []
+    for (i, _), row in zip(histories, H, strict=True):
+        if not np.isfinite(row).all():
+            bad = ", ".join(n for n, v in zip(names, row, strict=True) if not np.isfinite(v))
+            errors.append(field_error(f"customers[{i}].transactions", f"gives {bad} beyond a float's range"))
+    return errors
 
 
 def _feature_vector(
