@@ -61,7 +61,7 @@ T0 = "customers[0].transactions[0]"
 CASES: list[tuple[str, dict[str, Any], int, str, str]] = [
     ("malformed JSON", raw('{"customers": ['), 422, "body", "malformed JSON"),
     ("not UTF-8", {"content": b'{"customers": "\xff"}', "headers": JSON}, 422, "body", "UTF-8"),
-    ("JSON array body", raw("[1, 2]"), 422, "body", "object"),
+    ("JSON array body", raw("[1, 2]"), 422, "body", "valid dictionary"),
     ("empty body", {"content": b"", "headers": JSON}, 422, "body", "required"),
     (
         "text/plain",

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from app.errors import InvalidInput, loc_to_field
+from app.errors import InvalidInput, error_message, loc_to_field
 from app.parsing import TX_FIELDS, parse_assign
 from app.schemas import AssignRequest, Transaction
 
@@ -33,7 +33,7 @@ def pydantic_errors(body: Any) -> list[dict[str, str]]:
     try:
         AssignRequest.model_validate(body)
     except ValidationError as exc:
-        return [{"field": loc_to_field(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        return [{"field": loc_to_field(e["loc"]), "message": error_message(dict(e))} for e in exc.errors()]
     return []
 
 
@@ -73,10 +73,15 @@ TX = ["customers", 0, "transactions"]
 BAD = [
     (_with([*TX, 0, "timestamp"], "yesterday"), "customers[0].transactions[0].timestamp"),
     (_with([*TX, 0, "timestamp"], KeyError), "customers[0].transactions[0].timestamp"),
-    (_with([*TX, 1, "timestamp"], 1_300_000_000), None),  # unix seconds: pydantic accepts it
-    (_with([*TX, 0, "amount"], "12.5"), None),  # numeric text: pydantic accepts it
+    # ISO 8601 text and JSON numbers only (README "API rules"): no unix seconds, numeric text, booleans.
+    (_with([*TX, 1, "timestamp"], 1_300_000_000), "customers[0].transactions[1].timestamp"),
+    (_with([*TX, 0, "amount"], "12.5"), "customers[0].transactions[0].amount"),
     (_with([*TX, 0, "amount"], "lots"), "customers[0].transactions[0].amount"),
-    (_with([*TX, 0, "amount"], True), None),
+    (_with([*TX, 0, "amount"], True), "customers[0].transactions[0].amount"),
+    (_with([*TX, 0, "timestamp"], "9999-12-31T23:00:00-05:00"), "customers[0].transactions[0].timestamp"),
+    (_with(["customers", 0, "customer_id"], "  "), "customers[0].customer_id"),
+    (_with(["customers", 0, "customer_id"], "a\nb"), "customers[0].customer_id"),
+    (_with(["customers", 1, "features"], {f"f{i}": 1 for i in range(65)}), "customers[1].features"),
     (_with([*TX, 1, "unit_price"], -1), "customers[0].transactions[1].unit_price"),
     (_with([*TX, 0, "order_id"], ""), "customers[0].transactions[0].order_id"),
     (_with([*TX, 0, "order_id"], "x" * 129), "customers[0].transactions[0].order_id"),
