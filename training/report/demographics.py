@@ -12,12 +12,14 @@ import pandas as pd
 from training.errors import DataError
 from training.io import normalize_ids, read_table
 from training.report.context import ReportContext
-from training.report.plotting import RGBA, Item, Note, new_figure, render, segment_labels
+from training.report.plotting import RGBA, Item, Note, fixed_margins, new_figure, render, segment_labels
 
 MISSING = "(missing)"
 OTHER = "(other)"
-#: Attributes with more values than this are folded (text) or binned into quartiles (numbers).
-MAX_LEVELS = 8
+#: Numbers with more distinct values than this are binned into quartiles.
+MAX_NUMBER_LEVELS = 8
+#: Text attributes with more values than this keep the most frequent and fold the rest.
+MAX_TEXT_LEVELS = 12
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def levels(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.strip().replace("", pd.NA)
     numbers = pd.to_numeric(text, errors="coerce")
     is_numeric = numbers.notna().sum() == text.notna().sum() and text.notna().any()
-    if is_numeric and numbers.nunique() > MAX_LEVELS:
+    if is_numeric and numbers.nunique() > MAX_NUMBER_LEVELS:
         codes, edges = pd.qcut(numbers, 4, labels=False, duplicates="drop", retbins=True)
         order = _bin_labels(edges, bool((numbers.dropna() % 1 == 0).all()))
         out = pd.Series(
@@ -77,8 +79,8 @@ def levels(values: pd.Series) -> pd.Series:
         out = text
         found = [str(v) for v in out.dropna().unique()]
         order = sorted(found, key=float if is_numeric else _natural_key)
-        if len(order) > MAX_LEVELS:
-            top = out.value_counts().index[: MAX_LEVELS - 1]
+        if len(order) > MAX_TEXT_LEVELS:
+            top = out.value_counts().index[: MAX_TEXT_LEVELS - 1]
             out = out.where(out.isin(top) | out.isna(), OTHER)
             order = [c for c in order if c in set(top)] + [OTHER]
     out = out.fillna(MISSING)
@@ -136,8 +138,8 @@ def mix_figure(ctx: ReportContext, demo: Demographics | None) -> Item:
     tags = segment_labels(ctx.names, ctx.ids, width=30)
     tags = [f"{t} (n={n:,})" for t, n in zip(tags, demo.matched, strict=True)]
     n_attr = len(demo.mixes)
-    per = 0.32 * ctx.k + 1.0
-    fig = new_figure(11, per * n_attr + 0.4)
+    per = 0.3 * ctx.k + 0.95
+    fig = new_figure(11, per * n_attr + 0.3, constrained=False)
     axes = np.atleast_1d(fig.subplots(n_attr, 1))
     y = np.arange(ctx.k)
     for ax, (attribute, mix) in zip(axes, demo.mixes.items(), strict=True):
@@ -157,6 +159,18 @@ def mix_figure(ctx: ReportContext, demo: Demographics | None) -> Item:
         ax.set_title(attribute, loc="left")
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
     axes[-1].set_xlabel("share of the segment's customers with attributes (%)")
+    label_chars = max(len(line) for t in tags for line in t.split("\n"))
+    legend_chars = max(len(str(c)) for mix in demo.mixes.values() for c in mix.columns)
+    # Inches from character counts at 8 pt (about 0.07 in per character).
+    fixed_margins(
+        fig,
+        left=0.25 + 0.07 * label_chars,
+        right=0.6 + 0.07 * legend_chars,
+        top=0.3,
+        bottom=0.55,
+        hgap=0.62,
+        wgap=0.0,
+    )
     total = int(demo.matched.sum())
     caption = (
         f"Attributes from {demo.source} ({total:,} of {len(ctx.X):,} training customers found there). "

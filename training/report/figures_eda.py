@@ -7,7 +7,15 @@ import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
 from training.report.context import ReportContext
-from training.report.plotting import Item, Note, feature_unit, grid_shape, new_figure, render
+from training.report.plotting import (
+    Item,
+    Note,
+    feature_unit,
+    fixed_margins,
+    grid_shape,
+    new_figure,
+    render,
+)
 
 BINS = 40
 #: Raw heavy-tailed features are drawn up to this quantile (the caption says so).
@@ -15,37 +23,43 @@ RAW_CLIP = 0.99
 
 
 def distributions(ctx: ReportContext) -> Item:
-    """Per feature: original units (clipped at the 99th percentile) and transformed + scaled."""
+    """Per feature: original units, and (for transformed features) the model's input."""
     spec = ctx.model.spec
-    n = len(spec.names)
-    pairs_per_row = 2 if n > 1 else 1
-    rows, _ = grid_shape(n, pairs_per_row)
-    fig = new_figure(6.2 * pairs_per_row, 2.3 * rows + 0.3)
-    axes = fig.subplots(rows, 2 * pairs_per_row, squeeze=False)
+    # A standardized-only feature has the same histogram shape: one panel is enough.
+    panels: list[tuple[int, bool]] = []
     for j, name in enumerate(spec.names):
-        r, c = divmod(j, pairs_per_row)
-        raw, scaled = axes[r, 2 * c], axes[r, 2 * c + 1]
+        panels.append((j, False))
+        if spec.transforms[name] != "none":
+            panels.append((j, True))
+    columns = 4 if len(panels) > 3 else len(panels)
+    rows, _ = grid_shape(len(panels), columns)
+    fig = new_figure(3.1 * columns, 2.25 * rows, constrained=False)
+    axes = list(fig.subplots(rows, columns, squeeze=False).flat)
+    for ax, (j, transformed) in zip(axes, panels, strict=False):
+        name = spec.names[j]
+        if transformed:
+            ax.hist(ctx.Xs[:, j], bins=BINS, color="#dd8452", histtype="stepfilled")
+            ax.set_title(f"{name}\n{spec.transforms[name]}, standardized", loc="left")
+            ax.set_xlabel("z-score (model input)")
+            continue
         values = ctx.X[name].to_numpy()
         hi = float(np.quantile(values, RAW_CLIP))
         lo = float(values.min())
         clipped = hi < values.max() and spec.transforms[name] != "none"
         top = hi if clipped else float(values.max())
-        raw.hist(values, bins=BINS, range=(lo, max(top, lo + 1e-9)), color="#4c72b0", histtype="stepfilled")
-        raw.set_title(f"{name}\noriginal" + (", up to p99" if clipped else ""), loc="left")
-        raw.set_xlabel(feature_unit(name, spec.has_money))
-        raw.set_ylabel("customers")
-        scaled.hist(ctx.Xs[:, j], bins=BINS, color="#dd8452", histtype="stepfilled")
-        kind = spec.transforms[name]
-        scaled.set_title(
-            f"{name}\n" + (f"{kind}, standardized" if kind != "none" else "standardized"), loc="left"
-        )
-        scaled.set_xlabel("z-score (model input)")
-    for ax in axes.flat[2 * n :]:
+        ax.hist(values, bins=BINS, range=(lo, max(top, lo + 1e-9)), color="#4c72b0", histtype="stepfilled")
+        note = ", up to p99" if clipped else "" if spec.transforms[name] != "none" else " (only standardized)"
+        ax.set_title(f"{name}\noriginal{note}", loc="left")
+        ax.set_xlabel(feature_unit(name, spec.has_money))
+        ax.set_ylabel("customers")
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
+    fixed_margins(fig, left=0.75, right=0.2, top=0.5, bottom=0.55, hgap=1.05, wgap=0.75)
     caption = (
-        "Left of each pair: the feature in original units across training customers "
-        "(heavy-tailed features drawn up to their 99th percentile). Right: the same after the "
-        "model's transform and standardization, as K-means sees it."
+        "Blue: each feature in original units across training customers (heavy-tailed features "
+        "drawn up to their 99th percentile). Orange: the same after the model's transform and "
+        "standardization, as K-means sees it. Features that are only standardized (no transform) "
+        "keep their shape and get a single panel."
     )
     return render("distributions.png", "Feature distributions before and after transformation", caption, fig)
 

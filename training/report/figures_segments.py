@@ -32,11 +32,11 @@ def pca_projection(ctx: ReportContext) -> Item:
     ax.scatter(
         centers[:, 0], centers[:, 1], s=220, c=colors[: ctx.k], marker="X", edgecolors="black", linewidths=1.2
     )
-    for i, (x, y) in enumerate(centers):
+    for i, ((x, y), offset) in enumerate(zip(centers, _label_offsets(centers, points), strict=True)):
         ax.annotate(
             str(ctx.ids[i]),
             (x, y),
-            xytext=(7, 7),
+            xytext=offset,
             textcoords="offset points",
             fontsize=10,
             fontweight="bold",
@@ -58,6 +58,28 @@ def pca_projection(ctx: ReportContext) -> Item:
         "Segments that overlap here may still separate on the other components."
     )
     return render("pca.png", title, caption, fig)
+
+
+def _label_offsets(centers: np.ndarray, points: np.ndarray) -> list[tuple[int, int]]:
+    """Per centroid, the label offset (points) farthest from the labels and centroids placed so far."""
+    lo = np.minimum(points.min(axis=0), centers.min(axis=0))
+    span = np.maximum(points.max(axis=0), centers.max(axis=0)) - lo
+    # Roughly the axes size in points (figure 10 x 6.4 in, legend on the right).
+    xy = (centers - lo) / np.where(span > 0, span, 1.0) * np.array([520.0, 400.0])
+    candidates = [(7, 7), (7, -17), (-19, 7), (-19, -17)]
+    taken: list[np.ndarray] = list(xy)
+    out = []
+    for i in range(len(xy)):
+        others = [p for j, p in enumerate(taken) if j != i]
+
+        def clearance(offset: tuple[int, int], i: int = i, others: list[np.ndarray] = others) -> float:
+            spot = xy[i] + np.array(offset) + np.array([5.0, 5.0])
+            return min((float(np.linalg.norm(spot - p)) for p in others), default=1e9)
+
+        best = max(candidates, key=clearance)
+        out.append(best)
+        taken.append(xy[i] + np.array(best) + np.array([5.0, 5.0]))
+    return out
 
 
 def profile_heatmap(ctx: ReportContext) -> Item:

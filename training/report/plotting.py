@@ -53,10 +53,35 @@ Item = Figure | Note
 RGBA = tuple[float, float, float, float]
 
 
-def new_figure(width: float, height: float) -> MplFigure:
-    """A figure in the report style, not registered with pyplot (nothing to close)."""
+def new_figure(width: float, height: float, constrained: bool = True) -> MplFigure:
+    """A figure in the report style, not registered with pyplot (nothing to close).
+
+    Constrained layout keeps text from overlapping but costs a second draw; grids of
+    many uniform panels use ``constrained=False`` with :func:`fixed_margins` instead.
+    """
     matplotlib.rcParams.update(STYLE)  # type: ignore[arg-type]
-    return MplFigure(figsize=(width, height), dpi=DPI, layout="constrained")
+    return MplFigure(figsize=(width, height), dpi=DPI, layout="constrained" if constrained else None)
+
+
+def fixed_margins(
+    fig: MplFigure, left: float, right: float, top: float, bottom: float, hgap: float, wgap: float
+) -> None:
+    """Subplot margins and gaps given in inches (a uniform grid's layout, computed once)."""
+    width, height = fig.get_size_inches()
+    spec = fig.axes[0].get_subplotspec()
+    if spec is None:
+        raise ValueError("fixed_margins needs a figure made with subplots()")
+    rows, cols = spec.get_gridspec().get_geometry()
+    cell_w = (width - left - right - wgap * (cols - 1)) / cols
+    cell_h = (height - top - bottom - hgap * (rows - 1)) / rows
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        top=1 - top / height,
+        bottom=bottom / height,
+        wspace=wgap / cell_w,
+        hspace=hgap / cell_h,
+    )
 
 
 def to_png(fig: MplFigure) -> bytes:
