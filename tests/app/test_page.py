@@ -18,6 +18,8 @@ from app.main import create_app
 from tests.conftest import SAMPLE, Server, start_server, stop_server
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Generous: the machine is shared; a wait only takes this long when the page is broken.
+WAIT_MS = 45_000
 # Debian's chromium, never a downloaded browser build; no network but loopback.
 CHROMIUM_ARGS = [
     "--headless",
@@ -59,7 +61,7 @@ def page(browser: Browser, sample_server: Server) -> Iterator[Watched]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     watched = Watched(context.new_page())
     watched.page.goto(f"{sample_server.url}/")
-    watched.page.wait_for_selector("body[data-state=ready]", timeout=15_000)
+    watched.page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
     yield watched
     context.close()
 
@@ -130,7 +132,7 @@ def test_pasted_real_history_gets_the_api_assignment(
     page.page.fill("#history", lines.to_csv(index=False))
     assert page.page.input_value("#as-of") == as_of
     page.page.click("#assign")
-    page.page.wait_for_selector("#result[data-state=done]", timeout=15_000)
+    page.page.wait_for_selector("#result[data-state=done]", timeout=WAIT_MS)
 
     result = page.page.locator("#result .result")
     assert result.count() == 1
@@ -164,7 +166,7 @@ def test_pasted_text_is_shown_as_text_never_markup(page: Watched) -> None:
     page.page.fill("#customer-id", hostile)
     page.page.fill("#history", "timestamp,amount\n2011-06-01T10:00:00,25.5\n2011-09-01T10:00:00,40\n")
     page.page.click("#assign")
-    page.page.wait_for_selector("#result[data-state=done]", timeout=15_000)
+    page.page.wait_for_selector("#result[data-state=done]", timeout=WAIT_MS)
     assert page.page.locator("#result .result h3 code").inner_text() == hostile
     assert page.page.locator("#injected").count() == 0
     assert page.page.evaluate("document.body.dataset.pwned") is None
@@ -180,7 +182,7 @@ def test_bad_lines_are_reported_with_their_line_numbers(page: Watched) -> None:
         "A3,2011-08-01T10:00:00,two,3.5\n",
     )
     page.page.click("#assign")
-    page.page.wait_for_selector("#result[data-state=error]", timeout=15_000)
+    page.page.wait_for_selector("#result[data-state=error]", timeout=WAIT_MS)
     # Caught in the page: a value that is not a number.
     assert 'line 4: quantity "two" is not a number' in page.page.locator("#result .errors").inner_text()
 
@@ -189,7 +191,7 @@ def test_bad_lines_are_reported_with_their_line_numbers(page: Watched) -> None:
         "order_id,timestamp,quantity,unit_price\nA1,2011-06-01T10:00:00,2,3.5\nA2,2011-07-01T10:00:00,0,3.5\n",
     )
     page.page.click("#assign")
-    page.page.locator("#result .errors", has_text="(422)").wait_for(timeout=15_000)
+    page.page.locator("#result .errors", has_text="(422)").wait_for(timeout=WAIT_MS)
     # Caught by the service (422 problem+json), mapped back to the pasted line.
     text = page.page.locator("#result .errors").inner_text()
     assert "customers[0].transactions[1].quantity: is zero" in text
@@ -207,22 +209,22 @@ def test_page_asks_for_the_api_key_when_the_service_needs_one(
     try:
         watched = Watched(context.new_page())
         watched.page.goto(f"{server.url}/")
-        watched.page.wait_for_selector("body[data-state=needs-key]", timeout=15_000)
+        watched.page.wait_for_selector("body[data-state=needs-key]", timeout=WAIT_MS)
         assert watched.page.locator("#key-form").is_visible()
         assert watched.page.locator("#cards .card").count() == 0
         watched.page.fill("#api-key", "not-the-key")
         watched.page.click("#use-key")
-        watched.page.locator("#status", has_text="not valid").wait_for(timeout=15_000)
+        watched.page.locator("#status", has_text="not valid").wait_for(timeout=WAIT_MS)
         watched.page.fill("#api-key", "page-key-1")
         watched.page.click("#use-key")
-        watched.page.wait_for_selector("body[data-state=ready]", timeout=15_000)
+        watched.page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
         assert not watched.page.locator("#key-form").is_visible()
         names = watched.page.locator("#cards .card .seg-name").all_text_contents()
         segments = httpx.get(f"{server.url}/v1/segments", headers={"X-API-Key": "page-key-1"}).json()
         assert names == [s["name"] for s in segments["segments"]]
         watched.page.click("#example")
         watched.page.click("#assign")
-        watched.page.wait_for_selector("#result[data-state=done]", timeout=15_000)
+        watched.page.wait_for_selector("#result[data-state=done]", timeout=WAIT_MS)
         assert watched.page.locator("#result .result").get_attribute("data-customer-id") == "16998"
         # Only the refused key requests (401) may show in the console.
         assert [p for p in watched.problems if "401" not in p] == []
@@ -261,7 +263,7 @@ def test_pasted_json_customer_with_spend_beyond_training_is_flagged(page: Watche
     )
     page.page.fill("#history", history)
     page.page.click("#assign")
-    page.page.wait_for_selector("#result[data-state=done]", timeout=15_000)
+    page.page.wait_for_selector("#result[data-state=done]", timeout=WAIT_MS)
     result = page.page.locator("#result .result")
     assert result.get_attribute("data-customer-id") == "big-spender"
     flagged = [
