@@ -130,12 +130,34 @@ def enriched_model(sample_model: tuple[Path, dict], tmp_path_factory: pytest.Tem
     meta = json.loads((model_dir / "metadata.json").read_text())
     for i, score in enumerate(meta["selection"]["scores"]):
         score["stability"] = 0.9 - 0.05 * i
-    meta["selection"]["elbow"] = meta["selection"]["scores"][1]["k"]
-    meta["selection"]["comparison"] = [
-        {"algorithm": "kmeans", "silhouette": 0.31, "davies_bouldin": 1.1},
-        {"algorithm": "gmm", "silhouette": 0.22, "davies_bouldin": 1.6},
-        {"algorithm": "ward", "silhouette": 0.28, "davies_bouldin": 1.2},
-    ]
+    meta["selection"]["elbow"] = {"k": meta["selection"]["scores"][1]["k"], "method": "kneedle"}
+    meta["selection"]["stability_threshold"] = 0.75
+    meta["selection"]["comparison"] = {
+        "algorithms": [
+            {"algorithm": "kmeans", "chosen_k": 3, "silhouette": 0.31, "davies_bouldin": 1.1, "scores": []},
+            {"algorithm": "gmm", "chosen_k": 4, "silhouette": 0.22, "davies_bouldin": 1.6, "scores": []},
+            {"algorithm": "ward", "chosen_k": 3, "silhouette": 0.28, "davies_bouldin": 1.2, "scores": []},
+        ]
+    }
+    ids = [s["id"] for s in meta["segments"]]
+    meta["identity"] = {
+        "previous_version": "sample-previous",
+        "method": "Hungarian matching on centroid distance",
+        "matches": [
+            {"id": i, "label": i, "name": s["name"], "distance": 0.1} for i, s in enumerate(meta["segments"])
+        ][1:],
+        "new_ids": [ids[0]],
+        "vanished": [{"id": 99, "name": "Gone segment"}],
+        "migration": {
+            "previous_ids": [*ids[1:], 99],
+            "new_ids": ids,
+            "counts": [[j + i for j in range(len(ids))] for i in range(len(ids))],
+            "customers_in_both": sum(j + i for j in range(len(ids)) for i in range(len(ids))),
+            "only_previous": 3,
+            "only_new": 4,
+            "kept_segment": 5,
+        },
+    }
     (model_dir / "metadata.json").write_text(json.dumps(meta))
     demographics_table(model_dir, root / "demo.csv")
     write_report(model_dir, ReportOptions(root / "demo.csv", "cust"))
@@ -164,14 +186,17 @@ def test_demographics_mix_sums_to_one_per_segment_and_matches_a_direct_count(enr
     assert (enriched_model / "figures" / "demographics.png").read_bytes().startswith(PNG_MAGIC)
 
 
-def test_stability_elbow_and_comparison_are_drawn_when_recorded(enriched_model: Path) -> None:
+def test_stability_comparison_and_migration_are_drawn_when_recorded(enriched_model: Path) -> None:
     summary = json.loads((enriched_model / "report.json").read_text())
-    assert {"figures/stability.png", "figures/comparison.png"} <= set(summary["figures"])
-    assert not {"Stability per number of segments", "Algorithm comparison"} & {
-        n["title"] for n in summary["notes"]
-    }
+    drawn = {"figures/stability.png", "figures/comparison.png", "figures/migration.png"}
+    assert drawn <= set(summary["figures"])
+    titles = {n["title"] for n in summary["notes"]}
+    assert not {"Stability per number of segments", "Algorithm comparison"} & titles
+    assert not any(t.startswith("Customer migration") for t in titles)
     html = (enriched_model / "report.html").read_text(encoding="utf-8")
     assert "<th>stability</th>" in html
+    assert "<td>99</td><td>Gone segment</td><td>vanished (in the previous model only)</td>" in html
+    assert "new segment" in html
     assert set(embedded_images(html)) == set(summary["figures"])
 
 

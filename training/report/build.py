@@ -19,6 +19,7 @@ from training.artifact import resolve_model_dir
 from training.errors import DataError
 from training.report import demographics as demo_mod
 from training.report import figures_eda as eda
+from training.report import figures_identity as ident
 from training.report import figures_segments as segs
 from training.report import figures_selection as sel
 from training.report.context import ReportContext, load_context
@@ -85,6 +86,9 @@ def build_sections(
     data = Section("data", "Data", [eda.cleaning(ctx), eda.activity(ctx), eda.distributions(ctx)])
     data.items.append(eda.correlations(ctx))
     selection = Section("selection", "Choosing the number of segments", [sel.score_curves(ctx)])
+    warning = ctx.meta.get("selection", {}).get("warning")
+    if warning:
+        selection.items.insert(0, Note("Selection warning", str(warning)))
     selection.items += [sel.stability(ctx), sel.silhouette(ctx), sel.comparison(ctx)]
     selection.blocks.append(_scores_table(ctx))
     segments = Section("segments", "Segments", [segs.sizes(ctx), segs.profile_heatmap(ctx)])
@@ -92,8 +96,10 @@ def build_sections(
     segments.blocks.append(
         '<div class="cards">' + "".join(card_html(c, colors[i]) for i, c in enumerate(cards)) + "</div>"
     )
+    identity = Section("identity", "Segment identities", [ident.migration(ctx)])
+    identity.blocks.append(ident.identity_table(ctx))
     demographics = Section("demographics", "Demographics", [demo_mod.mix_figure(ctx, demo)])
-    return [data, selection, segments, demographics]
+    return [data, selection, segments, identity, demographics]
 
 
 def segment_cards(ctx: ReportContext) -> list[dict[str, Any]]:

@@ -159,13 +159,17 @@ def comparison(ctx: ReportContext) -> Item:
     for ax, metric in zip(axes, metrics, strict=True):
         colors = ["#c44e52" if a == used else "#4c72b0" for a in table.index]
         ax.bar(range(len(table)), table[metric], color=colors)
-        ax.set_xticks(range(len(table)), table.index, rotation=20, ha="right")
+        ticks = [
+            f"{name}\n(k = {int(k)})" if isinstance(k, int | float) and not pd.isna(k) else str(name)
+            for name, k in zip(table.index, table.get("chosen_k", [None] * len(table)), strict=True)
+        ]
+        ax.set_xticks(range(len(table)), ticks)
         direction = "lower is better" if metric == "davies_bouldin" else "higher is better"
         ax.set_title(f"{metric.replace('_', '-')}\n({direction})", loc="left")
         for x, v in enumerate(table[metric]):
-            ax.text(x, v, f"{v:.3g}", ha="center", va="bottom", fontsize=8)
+            ax.text(x, v, f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}", ha="center", va="bottom", fontsize=8)
         ax.margins(y=0.15)
-    caption = "Every algorithm fitted on the same features" + (
-        f"; red: this model's ({used})." if used else "."
+    caption = "Every algorithm fitted and scored on the same features, each at its own chosen k" + (
+        f"; red: the algorithm this model serves ({used})." if used else "."
     )
     return render("comparison.png", title, caption, fig)
