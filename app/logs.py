@@ -104,10 +104,14 @@ class AccessMiddleware:
                     "route": route,
                     "status": status,
                     "duration_ms": round(seconds * 1000, 3),
-                    "model_version": self._model_version(),
+                    "model_version": self._model_version(scope),
                 },
             )
 
-    def _model_version(self) -> str | None:
+    def _model_version(self, scope: Scope) -> str | None:
+        """The version that answered (set by the assign routes), else the one serving now."""
+        answered = scope.get("state", {}).get("model_version")
+        if answered is not None:
+            return str(answered)
         segmenter = getattr(self.state, "segmenter", None)
         return segmenter.current.version if segmenter is not None and segmenter.ready else None

@@ -32,9 +32,18 @@ def reference_of(state: Any, loaded: LoadedModel) -> Reference:
     return ref
 
 
-def after_assign(state: Any, segmenter: Segmenter, response: AssignResponse, explain_it: bool) -> None:
-    """Record ``response`` in the metrics and drift window; add explanations if asked."""
-    loaded = segmenter.current
+def after_assign(
+    state: Any,
+    segmenter: Segmenter,
+    response: AssignResponse,
+    explain_it: bool,
+    loaded: LoadedModel | None = None,
+) -> None:
+    """Record ``response`` in the metrics and drift window; add explanations if asked.
+
+    ``loaded``: the model that computed ``response`` (default: the current one).
+    """
+    loaded = loaded or segmenter.current
     if loaded.version != response.model_version or not response.results:
         return  # the model was swapped mid-request: its reference no longer applies
     ref = reference_of(state, loaded)
@@ -52,9 +61,15 @@ def after_assign(state: Any, segmenter: Segmenter, response: AssignResponse, exp
         result.explanation = why
 
 
-def after_assign_plain(state: Any, segmenter: Segmenter, answer: dict[str, Any], explain_it: bool) -> None:
+def after_assign_plain(
+    state: Any,
+    segmenter: Segmenter,
+    answer: dict[str, Any],
+    explain_it: bool,
+    loaded: LoadedModel | None = None,
+) -> None:
     """:func:`after_assign` on the plain answer of :meth:`Segmenter.assign_plain`."""
-    loaded = segmenter.current
+    loaded = loaded or segmenter.current
     results = answer["results"]
     if loaded.version != answer["model_version"] or not results:
         return

@@ -93,17 +93,26 @@ class Segmenter:
             self._current = loaded
         return loaded
 
-    def assign(self, request: AssignRequest, max_future_days: float) -> AssignResponse:
-        """Features plus nearest segment for every customer of a validated ``request``."""
-        answer = self.assign_plain(request.model_dump(), max_future_days)
+    def assign(
+        self, request: AssignRequest, max_future_days: float, loaded: LoadedModel | None = None
+    ) -> AssignResponse:
+        """Features plus nearest segment for every customer of a validated ``request``.
+
+        ``loaded``: the model version to answer with (default: the current one); a route that
+        does more with the answer (explanations, CSV columns) reads ``current`` once and
+        passes it, so a reload mid-request can't mix two versions in one answer.
+        """
+        answer = self.assign_plain(request.model_dump(), max_future_days, loaded)
         return AssignResponse.model_validate(answer)
 
-    def assign_plain(self, request: dict[str, Any], max_future_days: float) -> dict[str, Any]:
+    def assign_plain(
+        self, request: dict[str, Any], max_future_days: float, loaded: LoadedModel | None = None
+    ) -> dict[str, Any]:
         """:meth:`assign` on plain data (as :func:`app.parsing.parse_assign` returns it).
 
         Returns the response as plain data in the shape of :class:`AssignResponse`.
         """
-        loaded = self.current
+        loaded = loaded or self.current
         spec = loaded.model.spec
         customers = request["customers"]
         now = dt.datetime.now(dt.UTC)

@@ -49,8 +49,10 @@ def assign(
 ) -> Response:
     parsed = parse_assign(body)
     check_limits(parsed, settings)
-    answer = segmenter.assign_plain(parsed, settings.max_future_days)
-    after_assign_plain(request.app.state, segmenter, answer, explain or parsed.get("explain", False))
+    loaded = segmenter.current  # once: the whole answer, explanations too, is this version's
+    request.state.model_version = loaded.version  # for the access log
+    answer = segmenter.assign_plain(parsed, settings.max_future_days, loaded)
+    after_assign_plain(request.app.state, segmenter, answer, explain or parsed.get("explain", False), loaded)
     return Response(orjson.dumps(answer, option=orjson.OPT_UTC_Z), media_type="application/json")
 
 

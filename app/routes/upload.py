@@ -85,12 +85,14 @@ def _score(
     frame, word = read_upload(body, kind)
     assign_request, lines_of = upload_request(frame, word, as_of, explain)
     check_limits(assign_request, settings)
+    loaded = segmenter.current  # once: the whole answer, explanations and CSV columns too
+    request.state.model_version = loaded.version  # for the access log
     try:
-        response = segmenter.assign(assign_request, settings.max_future_days)
+        response = segmenter.assign(assign_request, settings.max_future_days, loaded)
     except InvalidInput as exc:
         raise relabel(exc, lines_of, word) from exc
-    after_assign(request.app.state, segmenter, response, explain)
+    after_assign(request.app.state, segmenter, response, explain, loaded)
     if wants_csv:
-        names = segmenter.current.model.spec.names
+        names = loaded.model.spec.names
         return Response(answer_csv(response, names), media_type="text/csv")
     return response

@@ -257,3 +257,49 @@ def test_reload_is_disabled_without_an_admin_key(models: TwoModels) -> None:
         assert r.status_code == 403
         assert "no admin key is configured" in r.json()["detail"]
         assert c.get("/v1/model").json()["version"] == models.a
+
+
+@pytest.mark.parametrize("upload", [False, True], ids=["json", "csv-upload"])
+def test_a_swap_mid_request_leaves_the_answer_wholly_to_the_first_version(
+    upload: bool,
+    client: TestClient,
+    models: TwoModels,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Swap right after the segments are computed: explanations (and CSV columns) stay the first model's."""
+    segmenter = client.app.state.segmenter  # type: ignore[attr-defined]
+    original = segmenter.assign if upload else segmenter.assign_plain  # what each route calls
+
+    def assign_then_swap(*args: Any, **kwargs: Any) -> Any:
+        answer = original(*args, **kwargs)
+        segmenter.load(models.name_dir / models.b)
+        return answer
+
+    monkeypatch.setattr(segmenter, "assign" if upload else "assign_plain", assign_then_swap)
+    body = request_body(3)
+    if upload:
+        lines = [{"customer_id": c["customer_id"], **t} for c in body["customers"] for t in c["transactions"]]
+        csv = pd.DataFrame(lines).to_csv(index=False)
+        r = client.post(
+            "/v1/assign",
+            params={"explain": "true", "as_of": body["as_of"]},
+            content=csv,
+            headers={"content-type": "text/csv"},
+        )
+        assert r.status_code == 200, r.text
+        answer = r.json()
+    else:
+        r = client.post("/v1/assign", params={"explain": "true"}, json=body)
+        assert r.status_code == 200, r.text
+        answer = r.json()
+    assert answer["model_version"] == models.a
+    assert client.get("/v1/model").json()["version"] == models.b  # the swap did happen
+    logged = [
+        r for r in caplog.records if r.name == "segments.access" and getattr(r, "path", "") == "/v1/assign"
+    ]
+    assert getattr(logged[-1], "model_version", None) == models.a  # the access log names it too
+    for result in answer["results"]:
+        why = result.get("explanation")
+        assert why is not None, "the explanation was dropped"
+        assert why["squared_distance"] == pytest.approx(result["distance"] ** 2)
