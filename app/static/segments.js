@@ -60,13 +60,17 @@
   const byId = (id) => document.getElementById(id);
 
   // ---- formatting ----------------------------------------------------------------------
-  function num(value, digits) {
+  function num(value, digits, minDigits = 0) {
     return new Intl.NumberFormat("en-GB", {
       maximumFractionDigits: digits,
-      minimumFractionDigits: 0,
+      minimumFractionDigits: minDigits,
     }).format(value);
   }
-  const pct = (value, digits = 1) => `${num(100 * value, digits)}%`;
+  // A tiny but non-zero share reads "<0.1%", not "0%".
+  const pct = (value, digits = 1) =>
+    value > 0 && 100 * value < 10 ** -digits ? `<${num(10 ** -digits, digits)}%` : `${num(100 * value, digits)}%`;
+  // Signed, one decimal, and never "-0" for a value that rounds to zero.
+  const signed = (value) => (Math.abs(value) < 0.05 ? "0" : `${value > 0 ? "+" : "−"}${num(Math.abs(value), 1)}`);
 
   function label(name) {
     if (LABELS[name]) return LABELS[name];
@@ -77,7 +81,7 @@
   function fmtFeature(name, value) {
     if (typeof value !== "number" || !Number.isFinite(value)) return "–";
     if (name.startsWith("share_")) return pct(value);
-    if (MONEY.has(name)) return num(value, 2);
+    if (MONEY.has(name)) return num(value, 2, 2);
     if (Number.isInteger(value)) return num(value, 0);
     return num(value, Math.abs(value) < 10 ? 1 : 0);
   }
@@ -115,8 +119,7 @@
         class: row.value >= 0 ? "above" : "below", y: y + 3, height: rowH - 7,
         x: row.value >= 0 ? mid : mid - len, width: Math.max(len, 1),
       }, svg("title", {}, `${row.label}: ${num(row.value, 2)} standard deviations`)));
-      chart.append(svg("text", { x: width, y: y + 13, "text-anchor": "end", class: "muted" },
-        `${row.value >= 0 ? "+" : "−"}${num(Math.abs(row.value), 1)}`));
+      chart.append(svg("text", { x: width, y: y + 13, "text-anchor": "end", class: "muted" }, signed(row.value)));
     });
     return chart;
   }

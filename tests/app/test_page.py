@@ -92,6 +92,11 @@ def test_page_shows_the_model_and_one_card_per_segment(page: Watched, sample_ser
     # One profile bar per feature on every card, sized from the scaled centroid.
     bars = page.page.locator("#cards .card svg.profile rect")
     assert bars.count() == len(segments["segments"]) * len(segments["feature_names"])
+    directions = bars.evaluate_all("rects => rects.map(r => r.getAttribute('class'))")
+    centres = {s["id"]: s["centroid_scaled"] for s in model["segments"]}
+    assert directions == [
+        "above" if v >= 0 else "below" for s in segments["segments"] for v in centres[s["id"]]
+    ]
     facts = page.page.locator("#model-facts").inner_text()
     assert model["version"] in facts
     assert f"{model['data']['customers']:,}" in facts
@@ -274,3 +279,16 @@ def test_pasted_json_customer_with_spend_beyond_training_is_flagged(page: Watche
     assert "Net spend" in flagged and "Avg order value" in flagged
     assert "Orders" not in flagged
     assert page.problems == []
+
+
+def test_page_fits_a_phone_width_without_sideways_scrolling(browser: Browser, sample_server: Server) -> None:
+    context = browser.new_context(viewport={"width": 400, "height": 800})
+    try:
+        watched = Watched(context.new_page())
+        watched.page.goto(f"{sample_server.url}/")
+        watched.page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
+        width, inner = watched.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width <= inner
+        assert watched.problems == []
+    finally:
+        context.close()
