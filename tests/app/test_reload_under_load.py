@@ -32,13 +32,16 @@ class Load:
         self.versions: list[str] = []
         self.failures: list[str] = []
         self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.client) for _ in range(CLIENTS)]
+        # Half the clients ask for explanations, which must come from the answering version too.
+        self.threads = [threading.Thread(target=self.client, args=(i % 2 == 1,)) for i in range(CLIENTS)]
 
-    def client(self) -> None:
+    def client(self, explain: bool) -> None:
         with httpx.Client(base_url=self.server.url, timeout=60) as client:
             while not self.stop.is_set():
                 try:
-                    r = client.post("/v1/assign", json=self.body)
+                    r = client.post(
+                        "/v1/assign", json=self.body, params={"explain": "true"} if explain else {}
+                    )
                 except httpx.HTTPError as exc:
                     self.failures.append(f"{type(exc).__name__}: {exc}")
                     continue
@@ -47,6 +50,12 @@ class Load:
                     continue
                 answer = r.json()
                 version = answer["model_version"]
+                whys = [result.pop("explanation", None) for result in answer["results"]]
+                if explain and not all(
+                    why and abs(why["squared_distance"] - result["distance"] ** 2) < 1e-9
+                    for why, result in zip(whys, answer["results"], strict=True)
+                ):
+                    self.failures.append(f"explanations of {version} missing or from another model")
                 if answer["results"] != self.expected.get(version):
                     self.failures.append(f"answer of {version} differs from that model's own answer")
                 self.versions.append(version)
