@@ -101,6 +101,12 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_server(
     model_root: Path, model_dir: Path, log: Path, extra: list[str]
 ) -> tuple[subprocess.Popen[bytes], str]:
@@ -180,10 +186,10 @@ async def load(args: argparse.Namespace, url: str, pid: int) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=args.timeout) as client:
         warm = Phase("warm-up")
         await run_phase(client, warm, args.warmup, args.concurrency, payloads, args.batch_every)
-        rss_warm = rss_mib(pid)
+        rss_warm, cpu_warm, load_before = rss_mib(pid), cpu_seconds(pid), os.getloadavg()[0]
         run = Phase("run")
         await run_phase(client, run, args.duration, args.concurrency, payloads, args.batch_every)
-        rss_end = rss_mib(pid)
+        rss_end, cpu_end, load_after = rss_mib(pid), cpu_seconds(pid), os.getloadavg()[0]
     return {
         "concurrency": args.concurrency,
         "mix": f"1 batch of {args.batch_size} customers per {args.batch_every} requests, the rest single",
@@ -193,6 +199,12 @@ async def load(args: argparse.Namespace, url: str, pid: int) -> dict[str, Any]:
         "rss_mib_after_warmup": round(rss_warm, 1),
         "rss_mib_after_run": round(rss_end, 1),
         "rss_growth": round(rss_end / rss_warm - 1, 4),
+        # The machine may be shared: the server's own CPU per request and the load average
+        # put the throughput in context.
+        "server_cpu_seconds_in_run": round(cpu_end - cpu_warm, 1),
+        "server_cpu_ms_per_request": round((cpu_end - cpu_warm) * 1000 / max(run.requests, 1), 1),
+        "cpus": os.cpu_count(),
+        "load_average_1m": [round(load_before, 1), round(load_after, 1)],
     }
 
 
