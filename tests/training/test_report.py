@@ -195,7 +195,9 @@ def test_stability_comparison_and_migration_are_drawn_when_recorded(enriched_mod
     assert not any(t.startswith("Customer migration") for t in titles)
     html = (enriched_model / "report.html").read_text(encoding="utf-8")
     assert "<th>stability</th>" in html
-    assert "<td>99</td><td>Gone segment</td><td>vanished (in the previous model only)</td>" in html
+    assert (
+        '<td class="num">99</td><td>Gone segment</td><td>vanished (in the previous model only)</td>' in html
+    )
     assert "new segment" in html
     assert set(embedded_images(html)) == set(summary["figures"])
 

@@ -23,7 +23,7 @@ from training.report import figures_identity as ident
 from training.report import figures_segments as segs
 from training.report import figures_selection as sel
 from training.report.context import ReportContext, load_context
-from training.report.html import Section, card_html, page, table_html
+from training.report.html import STANDS_OUT, Section, card_html, page, table_html
 from training.report.plotting import Figure, Note, segment_colors
 
 REPORT_HTML = "report.html"
@@ -116,7 +116,7 @@ def segment_cards(ctx: ReportContext) -> list[dict[str, Any]]:
                 figures[f"median {name}"] = _number(float(median[name]))
         z = ctx.model.centroids_[i]
         top = np.argsort(-np.abs(z))[:3]
-        figures["stands out on"] = ", ".join(f"{names[j]} {z[j]:+.1f}σ" for j in top)
+        figures[STANDS_OUT] = ", ".join(f"{names[j]} {z[j]:+.1f}σ" for j in top)
         cards.append(
             {
                 "id": int(seg["id"]),
@@ -149,7 +149,9 @@ def _scores_table(ctx: ReportContext) -> str:
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, int | float) else "–"
+    if not isinstance(value, int | float):
+        return "–"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def _subtitle(ctx: ReportContext) -> str:

@@ -18,19 +18,24 @@ header{padding-top:24px}h1{margin:0 0 4px}h2{border-bottom:2px solid #ddd;paddin
 nav a{margin-right:14px}.meta{color:#555}
 figure{background:#fff;border:1px solid #e2e2e2;border-radius:6px;margin:16px 0;padding:12px}
 figure img{max-width:100%;height:auto;display:block;margin:0 auto}
-figcaption{color:#444;font-size:.92em;margin-top:8px}figcaption b{display:block;color:#222;font-size:1.05em}
+figcaption{color:#444;font-size:.92em;margin-bottom:10px}
+figcaption b{display:block;color:#222;font-size:1.05em}
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:8px 12px;margin:12px 0}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:14px}
 .card{background:#fff;border:1px solid #e2e2e2;border-radius:6px;padding:12px 14px}
 .card h3{margin:0 0 6px;font-size:1.1em}
 .swatch{display:inline-block;width:12px;height:12px;border-radius:3px;margin-right:6px}
-.card p{margin:4px 0 8px;color:#444}
-.card dl{display:grid;grid-template-columns:auto auto;gap:2px 12px;margin:0}
+.card p{margin:4px 0 8px;color:#444}.card p.stands{margin:8px 0 0;font-size:.92em}
+.card dl{display:grid;grid-template-columns:1fr auto;gap:2px 12px;margin:0}
 .card dt{color:#666}.card dd{margin:0;text-align:right;font-variant-numeric:tabular-nums}
 table{border-collapse:collapse;background:#fff;margin:10px 0;font-size:.92em}
-th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}th{background:#f0f0f0}
-td:first-child,th:first-child{text-align:left}
+th,td{border:1px solid #ddd;padding:4px 8px;text-align:left}th{background:#f0f0f0}
+td.num{text-align:right;font-variant-numeric:tabular-nums}caption{text-align:left;padding:4px 0}
 """
+
+
+#: Card entry listing the features whose centroid z-score is largest in absolute value.
+STANDS_OUT = "stands out on"
 
 
 @dataclass
@@ -52,8 +57,9 @@ def figure_html(fig: Figure) -> str:
     data = base64.b64encode(fig.png).decode("ascii")
     return (
         f'<figure id="fig-{esc(fig.file.removesuffix(".png"))}">'
+        f"<figcaption><b>{esc(fig.title)}</b>{esc(fig.caption)}</figcaption>"
         f'<img src="data:image/png;base64,{data}" data-file="figures/{esc(fig.file)}" alt="{esc(fig.title)}">'
-        f"<figcaption><b>{esc(fig.title)}</b>{esc(fig.caption)}</figcaption></figure>"
+        "</figure>"
     )
 
 
@@ -63,14 +69,31 @@ def note_html(note: Note) -> str:
 
 def table_html(header: list[str], rows: list[list[Any]], caption: str = "") -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in rows)
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
     return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _cell(value: Any) -> str:
+    numeric = isinstance(value, int | float) or (isinstance(value, str) and _looks_numeric(value))
+    return f'<td class="num">{esc(value)}</td>' if numeric else f"<td>{esc(value)}</td>"
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text.replace(",", ""))
+    except ValueError:
+        return text == "–"
+    return True
+
+
 def card_html(card: dict[str, Any], color: RGBA) -> str:
-    """One segment card: name, description and its key figures."""
-    figures = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in card["figures"].items())
+    """One segment card: name, description, key figures, the features it stands out on."""
+    items = {k: v for k, v in card["figures"].items() if k != STANDS_OUT}
+    figures = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items.items())
+    if STANDS_OUT in card["figures"]:
+        figures += f'</dl><p class="stands">{esc(STANDS_OUT)}: {esc(card["figures"][STANDS_OUT])}</p><dl>'
+
     return (
         f'<article class="card" data-segment-id="{esc(card["id"])}">'
         f'<h3><span class="swatch" style="background:{to_hex(color)}"></span>'
