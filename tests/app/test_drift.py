@@ -1,0 +1,145 @@
+"""GET /v1/drift: PSI of a rolling window of assigned customers against training."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.drift import DriftMonitor, Reference
+from app.main import create_app
+from tests.app.payloads import batches, customers, read_online_retail
+from tests.conftest import ONLINE_RETAIL_SPEC, SAMPLE, shared_file
+from training.features import FeatureSpec, clean_lines, compute_features
+from training.io import DatasetSpec, load_transactions
+from training.train import TrainConfig, train
+
+
+@contextmanager
+def client_for(model_dir: Path, **settings: Any) -> Iterator[TestClient]:
+    app = create_app(Settings(model_root=model_dir.parent.parent, model_dir=model_dir, **settings))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def buyers(raw: pd.DataFrame) -> list[dict]:
+    """Request customers with at least one purchase line (others have no features)."""
+    return [c for c in customers(raw).values() if any(t["quantity"] > 0 for t in c["transactions"])]
+
+
+def post_all(client: TestClient, items: list[dict], as_of: str) -> None:
+    for batch in batches(items, 500):
+        r = client.post("/v1/assign", json={"as_of": as_of, "customers": batch})
+        assert r.status_code == 200, r.text[:300]
+
+
+def test_training_customers_do_not_drift_and_a_later_as_of_does(sample_model: tuple[Path, dict]) -> None:
+    path, meta = sample_model
+    items = buyers(read_online_retail(SAMPLE))
+    with client_for(path, drift_window=len(items), drift_min_customers=100) as client:
+        empty = client.get("/v1/drift").json()
+        assert (empty["window_customers"], empty["enough_data"], empty["drift"]) == (0, False, False)
+        post_all(client, items, meta["data"]["as_of"])
+        same = client.get("/v1/drift").json()
+        assert same["window_customers"] == len(items) and same["enough_data"]
+        # The training customers themselves: the same bins, so every PSI is ~0.
+        assert max(f["psi"] for f in same["features"]) < 1e-6
+        assert same["segments"]["psi"] < 1e-6 and same["drift"] is False and same["drifted"] == []
+        later = (pd.Timestamp(meta["data"]["as_of"]) + pd.Timedelta(days=180)).isoformat()
+        post_all(client, items, later)  # replaces the whole window
+        shifted = client.get("/v1/drift").json()
+        assert shifted["drift"] is True
+        psi = {f["feature"]: f["psi"] for f in shifted["features"]}
+        assert psi["recency_days"] > 1.0 and "recency_days" in shifted["drifted"]
+        assert psi["monetary"] < 1e-6  # spend did not move
+        metrics = client.get("/metrics").text
+        assert "segments_drift_alert 1.0" in metrics
+        assert f'segments_drift_feature_psi{{feature="recency_days"}} {psi["recency_days"]}' in metrics
+
+
+def test_too_few_customers_never_flag(sample_model: tuple[Path, dict]) -> None:
+    path, meta = sample_model
+    items = buyers(read_online_retail(SAMPLE))[:20]
+    later = (pd.Timestamp(meta["data"]["as_of"]) + pd.Timedelta(days=300)).isoformat()
+    with client_for(path, drift_min_customers=100) as client:
+        post_all(client, items, later)
+        report = client.get("/v1/drift").json()
+    assert report["window_customers"] == 20 and not report["enough_data"]
+    assert report["drift"] is False and all(not f["drift"] for f in report["features"])
+
+
+def test_ring_buffer_keeps_the_last_customers(sample_model: tuple[Path, dict]) -> None:
+    path, meta = sample_model
+    with client_for(path) as client:
+        ref = Reference.of(client.app.state.segmenter.current)  # type: ignore[attr-defined]
+    monitor = DriftMonitor(size=5, threshold=0.2, min_customers=1)
+    names = meta["features"]["names"]
+    for start in range(0, 12, 3):
+        X = np.arange(start, start + 3, dtype=float)[:, None] * np.ones(len(names))
+        monitor.record(ref, X, np.zeros(3, dtype=np.int64))
+    assert monitor.report(ref)["window_customers"] == 5
+    assert sorted(monitor._X[:, 0].tolist()) == [7.0, 8.0, 9.0, 10.0, 11.0]
+
+
+@pytest.mark.slow
+def test_held_out_customers_do_not_drift_and_shifted_spend_does(tmp_path: Path) -> None:
+    src = shared_file("online_retail/online_retail_2010-2011.csv.gz")
+    raw = pd.read_csv(src, dtype=str, keep_default_na=False)
+    ids = np.sort(raw.loc[raw["CustomerID"] != "", "CustomerID"].unique())
+    held = set(np.random.default_rng(0).choice(ids, size=len(ids) * 2 // 5, replace=False))
+    is_held = raw["CustomerID"].isin(held)
+    raw[~is_held].to_csv(tmp_path / "train.csv", index=False)
+    raw[is_held].to_csv(tmp_path / "held.csv", index=False)
+    config = TrainConfig(
+        input=tmp_path / "train.csv",
+        dataset=DatasetSpec.from_toml(ONLINE_RETAIL_SPEC),
+        out=tmp_path / "models",
+        name="drift",
+        seed=0,
+        n_init=2,
+        k=4,
+        as_of=pd.Timestamp("2011-12-10", tz="UTC"),
+    )
+    path, _ = train(config)
+    lines, _ = clean_lines(load_transactions(tmp_path / "held.csv", config.dataset)[0])
+    as_of = pd.Timestamp("2011-12-10", tz="UTC")
+    held = feature_customers(compute_features(lines, features_spec(path), as_of))
+    assert len(held) > 1500
+    with client_for(path, drift_window=len(held), drift_min_customers=500) as client:
+        post_all(client, held, as_of.isoformat())
+        unshifted = client.get("/v1/drift").json()
+    assert unshifted["enough_data"] and unshifted["drift"] is False, unshifted
+    assert max(f["psi"] for f in unshifted["features"]) < 0.1
+    assert unshifted["segments"]["psi"] < 0.1
+    # The same held-out customers, each line bought three times over: spend shifts.
+    tripled = lines.assign(amount=lines["amount"] * 3)
+    shifted_items = feature_customers(compute_features(tripled, features_spec(path), as_of))
+    with client_for(path, drift_window=len(held), drift_min_customers=500) as client:
+        post_all(client, shifted_items, as_of.isoformat())
+        shifted = client.get("/v1/drift").json()
+    psi = {f["feature"]: f["psi"] for f in shifted["features"]}
+    assert shifted["drift"] is True
+    assert {"monetary", "avg_order_value"} <= set(shifted["drifted"])
+    assert psi["monetary"] > 0.2 and psi["recency_days"] < 0.1
+    print(f"\nheld-out PSI {unshifted['features']} segments {unshifted['segments']['psi']:.4f}")
+    print(f"shifted PSI {shifted['features']} segments {shifted['segments']['psi']:.4f}")
+
+
+def features_spec(model_dir: Path) -> FeatureSpec:
+    return FeatureSpec.from_dict(json.loads((model_dir / "metadata.json").read_text())["features"])
+
+
+def feature_customers(X: pd.DataFrame) -> list[dict]:
+    """Customers given by their features (computed with the one feature definition)."""
+    return [
+        {"customer_id": str(cid), "features": dict(zip(X.columns, row, strict=True))}
+        for cid, row in zip(X.index, X.to_numpy().tolist(), strict=True)
+    ]
