@@ -10,13 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from app.errors import InvalidInput, field_error, loc_to_field
 from app.schemas import AssignRequest, AssignResponse, Customer, Transaction
@@ -36,6 +35,7 @@ UPLOAD_COLUMNS = (
 )
 ID_COLUMNS = ("customer_id", "order_id", "product_id")
 MAX_ERRORS = 50
+_TRANSACTIONS = TypeAdapter(list[Transaction])
 _WHERE = re.compile(r"^customers\[(\d+)\]\.transactions(?:\[(\d+)\])?(.*)$")
 
 
@@ -74,26 +74,34 @@ def upload_request(
 ) -> tuple[AssignRequest, list[list[int]]]:
     """The JSON request an upload describes, and the file line of each request line."""
     errors: list[dict[str, str]] = []
-    no_id = frame.index[frame["customer_id"].isna()]
-    errors += [field_error(f"{word} {n}: customer_id", "is required") for n in no_id[:MAX_ERRORS]]
+    numbers = frame.index.to_numpy()
+    has_id = frame["customer_id"].notna().to_numpy()
+    errors += [field_error(f"{word} {n}: customer_id", "is required") for n in numbers[~has_id][:MAX_ERRORS]]
     columns = [c for c in frame.columns if c != "customer_id"]
-    records = frame[columns].astype(object).where(frame[columns].notna(), None)
-    customers, lines_of = [], []
-    for cid, rows in frame[frame["customer_id"].notna()].groupby("customer_id", sort=False).groups.items():
+    values = {c: frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in columns}
+    records = [{c: v for c in columns if (v := values[c][pos]) is not None} for pos in range(len(frame))]
+    try:
+        transactions = _TRANSACTIONS.validate_python(records)
+    except ValidationError as exc:
+        for e in exc.errors()[:MAX_ERRORS]:
+            where = f"{word} {numbers[int(e['loc'][0])]}"
+            errors.append(field_error(f"{where}: {loc_to_field(e['loc'][1:])}", str(e["msg"])))
         transactions = []
-        for n in rows:
-            try:
-                transactions.append(Transaction.model_validate(_record(records, n, columns)))
-            except ValidationError as exc:
-                errors += [
-                    field_error(f"{word} {n}: {loc_to_field(e['loc'])}", str(e["msg"])) for e in exc.errors()
-                ]
-        lines_of.append([int(n) for n in rows])
+    if errors:
+        raise InvalidInput(
+            "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3]), errors[:MAX_ERRORS]
+        )
+    customers, lines_of = [], []
+    positions = np.flatnonzero(has_id)
+    for cid, members in frame[has_id].groupby("customer_id", sort=False).indices.items():
+        rows = positions[members]
+        lines_of.append([int(n) for n in numbers[rows]])
         try:
-            customers.append(Customer(customer_id=str(cid), transactions=transactions or None))
+            customers.append(Customer(customer_id=str(cid), transactions=[transactions[p] for p in rows]))
         except ValidationError as exc:
-            if transactions:
-                errors += [field_error(f"{word} {rows[0]}: customer_id", str(e["msg"])) for e in exc.errors()]
+            errors += [
+                field_error(f"{word} {lines_of[-1][0]}: customer_id", str(e["msg"])) for e in exc.errors()
+            ]
     if errors:
         raise InvalidInput(
             "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3]), errors[:MAX_ERRORS]
@@ -103,11 +111,6 @@ def upload_request(
     except ValidationError as exc:
         raise InvalidInput(str(exc.errors()[0]["msg"]), _request_errors(exc, lines_of, word)) from exc
     return request, lines_of
-
-
-def _record(records: pd.DataFrame, n: Any, columns: list[str]) -> dict[str, Any]:
-    row = records.loc[n]
-    return {c: row[c] for c in columns if row[c] is not None}
 
 
 def _request_errors(exc: ValidationError, lines_of: list[list[int]], word: str) -> list[dict[str, str]]:
