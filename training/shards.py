@@ -37,6 +37,7 @@ SHARD_BYTES = 16 << 20
 #: How much larger than the file its content is, per format (estimate for shard counts).
 EXPANSION = {"csv": 1, "gz": 6, "parquet": 8}
 BLOCK_BYTES = 16 << 20
+READ_BLOCK_BYTES = 1 << 20
 MAX_LATE_EXAMPLES = 5
 
 
@@ -86,18 +87,30 @@ def _raw_chunks(
     with path.open("rb") as handle:
         stream: Any = gzip.GzipFile(fileobj=handle) if kind == "gz" else handle
         try:
+            # Small read blocks: the streaming reader reads ahead a number of blocks, so
+            # the block size bounds its buffers; blocks are then gathered into chunks.
             reader = pacsv.open_csv(
                 stream,
-                read_options=pacsv.ReadOptions(block_size=block_bytes, use_threads=False),
+                read_options=pacsv.ReadOptions(
+                    block_size=min(READ_BLOCK_BYTES, block_bytes), use_threads=False
+                ),
                 convert_options=convert,
             )
             line, seen = 2, 0
+            pending: list[pa.RecordBatch] = []
             for batch in reader:
-                yield batch.to_pandas(), line
-                line += batch.num_rows
-                pos = handle.tell()
-                advance(pos - seen)
-                seen = pos
+                pending.append(batch)
+                if sum(b.nbytes for b in pending) >= block_bytes:
+                    table = pa.Table.from_batches(pending)
+                    pending = []
+                    yield table.to_pandas(), line
+                    line += table.num_rows
+                    pos = handle.tell()
+                    advance(pos - seen)
+                    seen = pos
+            if pending:
+                yield pa.Table.from_batches(pending).to_pandas(), line
+                advance(handle.tell() - seen)
         except (pa.ArrowException, OSError, EOFError) as exc:
             raise DataError(f"{path}: cannot be read: {exc}") from exc
 
