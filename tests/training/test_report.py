@@ -113,6 +113,7 @@ def demographics_table(model_dir: Path, path: Path) -> pd.DataFrame:
             "income": rng.choice(["Under 15K", "15-24K", "25-34K", "100-124K"], len(ids)),
             "age": rng.integers(18, 80, len(ids)),
             "owner": rng.choice(["Homeowner", "Renter", ""], len(ids)),
+            "frequency": rng.integers(1, 5, len(ids)),  # a model feature: left out
         }
     )
     table.to_csv(path, index=False)
@@ -169,6 +170,8 @@ def test_demographics_mix_sums_to_one_per_segment_and_matches_a_direct_count(enr
     summary = json.loads((enriched_model / "report.json").read_text())
     demo = summary["demographics"]
     assert set(demo["mix"]) == {"income", "age", "owner"}
+    html = (enriched_model / "report.html").read_text(encoding="utf-8")
+    assert "Left out as the model clusters on them: frequency." in html
     for attribute, per_segment in demo["mix"].items():
         for seg_id, mix in per_segment.items():
             if demo["matched"][seg_id]:

@@ -35,11 +35,14 @@ class Demographics:
         Customers per segment found in the attribute table.
     source : str
         File name of the table.
+    skipped : list of str
+        Columns left out because the model clusters on them.
     """
 
     mixes: dict[str, pd.DataFrame]
     matched: np.ndarray
     source: str
+    skipped: list[str]
 
 
 def read_demographics(path: Path, id_column: str) -> pd.DataFrame:
@@ -119,12 +122,13 @@ def segment_mix(ctx: ReportContext, table: pd.DataFrame, source: str) -> Demogra
     labels = ctx.labels[present]
     matched = np.bincount(labels, minlength=ctx.k)
     mixes = {}
-    for column in table.columns:
+    skipped = [str(c) for c in table.columns if c in ctx.model.spec.names]
+    for column in (c for c in table.columns if c not in skipped):
         lv = levels(found[column][present])
         counts = pd.crosstab(labels, lv.to_numpy(), dropna=False)
         counts = counts.reindex(index=range(ctx.k), columns=lv.cat.categories, fill_value=0)
         mixes[str(column)] = counts.div(counts.sum(axis=1).replace(0, np.nan), axis=0).fillna(0.0)
-    return Demographics(mixes, matched, source)
+    return Demographics(mixes, matched, source, skipped)
 
 
 def mix_figure(ctx: ReportContext, demo: Demographics | None) -> Item:
@@ -133,6 +137,8 @@ def mix_figure(ctx: ReportContext, demo: Demographics | None) -> Item:
         return Note(
             title, "No attribute table given (report option --demographics FILE --demographics-id COL)."
         )
+    if not demo.mixes:
+        return Note(title, f"Every column of {demo.source} is a feature the model clusters on.")
     if demo.matched.sum() == 0:
         return Note(title, f"No training customer was found in {demo.source}: check the id column.")
     tags = segment_labels(ctx.names, ctx.ids, width=30)
@@ -176,6 +182,8 @@ def mix_figure(ctx: ReportContext, demo: Demographics | None) -> Item:
         f"Attributes from {demo.source} ({total:,} of {len(ctx.X):,} training customers found there). "
         "For profiling only: they were not used to form the segments. Numbers in bars are percent."
     )
+    if demo.skipped:
+        caption += f" Left out as the model clusters on them: {', '.join(demo.skipped)}."
     return render("demographics.png", title, caption, fig)
 
 
