@@ -8,8 +8,10 @@ from typing import Any
 
 import pandas as pd
 
+from training.algorithms import ALGORITHMS
 from training.bulk import format_report, score_file
 from training.errors import TrainingError
+from training.identity import format_migration
 from training.io import ColumnMap, DatasetSpec
 from training.train import TrainConfig, train
 
@@ -38,6 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="(re)write report.html and figures/ of a model directory")
     report.add_argument("model_dir", type=Path, help="model version directory (or name directory: LATEST)")
     _demographics_options(report)
+    fit.add_argument("--algorithm", choices=ALGORITHMS, default="kmeans", help="clustering algorithm")
+    fit.add_argument(
+        "--compare", action="store_true", help="also fit the other algorithms and record their scores"
+    )
+    fit.add_argument("--n-init", type=int, default=10, help="K-means initialisations")
+    fit.add_argument(
+        "--previous",
+        type=Path,
+        help="model (version or name directory) whose segment ids to keep; default: --out/--name's LATEST",
+    )
+    fit.add_argument(
+        "--no-previous", dest="use_previous", action="store_false", help="do not match a previous model"
+    )
+    fit.add_argument("--until", help="train only on lines before this time (ISO 8601, exclusive)")
     bulk = sub.add_parser("assign", help="score every customer of a transaction file (streaming)")
     bulk.add_argument("--model", required=True, type=Path, help="model version or name directory")
     _add_input_options(bulk)
@@ -104,6 +120,12 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         report=args.report,
         demographics=args.demographics,
         demographics_id=args.demographics_id,
+        algorithm=args.algorithm,
+        compare=args.compare,
+        n_init=args.n_init,
+        previous=args.previous,
+        use_previous=args.use_previous,
+        until=_as_of(args.until),
     )
 
 
@@ -125,14 +147,23 @@ def format_summary(path: Path, meta: dict[str, Any]) -> str:
         lines.append(f"date range {data['date_range'][0]} .. {data['date_range'][1]}, as_of {data['as_of']}")
     if "note" in data:
         lines.append(f"NOTE: {data['note']}")
-    lines.append(f"k = {sel['chosen_k']} ({sel['rule']})")
-    lines.append(f"{'k':>3} {'silhouette':>10} {'calinski_h':>11} {'davies_b':>9} {'inertia':>12}")
-    for s in sel["scores"]:
-        mark = " <" if s["k"] == sel["chosen_k"] else ""
-        lines.append(
-            f"{s['k']:>3} {s['silhouette']:>10.4f} {s['calinski_harabasz']:>11.1f} "
-            f"{s['davies_bouldin']:>9.3f} {s['inertia']:>12.1f}{mark}"
-        )
+    lines.append(f"algorithm {meta['algorithm']}: k = {sel['chosen_k']} ({sel['rule']})")
+    if sel.get("warning"):
+        lines.append(f"WARNING: {sel['warning']}")
+    lines.append(f"elbow (knee of inertia): k = {sel['elbow']['k']}")
+    lines += _score_table(sel["scores"], sel["chosen_k"])
+    for run in sel.get("comparison", {}).get("algorithms", []):
+        lines.append(f"compare {run['algorithm']}: k = {run['chosen_k']} (elbow {run['elbow_k']})")
+        lines += _score_table(run["scores"], run["chosen_k"])
+    ident = meta.get("identity")
+    if ident:
+        source = "the current LATEST model" if ident.get("previous_default") else "--previous"
+        lines.append(f"segment ids kept from {ident['previous_version']} ({source}):")
+        for m in ident["matches"]:
+            lines.append(f"  id {m['id']:>3} {m['name']!r} kept (centroid distance {m['distance']:.3f})")
+        lines += [f"  id {i:>3} is new" for i in ident["new_ids"]]
+        lines += [f"  id {v['id']:>3} {v['name']!r} vanished" for v in ident["vanished"]]
+        lines += format_migration(ident)
     key = meta["features"]["names"][:5]
     lines.append(
         f"{'id':>3} {'name':<22} {'size':>7} {'share':>6}  " + " ".join(f"{k[:14]:>14}" for k in key)
@@ -142,6 +173,19 @@ def format_summary(path: Path, meta: dict[str, Any]) -> str:
         lines.append(f"{seg['id']:>3} {seg['name'][:22]:<22} {seg['size']:>7,} {seg['share']:>6.1%}  {vals}")
     lines.append("(segment values are member medians in original units)")
     return "\n".join(lines)
+
+
+def _score_table(scores: list[dict[str, Any]], chosen: int) -> list[str]:
+    lines = [
+        f"{'k':>3} {'silhouette':>10} {'calinski_h':>11} {'davies_b':>9} {'inertia':>12} {'stability':>9}"
+    ]
+    for s in scores:
+        mark = " <" if s["k"] == chosen else ""
+        lines.append(
+            f"{s['k']:>3} {s['silhouette']:>10.4f} {s['calinski_harabasz']:>11.1f} "
+            f"{s['davies_bouldin']:>9.3f} {s['inertia']:>12.1f} {s['stability']:>9.3f}{mark}"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,14 +3,20 @@
 Training writes its assignments with :meth:`SegmentModel.assign` and the service
 answers with the same method, so both give the same segment for the same features.
 The scaler is folded into the centroids' space once; assignment is a numpy argmin,
-identical to ``Pipeline(StandardScaler, KMeans).predict``.
+identical to ``Pipeline(StandardScaler, KMeans).predict`` (and to NearestCentroid's
+predict for Ward models). A Gaussian-mixture model assigns the most probable
+component and also returns every component's probability.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import NearestCentroid
 from sklearn.pipeline import Pipeline
 
 from training.features import FeatureSpec, transform_features
@@ -24,6 +30,7 @@ class Assignment:
     distance: np.ndarray
     next_index: np.ndarray
     next_distance: np.ndarray
+    probabilities: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -37,22 +44,40 @@ class SegmentModel:
     mean_, scale_ : ndarray
         StandardScaler statistics (on transformed features).
     centroids_ : ndarray of shape (k, n_features)
-        Segment centroids in scaled space, in label order.
+        Segment centroids in scaled space, in label order (mixture: component means).
+    algorithm : str
+        ``"kmeans"``, ``"ward"`` (both nearest centroid) or ``"gmm"``.
+    mixture_ : GaussianMixture or None
+        The fitted mixture of a ``"gmm"`` model (it gives the probabilities).
     """
 
     spec: FeatureSpec
     mean_: np.ndarray
     scale_: np.ndarray
     centroids_: np.ndarray
+    algorithm: str = "kmeans"
+    mixture_: Any = None
 
     @classmethod
     def from_pipeline(cls, spec: FeatureSpec, pipeline: Pipeline) -> SegmentModel:
-        scaler, kmeans = pipeline.named_steps["scaler"], pipeline.named_steps["kmeans"]
+        """Read a fitted ``Pipeline(scaler, KMeans | GaussianMixture | NearestCentroid)``."""
+        scaler, step = pipeline.steps[0][1], pipeline.steps[-1][1]
+        mixture = None
+        if isinstance(step, KMeans):
+            algorithm, centroids = "kmeans", step.cluster_centers_
+        elif isinstance(step, NearestCentroid):
+            algorithm, centroids = "ward", step.centroids_
+        elif isinstance(step, GaussianMixture):
+            algorithm, centroids, mixture = "gmm", step.means_, step
+        else:
+            raise TypeError(f"unknown segment estimator {type(step).__name__}")
         return cls(
             spec=spec,
             mean_=np.asarray(scaler.mean_, dtype=np.float64),
             scale_=np.asarray(scaler.scale_, dtype=np.float64),
-            centroids_=np.asarray(kmeans.cluster_centers_, dtype=np.float64),
+            centroids_=np.asarray(centroids, dtype=np.float64),
+            algorithm=algorithm,
+            mixture_=mixture,
         )
 
     @property
@@ -64,12 +89,22 @@ class SegmentModel:
         return (transform_features(X, self.spec) - self.mean_) / self.scale_
 
     def assign(self, X: np.ndarray) -> Assignment:
-        """Nearest and next-nearest centroid of each row of raw features ``X``."""
+        """Nearest and next-nearest segment of each row of raw features ``X``.
+
+        K-means and Ward: the nearest centroids. Mixture: the most and second most
+        probable components, with ``probabilities`` (rows sum to 1); distances are
+        to the component means.
+        """
         Xs = self.scale(X)
         # ||x - c||^2 computed directly (not by the expanded dot-product form) so ties
         # and rounding match scikit-learn's predict on the same float64 data.
         d2 = ((Xs[:, None, :] - self.centroids_[None, :, :]) ** 2).sum(axis=2)
-        order = np.argsort(d2, axis=1, kind="stable")
+        proba = None
+        if self.mixture_ is not None:
+            proba = np.asarray(self.mixture_.predict_proba(Xs), dtype=np.float64)
+            order = np.argsort(-proba, axis=1, kind="stable")
+        else:
+            order = np.argsort(d2, axis=1, kind="stable")
         rows = np.arange(len(Xs))
         best = order[:, 0]
         nxt = order[:, 1] if self.n_segments > 1 else best
@@ -78,6 +113,7 @@ class SegmentModel:
             distance=np.sqrt(d2[rows, best]),
             next_index=nxt,
             next_distance=np.sqrt(d2[rows, nxt]),
+            probabilities=proba,
         )
 
     def centroids_original(self) -> np.ndarray:

@@ -1,4 +1,33 @@
-"""The training steps: load, clean, features, select k, fit, evaluate, save."""
+"""The training steps: load, clean, features, select k, fit, evaluate, match identities, save.
+
+Metadata keys written by selection and identity (read by the report, the service)
+-------------------------------------------------------------------------------
+``algorithm``
+    ``"kmeans"``, ``"gmm"`` or ``"ward"``; ``pipeline.joblib`` holds
+    ``Pipeline([("scaler", StandardScaler), (algorithm, KMeans | GaussianMixture |
+    NearestCentroid)])``, always fitted on transformed features.
+``selection``
+    ``rule`` (text), ``chosen_k``, ``warning`` (null unless no k was stable),
+    ``elbow`` (``{"k": int | null, "method": str}``), ``stability_threshold``,
+    ``stability`` (how it was measured: ``resamples``, ``n_init``, ``max_sample``),
+    ``scores``: one dict per k with ``k``, ``inertia``, ``silhouette``,
+    ``calinski_harabasz``, ``davies_bouldin``, ``stability``, ``stability_std``.
+    With ``--compare``: ``comparison`` = ``{"algorithms": [{"algorithm", "chosen_k",
+    "silhouette", "calinski_harabasz", "davies_bouldin", "stability", "inertia",
+    "elbow_k", "warning", "scores": [per k as above]}, ...]}`` (scores at each
+    algorithm's own chosen k; the served model is ``algorithm``'s).
+``segments``
+    In label order (``label`` = row of the centroids); ``id`` is the stable id.
+``identity``
+    Null without a previous model; else ``previous_version``, ``previous_path``,
+    ``method``, ``matched_on``, ``max_distance``, ``matches`` (``id``, ``label``,
+    ``name``, ``distance``), ``new_ids``, ``vanished`` (``id``, ``name``) and
+    ``migration`` (``previous_ids``, ``new_ids``, ``counts`` rows x columns,
+    ``customers_in_both``, ``only_previous``, ``only_new``, ``kept_segment``).
+``assignments.parquet``
+    ``customer_id``, ``segment_id`` (stable id), ``segment_name``, the features in
+    original units; a mixture model adds ``probability_<id>`` per segment.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +43,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from training import artifact, features, reference, selection
+from training import artifact, features, identity, reference, selection
 from training.activity import monthly_activity
+from training.algorithms import ALGORITHMS
 from training.errors import DataError
 from training.io import DatasetSpec, LoadReport, load_customer_table, load_transactions
 from training.model import SegmentModel
@@ -48,6 +77,13 @@ class TrainConfig:
     report: bool = True
     demographics: Path | None = None
     demographics_id: str | None = None
+    algorithm: str = "kmeans"
+    compare: bool = False
+    #: Previous model to keep segment ids from; None: ``out/name``'s LATEST if any.
+    previous: Path | None = None
+    use_previous: bool = True
+    #: Keep only lines before this time (a training cut-off).
+    until: pd.Timestamp | None = None
 
 
 @dataclass
@@ -75,6 +111,10 @@ def prepare(config: TrainConfig) -> Prepared:
     log(f"loading {config.input}")
     lines, report = load_transactions(config.input, config.dataset)
     lines, dropped = features.clean_lines(lines)
+    if config.until is not None:
+        late = lines["timestamp"] >= config.until
+        dropped[f"at_or_after_until ({config.until.isoformat()})"] = int(late.sum())
+        lines = lines[~late]
     if lines.empty:
         raise DataError(f"{config.input}: no usable lines left after cleaning ({dropped})")
     as_of = config.as_of if config.as_of is not None else features.default_as_of(lines)
@@ -119,58 +159,69 @@ def _summary(
 
 
 def fit(prep: Prepared, config: TrainConfig) -> tuple[Pipeline, dict[str, Any]]:
-    """Select k (unless given) and fit the scaler + K-means pipeline (steps 4-5)."""
+    """Select k (unless given) and fit the scaler + algorithm pipeline (steps 4-5)."""
+    if config.algorithm not in ALGORITHMS:
+        raise DataError(f"algorithm {config.algorithm!r} is not one of {', '.join(ALGORITHMS)}")
     Xt = features.transform_features(prep.X.to_numpy(np.float64), prep.spec)
-    Xs = StandardScaler().fit_transform(Xt)
+    scaler = StandardScaler().fit(Xt)
+    Xs = scaler.transform(Xt)
     k_values = [config.k] if config.k else list(range(config.k_min, min(config.k_max, len(Xs) - 1) + 1))
     if not k_values:
         raise DataError(f"{len(Xs)} customers are too few to form segments")
-    log(f"scoring k in {k_values[0]}..{k_values[-1]} on {len(Xs):,} customers")
-    scores = selection.score_k_range(
-        Xs, k_values, config.seed, config.n_init, progress=lambda k: log(f"  k={k} done")
-    )
-    k = config.k or selection.choose_k(scores)
-    pipeline = Pipeline(
-        [
-            ("scaler", StandardScaler()),
-            ("kmeans", KMeans(n_clusters=k, n_init=config.n_init, random_state=config.seed)),
-        ]
-    ).fit(Xt)
-    rule = f"given: k={k}" if config.k else selection.SELECTION_RULE
-    return pipeline, {"rule": rule, "chosen_k": k, "scores": scores}
+    runs = {}
+    for algorithm in ALGORITHMS if config.compare else (config.algorithm,):
+        log(f"{algorithm}: scoring k in {k_values[0]}..{k_values[-1]} on {len(Xs):,} customers")
+        runs[algorithm] = selection.select(
+            Xs, k_values, algorithm, config.seed, config.n_init, config.k, log=log
+        )
+    info, chosen = runs[config.algorithm]
+    if config.compare:
+        info["comparison"] = {"algorithms": [selection.compared(name, i) for name, (i, _) in runs.items()]}
+    pipeline = Pipeline([("scaler", scaler), (config.algorithm, chosen.estimator)])
+    return pipeline, info
 
 
 def evaluate(
-    prep: Prepared, model: SegmentModel, names_file: Path | None
+    prep: Prepared, model: SegmentModel, names_file: Path | None, ids: identity.Identities | None = None
 ) -> tuple[list[dict[str, Any]], pd.DataFrame]:
-    """Assign the training customers and describe each segment (steps 6)."""
+    """Assign the training customers and describe each segment (step 6).
+
+    ``ids`` (from :func:`identity.match`) gives each label its stable id and kept
+    name; without it the id is the label. ``names_file`` overrides names by id.
+    """
     X = prep.X
     result = model.assign(X.to_numpy(np.float64))
     labels = result.segment_index
+    k = model.n_segments
     named = name_segments(X, labels, not prep.spec.is_table)
+    seg_ids = ids.ids if ids else list(range(k))
+    names = identity.unique_names([n["name"] for n in named], ids.kept_names if ids else {})
     overrides = _read_names(names_file) if names_file else {}
-    sizes = np.bincount(labels, minlength=model.n_segments)
+    sizes = np.bincount(labels, minlength=k)
     revenue = X["monetary"].clip(lower=0).groupby(labels).sum() if "monetary" in X else None
     centroids = model.centroids_original()
     segments = []
-    for i in range(model.n_segments):
+    for i in range(k):
         seg = {
-            "id": i,
+            "id": seg_ids[i],
             "label": i,
-            "name": overrides.get(str(i), named[i]["name"]),
+            "name": overrides.get(str(seg_ids[i]), names[i]),
             "description": named[i]["description"],
             "size": int(sizes[i]),
             "share": float(sizes[i] / len(X)),
             "centroid": dict(zip(prep.spec.names, centroids[i].tolist(), strict=True)),
             "centroid_scaled": model.centroids_[i].tolist(),
-            "median": X[labels == i].median().to_dict(),
+            "median": X[labels == i].median().to_dict() if sizes[i] else {n: None for n in X.columns},
         }
         if revenue is not None:
             seg["revenue_share"] = float(revenue.get(i, 0.0) / max(revenue.sum(), 1e-12))
         segments.append(seg)
     assignments = X.reset_index()
-    assignments.insert(1, "segment_id", labels.astype(np.int64))
+    assignments.insert(1, "segment_id", np.asarray(seg_ids, dtype=np.int64)[labels])
     assignments.insert(2, "segment_name", [segments[i]["name"] for i in labels])
+    if result.probabilities is not None:
+        for i in range(k):
+            assignments[f"probability_{seg_ids[i]}"] = result.probabilities[:, i]
     return segments, assignments
 
 
@@ -213,7 +264,18 @@ def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
     prep = prepare(config)
     pipeline, selection_info = fit(prep, config)
     model = SegmentModel.from_pipeline(prep.spec, pipeline)
-    segments, assignments = evaluate(prep, model, config.names_file)
+    previous_dir = config.previous or (
+        identity.latest_version(config.out, config.name) if config.use_previous else None
+    )
+    previous = identity.load_previous(previous_dir) if previous_dir else None
+    ids = identity.match(previous, model) if previous else None
+    segments, assignments = evaluate(prep, model, config.names_file, ids)
+    if previous and ids:
+        log(f"segment ids matched to the previous model {previous.path}")
+        ids.info["previous_default"] = config.previous is None
+        ids.info["migration"] = identity.migration(
+            previous.assignments, assignments[["customer_id", "segment_id"]]
+        )
     data_sha = artifact.sha256_file(config.input)
     created = dt.datetime.now(dt.UTC)
     version = f"{config.name}-{created:%Y%m%dT%H%M%SZ}-{data_sha[:8]}"
@@ -222,7 +284,7 @@ def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
         "version": version,
         "name": config.name,
         "created_at": created.isoformat(),
-        "algorithm": "kmeans",
+        "algorithm": config.algorithm,
         "data": {
             "file": config.input.name,
             "sha256": data_sha,
@@ -240,9 +302,13 @@ def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
             "k_range": [config.k_min, config.k_max],
             "top_categories": config.top_categories,
             "silhouette_sample": selection.SILHOUETTE_SAMPLE,
+            "algorithm": config.algorithm,
+            "compare": config.compare,
+            "until": config.until.isoformat() if config.until is not None else None,
         },
         "selection": selection_info,
         "segments": segments,
+        "identity": ids.info if ids else None,
         "libraries": artifact.library_versions(),
         "training_seconds": round(time.perf_counter() - started, 3),
     }
