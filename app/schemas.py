@@ -120,6 +120,12 @@ class NextSegment(BaseModel):
     distance: float
 
 
+class SegmentProbability(BaseModel):
+    segment_id: int
+    segment_name: str
+    probability: float = Field(ge=0, le=1)
+
+
 class CustomerResult(BaseModel):
     customer_id: str
     segment_id: int
@@ -129,6 +135,11 @@ class CustomerResult(BaseModel):
     features: dict[str, float] = Field(description="features in original units")
     explanation: Explanation | None = Field(
         None, exclude_if=lambda v: v is None, description="with explain=true: why this segment"
+    )
+    probabilities: list[SegmentProbability] | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="Gaussian-mixture models only: every segment's membership probability (sums to 1)",
     )
 
 

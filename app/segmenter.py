@@ -167,6 +167,7 @@ class Segmenter:
         best_all, next_all = result.segment_index.tolist(), result.next_index.tolist()
         dist_all, next_dist_all = result.distance.tolist(), result.next_distance.tolist()
         ids, names = loaded.segment_ids, loaded.segment_names
+        proba = None if result.probabilities is None else result.probabilities.tolist()
         results = []
         for r, (cust, row) in enumerate(zip(customers, X.tolist(), strict=True)):
             best, nxt = best_all[r], next_all[r]
@@ -182,6 +183,11 @@ class Segmenter:
                     "features": dict(zip(spec.names, row, strict=True)),
                 }
             )
+            if proba is not None:
+                results[-1]["probabilities"] = [
+                    {"segment_id": i, "segment_name": n, "probability": p}
+                    for i, n, p in zip(ids, names, proba[r], strict=True)
+                ]
         return {"model_version": loaded.version, "as_of": as_of, "results": results}
 
 

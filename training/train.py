@@ -279,6 +279,9 @@ def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
     data_sha = artifact.sha256_file(config.input)
     created = dt.datetime.now(dt.UTC)
     version = f"{config.name}-{created:%Y%m%dT%H%M%SZ}-{data_sha[:8]}"
+    n = 2
+    while (config.out / config.name / version).exists():  # retrained within the same second
+        version, n = f"{config.name}-{created:%Y%m%dT%H%M%SZ}-{data_sha[:8]}-{n}", n + 1
     metadata = {
         "schema_version": artifact.SCHEMA_VERSION,
         "version": version,
