@@ -108,6 +108,7 @@ def test_mall_customers_retrained_with_another_seed_keeps_k_ids_and_names(tmp_pa
                 seed=seed,
                 n_init=3,
                 k_max=7,
+                report=False,
             )
         )[1]
         for seed in (1, 2)
@@ -140,7 +141,7 @@ def test_online_retail_split_first_half_then_whole_year(
 ) -> None:
     data = shared_file("online_retail/online_retail_2010-2011.csv.gz")
     common = ["--input", str(data), "--dataset", str(ONLINE_RETAIL_SPEC), "--out", str(tmp_path)]
-    common += ["--name", "or", "--k-max", "6", "--n-init", "3"]
+    common += ["--name", "or", "--k-max", "6", "--n-init", "3", "--no-report"]
     assert main(["fit", *common, "--until", "2011-07-01", "--as-of", "2011-07-01"]) == 0
     assert main(["fit", *common]) == 0
     out = capsys.readouterr().out

@@ -61,9 +61,11 @@ def test_training_writes_every_figure_as_a_valid_png_embedded_in_the_html(
         with Image.open(path / "figures" / name) as image:
             assert image.width >= 400 and image.height >= 150, (name, image.size)
         assert embedded[f"figures/{name}"] == data, f"{name}: HTML embeds other bytes than the file"
-    # The sample model was trained without stability, comparison or demographics: each is a note.
+    # Training records stability per k (a figure); without --compare or demographics those are notes.
+    assert "stability.png" in files
     titles = {n["title"] for n in summary["notes"]}
-    assert {"Stability per number of segments", "Algorithm comparison", "Demographics per segment"} <= titles
+    assert {"Algorithm comparison", "Demographics per segment"} <= titles
+    assert "Stability per number of segments" not in titles
     for note in titles:
         assert note in html
 

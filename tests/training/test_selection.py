@@ -80,6 +80,7 @@ def test_mall_customers_chooses_k5_stable_with_every_score(tmp_path: Path) -> No
             table_id="CustomerID",
             out=tmp_path,
             n_init=4,
+            report=False,
         )
     )
     sel = meta["selection"]
