@@ -83,7 +83,8 @@ def stability(ctx: ReportContext) -> Item:
     if isinstance(threshold, int | float):
         ax.axhline(threshold, color="gray", linestyle=":", label=f"stable above {threshold:g}")
     ax.set_xticks(scores["k"])
-    ax.set_ylim(min(0.0, float(scores["stability"].min()) - 0.05), 1.05)
+    low = scores["stability"] - (err if err is not None else 0.0)
+    ax.set_ylim(min(0.0, float(low.min()) - 0.05), 1.05)
     ax.set_xlabel("number of segments k")
     ax.set_ylabel("mean adjusted Rand index")
     ax.legend(loc="lower left", frameon=False)
