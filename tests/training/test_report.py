@@ -79,17 +79,31 @@ def test_report_files_are_not_artifacts_and_the_model_still_verifies(sample_mode
     assert loaded["version"] == meta["version"]
 
 
+def cards_of(html: str) -> list[tuple[str, str, str, str, str]]:
+    """(id, name, description, customers, stands-out line) of each card, in page order."""
+    cards = re.findall(
+        r'<article class="card" data-segment-id="(\d+)">.*?<span class="name">(.*?)</span>.*?'
+        r'<p class="description">(.*?)</p>.*?<dt>customers</dt><dd>([\d,]+)</dd>.*?'
+        r'<p class="stands">stands out on: (.*?)</p>',
+        html,
+    )
+    return [(i, n.replace("&#x27;", "'"), d.replace("&#x27;", "'"), c, z) for i, n, d, c, z in cards]
+
+
+def stands_out(meta_segment: dict, names: list[str]) -> str:
+    z = np.asarray(meta_segment["centroid_scaled"])
+    return ", ".join(f"{names[j]} {z[j]:+.1f}σ" for j in np.argsort(-np.abs(z))[:3])
+
+
 def test_cards_match_the_segments(sample_model: tuple[Path, dict]) -> None:
     path, meta = sample_model
     html = (path / "report.html").read_text(encoding="utf-8")
-    cards = re.findall(
-        r'<article class="card" data-segment-id="(\d+)">.*?<span class="name">(.*?)</span>.*?'
-        r'<p class="description">(.*?)</p>.*?<dt>customers</dt><dd>([\d,]+)</dd>',
-        html,
-    )
-    expected = [(str(s["id"]), s["name"], s["description"], f"{s['size']:,}") for s in meta["segments"]]
-    unescape = [(i, n.replace("&#x27;", "'"), d.replace("&#x27;", "'"), c) for i, n, d, c in cards]
-    assert unescape == expected
+    names = meta["features"]["names"]
+    expected = [
+        (str(s["id"]), s["name"], s["description"], f"{s['size']:,}", stands_out(s, names))
+        for s in sorted(meta["segments"], key=lambda s: s["id"])
+    ]
+    assert cards_of(html) == expected
 
 
 def test_monthly_counts_are_in_the_metadata(sample_model: tuple[Path, dict]) -> None:
@@ -131,6 +145,14 @@ def enriched_model(sample_model: tuple[Path, dict], tmp_path_factory: pytest.Tem
     shutil.copytree(path.parent, root / "models" / path.parent.name)
     model_dir = root / "models" / path.parent.name / path.name
     meta = json.loads((model_dir / "metadata.json").read_text())
+    # Stable ids need not follow the label order (after matching a previous model): reverse them.
+    k = len(meta["segments"])
+    for seg in meta["segments"]:
+        seg["id"] = k - 1 - seg["label"]
+    assignments = pd.read_parquet(model_dir / artifact.ASSIGNMENTS)
+    assignments["segment_id"] = k - 1 - assignments["segment_id"]
+    assignments.to_parquet(model_dir / artifact.ASSIGNMENTS, index=False)
+    meta["artifacts"][artifact.ASSIGNMENTS] = artifact.sha256_file(model_dir / artifact.ASSIGNMENTS)
     for i, score in enumerate(meta["selection"]["scores"]):
         score["stability"] = 0.9 - 0.05 * i
     meta["selection"]["elbow"] = {"k": meta["selection"]["scores"][1]["k"], "method": "kneedle"}
@@ -189,6 +211,18 @@ def test_demographics_mix_sums_to_one_per_segment_and_matches_a_direct_count(enr
     assert demo["matched"]["0"] == len(seg0)
     assert demo["mix"]["owner"]["0"]["Renter"] == pytest.approx((seg0["owner"] == "Renter").mean(), abs=1e-6)
     assert (enriched_model / "figures" / "demographics.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_cards_follow_stable_ids_not_label_order(enriched_model: Path) -> None:
+    meta = json.loads((enriched_model / "metadata.json").read_text())
+    html = (enriched_model / "report.html").read_text(encoding="utf-8")
+    cards = cards_of(html)
+    assert [c[0] for c in cards] == [str(i) for i in range(len(meta["segments"]))]
+    by_id = {s["id"]: s for s in meta["segments"]}
+    names = meta["features"]["names"]
+    for card in cards:
+        seg = by_id[int(card[0])]
+        assert card[1:] == (seg["name"], seg["description"], f"{seg['size']:,}", stands_out(seg, names))
 
 
 def test_stability_comparison_and_migration_are_drawn_when_recorded(enriched_model: Path) -> None:

@@ -114,7 +114,7 @@ def segment_cards(ctx: ReportContext) -> list[dict[str, Any]]:
         for name in names[:CARD_FEATURES]:
             if name in median:
                 figures[f"median {name}"] = _number(float(median[name]))
-        z = ctx.model.centroids_[i]
+        z = ctx.centroids[i]
         top = np.argsort(-np.abs(z))[:3]
         figures[STANDS_OUT] = ", ".join(f"{names[j]} {z[j]:+.1f}σ" for j in top)
         cards.append(

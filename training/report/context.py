@@ -32,8 +32,13 @@ class ReportContext:
         Training customers' features in original units (spec order).
     Xt, Xs : ndarray
         The same after the feature transforms, and after transform + scaling.
+    segments : list of dict
+        ``meta["segments"]`` ordered by segment id (the order every figure uses).
+    centroids : ndarray
+        The model's scaled centroids (z-scores against the training customers) in
+        the same order.
     labels : ndarray
-        Segment index per customer (position in ``meta["segments"]``).
+        Segment position per customer (index into ``segments``).
     sample : ndarray
         Seeded row indices for per-point plots (all rows on small sets).
     """
@@ -44,24 +49,22 @@ class ReportContext:
     X: pd.DataFrame
     Xt: np.ndarray
     Xs: np.ndarray
+    segments: list[dict[str, Any]]
+    centroids: np.ndarray
     labels: np.ndarray
     sample: np.ndarray
 
     @property
-    def segments(self) -> list[dict[str, Any]]:
-        return list(self.meta["segments"])
-
-    @property
     def k(self) -> int:
-        return len(self.meta["segments"])
+        return len(self.segments)
 
     @property
     def names(self) -> list[str]:
-        return [str(s["name"]) for s in self.meta["segments"]]
+        return [str(s["name"]) for s in self.segments]
 
     @property
     def ids(self) -> list[int]:
-        return [int(s["id"]) for s in self.meta["segments"]]
+        return [int(s["id"]) for s in self.segments]
 
     @property
     def seed(self) -> int:
@@ -90,10 +93,16 @@ def load_context(model_dir: Path, sample_size: int = PLOT_SAMPLE) -> ReportConte
     Xt = transform_features(X.to_numpy(), model.spec)
     Xs = (Xt - model.mean_) / model.scale_
     labels = _labels(meta, table["segment_id"].to_numpy(), model, X.to_numpy())
+    # Segments are listed by stable id; metadata keeps them in the model's label order.
+    order = sorted(range(len(meta["segments"])), key=lambda i: int(meta["segments"][i]["id"]))
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    segments = [meta["segments"][i] for i in order]
+    centroids = model.centroids_[order]
     rng = np.random.default_rng(int(meta.get("parameters", {}).get("seed", 0)))
     n = len(X)
     sample = np.sort(rng.choice(n, sample_size, replace=False)) if n > sample_size else np.arange(n)
-    return ReportContext(model_dir, meta, model, X, Xt, Xs, labels, sample)
+    return ReportContext(model_dir, meta, model, X, Xt, Xs, segments, centroids, position[labels], sample)
 
 
 def _labels(meta: dict[str, Any], segment_ids: np.ndarray, model: SegmentModel, X: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ def pca_projection(ctx: ReportContext) -> Item:
         return Note(title, "Only one feature: nothing to project.")
     pca = PCA(n_components=2, random_state=ctx.seed).fit(ctx.Xs)
     points = pca.transform(ctx.Xs[ctx.sample])
-    centers = pca.transform(ctx.model.centroids_)
+    centers = pca.transform(ctx.centroids)
     labels = ctx.labels[ctx.sample]
     colors = segment_colors(ctx.k)
     tags = segment_labels(ctx.names, ctx.ids)
@@ -87,7 +87,7 @@ def profile_heatmap(ctx: ReportContext) -> Item:
     names = ctx.model.spec.names
     # The scaler standardizes the transformed features over the training customers,
     # so scaled centroids are z-scores against the population.
-    z = ctx.model.centroids_
+    z = ctx.centroids
     tags = segment_labels(ctx.names, ctx.ids, width=32)
     fig = new_figure(max(6.0, 0.75 * len(names) + 3.5), 0.55 * ctx.k + 2.6)
     ax = fig.add_subplot()
