@@ -288,3 +288,26 @@ def test_bad_demographics_options_fail_before_training(
     assert main([*base, "--demographics", str(tmp_path / "demo.csv")]) == 2
     assert "go together" in capsys.readouterr().out
     assert not (tmp_path / "model").exists()
+
+
+def test_a_customer_table_model_reports_demographics_without_activity_or_revenue(tmp_path: Path) -> None:
+    from tests.conftest import shared_file
+
+    mall = shared_file("customer_tables/mall_customers.csv")
+    columns = ["Annual Income (k$)", "Spending Score (1-100)"]
+    args = ["fit", "--input", str(mall), "--table-columns", *columns, "--table-id", "CustomerID"]
+    args += ["--k-max", "6", "--out", str(tmp_path), "--name", "mall"]
+    assert main([*args, "--demographics", str(mall), "--demographics-id", "CustomerID"]) == 0
+    model_dir = artifact.resolve_model_dir(tmp_path / "mall")
+    summary = json.loads((model_dir / "report.json").read_text())
+    notes = {n["title"]: n["text"] for n in summary["notes"]}
+    assert "customer table" in notes["Customers and revenue over time"]
+    assert "figures/demographics.png" in summary["figures"]
+    assert set(summary["demographics"]["mix"]) == {"Gender", "Age"}  # the clustered columns are left out
+    table = pd.read_csv(mall)
+    assert sum(summary["demographics"]["matched"].values()) == len(table) == 200
+    female = (table["Gender"] == "Female").sum()
+    counts = summary["demographics"]["matched"]
+    mixed = sum(mix["Female"] * counts[i] for i, mix in summary["demographics"]["mix"]["Gender"].items())
+    assert mixed == pytest.approx(female, abs=1e-3)
+    assert all("share of revenue" not in card["figures"] for card in summary["cards"])
