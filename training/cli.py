@@ -10,7 +10,7 @@ import pandas as pd
 
 from training.algorithms import ALGORITHMS
 from training.bulk import format_report, score_file
-from training.errors import TrainingError
+from training.errors import DataError, TrainingError
 from training.identity import format_migration
 from training.io import ColumnMap, DatasetSpec
 from training.train import TrainConfig, train
@@ -95,7 +95,10 @@ def dataset_from_args(args: argparse.Namespace) -> DatasetSpec:
 
 
 def _as_of(text: str | None) -> pd.Timestamp | None:
-    as_of = pd.Timestamp(text) if text else None
+    try:
+        as_of = pd.Timestamp(text) if text else None
+    except (ValueError, OverflowError) as exc:
+        raise DataError(f"--as-of {text!r} is not an ISO 8601 time: {exc}") from exc
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.tz_localize("UTC")
     return as_of

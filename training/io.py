@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from training.errors import DataError
 
 MAX_REPORTED_BAD_ROWS = 20
+NS_MIN, NS_MAX = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,12 @@ class DatasetSpec:
 
     @classmethod
     def from_toml(cls, path: Path) -> DatasetSpec:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise DataError(f"dataset spec {path} cannot be read: {exc.strerror or exc}") from exc
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(f"dataset spec {path} is not valid TOML: {exc}") from exc
         known = {f.name for f in fields(ColumnMap)}
         cols = data.get("columns", {})
         unknown = set(cols) - known
@@ -260,7 +266,11 @@ def parse_timestamps(values: pd.Series, timezone: str = "UTC") -> pd.Series:
         )
     if getattr(parsed.dt, "tz", None) is None:
         parsed = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
-    return parsed.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    parsed = parsed.dt.tz_convert("UTC")
+    # Beyond nanosecond range (years before 1677 or after 2262, e.g. a numeric column mapped
+    # as the timestamp) a value can't be a line's time: it does not parse.
+    in_range = (parsed >= NS_MIN) & (parsed <= NS_MAX)
+    return parsed.where(in_range).astype("datetime64[ns, UTC]")
 
 
 def category_lookup(spec: DatasetSpec, base: Path) -> pd.Series | None:

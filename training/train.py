@@ -124,6 +124,11 @@ def prepare(config: TrainConfig) -> Prepared:
     spec = features.rfm_spec("amount" in lines, cats)
     log(f"computing features of {lines['customer_id'].nunique():,} customers")
     X = features.compute_features(lines, spec, as_of)
+    if X.empty:
+        raise DataError(
+            f"{config.input}: none of the {lines['customer_id'].nunique():,} customers has a purchase "
+            "line (only returns or non-positive amounts): nothing to segment"
+        )
     no_purchase = int(lines["customer_id"].nunique() - len(X))
     returns = int((lines["amount"] < 0).sum()) if "amount" in lines else 0
     summary = _summary(report, dropped, len(X), {"only_returns": no_purchase}, lines, as_of)
@@ -257,8 +262,17 @@ def _report_hook(config: TrainConfig) -> Callable[[Path], object] | None:
     return partial(write_report, options=options)
 
 
+def check_config(config: TrainConfig) -> None:
+    """Refuse impossible segment counts before any work (``--k 0``, ``--k-min 5 --k-max 3``)."""
+    if config.k is not None and config.k < 2:
+        raise DataError(f"--k {config.k}: a segmentation needs at least 2 segments")
+    if config.k is None and not 2 <= config.k_min <= config.k_max:
+        raise DataError(f"--k-min {config.k_min} --k-max {config.k_max}: need 2 <= k-min <= k-max")
+
+
 def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
     """Run every step and save the model version; returns its directory and metadata."""
+    check_config(config)
     started = time.perf_counter()
     report_hook = _report_hook(config)
     prep = prepare(config)
