@@ -208,13 +208,45 @@
     const k = selection.chosen_k ?? (model.segments || []).length;
     byId("model-k").textContent = String(k);
     byId("model-rule").textContent = selection.rule ? `Rule: ${selection.rule}.` : "The number of segments was fixed.";
+    if (selection.warning) {
+      byId("model-warning").textContent = selection.warning;
+      byId("model-warning").hidden = false;
+    }
     const scores = Array.isArray(selection.scores) ? selection.scores.filter((s) => typeof s.k === "number") : [];
     if (scores.length) {
       const metric = "silhouette" in scores[0] ? "silhouette"
         : Object.keys(scores[0]).find((key) => key !== "k" && typeof scores[0][key] === "number");
       if (metric) byId("model-scores").append(scoresChart(scores, metric, k));
+      renderScoreTable(scores, k, selection);
     }
     byId("model").hidden = false;
+  }
+
+  // k, the scores the rule used (silhouette, bootstrap stability) and which k is chosen / the elbow.
+  function renderScoreTable(scores, chosen, selection) {
+    const columns = ["silhouette", "stability"].filter((key) => typeof scores[0][key] === "number");
+    if (!columns.length) return;
+    const elbow = selection.elbow && typeof selection.elbow.k === "number" ? selection.elbow.k : null;
+    const threshold = typeof selection.stability_threshold === "number" ? selection.stability_threshold : null;
+    const table = byId("model-score-table");
+    table.append(
+      h("thead", {}, h("tr", {}, h("th", {}, "k"), columns.map((c) => h("th", {}, c)), h("th", {}, ""))),
+      h("tbody", {}, scores.map((s) => {
+        const marks = [s.k === chosen ? "chosen" : "", s.k === elbow ? "elbow" : ""].filter(Boolean).join(", ");
+        return h("tr", { class: s.k === chosen ? "chosen" : "", "data-k": s.k },
+          h("td", {}, `${s.k}`),
+          columns.map((c) => {
+            const text = c === "stability" && typeof s.stability_std === "number"
+              ? `${num(s[c], 3)} ± ${num(s.stability_std, 3)}` : num(s[c], 3);
+            const unstable = c === "stability" && threshold !== null && s[c] < threshold;
+            return h("td", unstable ? { class: "below-threshold" } : {}, text);
+          }),
+          h("td", {}, marks));
+      })));
+    if (threshold !== null) {
+      table.prepend(h("caption", {}, `stability: mean adjusted Rand index of bootstrap refits; below ${num(threshold, 2)} in grey`));
+    }
+    table.hidden = false;
   }
 
   function profileRows(segment, model) {
@@ -386,7 +418,9 @@
         h("span", { class: "seg-name", "data-segment-id": result.segment_id }, result.segment_name),
         ` (#${result.segment_id}) at distance ${num(result.distance, 3)}`,
         next ? `; next nearest: ${next.segment_name} (#${next.segment_id}) at ${num(next.distance, 3)}` : ""),
-      segment ? h("p", { class: "note" }, segment.description) : null);
+      segment ? h("p", { class: "note" }, segment.description) : null,
+      Array.isArray(result.probabilities) ? h("p", { class: "probabilities" }, "Membership probabilities: ",
+        result.probabilities.map((p) => `${p.segment_name} ${pct(p.probability)}`).join(", ")) : null);
     const names = Object.keys(result.features);
     box.append(h("table", { class: "customer-features" },
       h("thead", {}, h("tr", {}, h("th", {}, "Feature"), h("th", {}, "this customer"),

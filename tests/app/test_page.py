@@ -101,7 +101,16 @@ def test_page_shows_the_model_and_one_card_per_segment(page: Watched, sample_ser
     assert model["version"] in facts
     assert f"{model['data']['customers']:,}" in facts
     assert page.page.locator("#model-k").inner_text() == str(model["selection"]["chosen_k"])
-    assert page.page.locator("#model-scores svg rect").count() == len(model["selection"]["scores"])
+    selection = model["selection"]
+    assert page.page.locator("#model-scores svg rect").count() == len(selection["scores"])
+    # Why this k: the rule, its warning if any, and the scores it used per k.
+    assert page.page.locator("#model-rule").inner_text() == f"Rule: {selection['rule']}."
+    assert page.page.locator("#model-warning").inner_text() == selection.get("warning", "")
+    rows = page.page.locator("#model-score-table tbody tr")
+    assert rows.count() == len(selection["scores"])
+    chosen = page.page.locator("#model-score-table tr.chosen")
+    assert chosen.get_attribute("data-k") == str(selection["chosen_k"])
+    assert f"{selection['scores'][0]['silhouette']:.3f}".rstrip("0") in rows.first.inner_text()
     first = page.page.locator("#cards .card").first
     assert f"{segments['segments'][0]['size']:,}" in first.inner_text()
     assert page.problems == []
