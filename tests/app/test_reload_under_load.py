@@ -6,6 +6,7 @@ Every answer must equal, exactly, what the model version it names computes for t
 
 from __future__ import annotations
 
+import shutil
 import signal
 import threading
 import time
@@ -123,6 +124,16 @@ def test_swapping_models_under_load_fails_no_request(tmp_path: Path) -> None:
         )
         assert refused.status_code == 409
         load.wait_for(current)
+        broken = models.name_dir / "broken"  # truncated pipeline, named by LATEST, then SIGHUP
+        shutil.copytree(models.name_dir / current, broken)
+        (broken / "pipeline.joblib").write_bytes((broken / "pipeline.joblib").read_bytes()[:100])
+        models.point_latest("broken")
+        server.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while "reload (SIGHUP) of" not in server.log.read_text():
+            assert time.monotonic() < deadline, "the SIGHUP reload was not logged"
+            time.sleep(0.05)
+        load.wait_for(current)
     finally:
         load.stop.set()
         for thread in load.threads:
@@ -139,3 +150,4 @@ def test_swapping_models_under_load_fails_no_request(tmp_path: Path) -> None:
     log = server.log.read_text()
     assert log.count("reload (SIGHUP): now serving") == plan.count("sighup")
     assert "reload (admin endpoint) of no-such-model refused" in log
+    assert f"refused, {current} keeps serving: " in log and "altered or truncated" in log
