@@ -37,7 +37,7 @@ default-model: install
 	rm -rf models/online-retail
 	$(BIN)/python -m training fit --input $(DATA)/online_retail/online_retail_2010-2011.csv.gz \
 		--dataset training/datasets/online_retail.toml --as-of 2011-12-10T00:00:00Z \
-		--seed 42 --out models --name online-retail
+		--seed 42 --compare --out models --name online-retail
 
 # Hold a real server (loopback, bundled model) at 64 concurrent clients for 60 s; prints the figures.
 loadtest: install
