@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import SAMPLE, Server, start_server, stop_server
+from tests.conftest import SAMPLE, Server, start_server, stop_server, train_sample
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Generous: the machine is shared; a wait only takes this long when the page is broken.
@@ -243,6 +243,53 @@ def test_page_asks_for_the_api_key_when_the_service_needs_one(
         # Only the refused key requests (401) may show in the console.
         assert [p for p in watched.problems if "401" not in p] == []
         assert "page-key-1" not in server.log.read_text()
+    finally:
+        context.close()
+        stop_server(server)
+
+
+def test_mixture_model_results_show_membership_probabilities(browser: Browser, tmp_path: Path) -> None:
+    path, meta = train_sample(tmp_path / "models", name="gmm", algorithm="gmm", k=3, n_init=2)
+    assert meta["algorithm"] == "gmm"
+    server = start_server(path.parent.parent, path, tmp_path / "uvicorn.log")
+    context = browser.new_context()
+    try:
+        watched = Watched(context.new_page())
+        watched.page.goto(f"{server.url}/")
+        watched.page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
+        assert watched.page.locator("#cards .card").count() == 3
+        watched.page.click("#example")
+        watched.page.click("#assign")
+        watched.page.wait_for_selector("#result[data-state=done]", timeout=WAIT_MS)
+        shown = watched.page.locator("#result .probabilities").inner_text()
+        as_of = meta["data"]["as_of"]
+        lines = real_history("16998.0")
+        answer = httpx.post(
+            f"{server.url}/v1/assign",
+            json={
+                "as_of": as_of,
+                "customers": [
+                    {
+                        "customer_id": "16998",
+                        "transactions": [
+                            {
+                                "order_id": r.InvoiceNo,
+                                "timestamp": r.InvoiceDate,
+                                "quantity": float(r.Quantity),
+                                "unit_price": float(r.UnitPrice),
+                            }
+                            for r in lines.itertuples()
+                        ],
+                    }
+                ],
+            },
+        ).json()["results"][0]
+        assert len(answer["probabilities"]) == 3
+        for p in answer["probabilities"]:
+            percent = 100 * p["probability"]
+            text = "<0.1%" if 0 < percent < 0.1 else f"{percent:.1f}".removesuffix(".0") + "%"
+            assert f"{p['segment_name']} {text}" in shown
+        assert watched.problems == []
     finally:
         context.close()
         stop_server(server)
