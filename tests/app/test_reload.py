@@ -303,3 +303,13 @@ def test_a_swap_mid_request_leaves_the_answer_wholly_to_the_first_version(
         why = result.get("explanation")
         assert why is not None, "the explanation was dropped"
         assert why["squared_distance"] == pytest.approx(result["distance"] ** 2)
+
+
+def test_a_service_that_started_without_a_model_becomes_ready_by_reload(models: TwoModels) -> None:
+    settings = Settings(model_root=models.root, model_dir=models.root / "missing", admin_key=KEY)
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/readyz").status_code == 503
+        r = reload(c, models.rel(models.b))
+        assert r.status_code == 200, r.text
+        assert r.json()["previous_version"] is None
+        assert c.get("/readyz").json() == {"status": "ready", "model_version": models.b}
