@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from app.schemas import AssignRequest
+from app.errors import PROBLEM_MEDIA_TYPE
+from app.schemas import AssignRequest, Problem
 
 #: Models documented as request bodies by reference (routes read them from raw bytes).
 REQUEST_MODELS = (AssignRequest,)
@@ -32,7 +33,29 @@ def install_request_schemas(app: FastAPI) -> None:
             for name, sub in schema.pop("$defs", {}).items():
                 schemas.setdefault(name, sub)
             schemas[model.__name__] = schema
+        problem_media_type(doc)
         app.openapi_schema = doc
         return doc
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def problem_media_type(doc: dict[str, Any]) -> None:
+    """Document every error answer as what it is: ``application/problem+json`` with :class:`Problem`.
+
+    FastAPI documents a ``responses={...: {"model": Problem}}`` entry, and its own 422, as
+    ``application/json`` (the 422 with its ``HTTPValidationError`` shape, which our handler
+    replaces by a problem document).
+    """
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault(
+        Problem.__name__, Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    )
+    ref = {"$ref": f"#/components/schemas/{Problem.__name__}"}
+    for operations in doc.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if str(status)[0] in "45" and "application/json" in content:
+                    del content["application/json"]
+                    content[PROBLEM_MEDIA_TYPE] = {"schema": ref}
