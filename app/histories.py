@@ -60,6 +60,8 @@ def history_lines(
     ts_col: list[int] = []
     amount_col: list[float] = []
     cat_col: list[int] = []
+    limit_ns = min(as_of_ns, latest_ns)
+    has_money = spec.has_money
     for k, (i, cust) in enumerate(customers):
         has_purchase = False
         for j, t in enumerate(cust["transactions"]):
@@ -67,7 +69,7 @@ def history_lines(
             ns = ns_of.get(stamp)
             if ns is None:
                 ns = ns_of[stamp] = to_ns(as_utc(stamp))
-            if ns < 0 or ns > latest_ns or ns > as_of_ns:
+            if not 0 <= ns <= limit_ns:
                 where = f"customers[{i}].transactions[{j}].timestamp"
                 if ns < 0:
                     errors.append(field_error(where, "is before 1970-01-01"))
@@ -76,15 +78,16 @@ def history_lines(
                 else:
                     errors.append(field_error(where, f"is after as_of {as_of.isoformat()}"))
             amount = t["amount"]
-            if amount is None or t["quantity"] is not None or t["unit_price"] is not None or amount == 0:
+            if amount is None or amount == 0 or t["quantity"] is not None or t["unit_price"] is not None:
                 where = f"customers[{i}].transactions[{j}]"
-                amount = _amount(amount, t["quantity"], t["unit_price"], spec.has_money, where, errors)
-            has_purchase |= amount is None or amount > 0
+                amount = _amount(amount, t["quantity"], t["unit_price"], has_money, where, errors)
+            if amount is None or amount > 0:
+                has_purchase = True
             if errors:
                 continue
-            order_id = t["order_id"]
-            money = amount if spec.has_money else None
-            key = (k, order_id, ns, money, t["category"], t["product_id"])
+            order_id, category = t["order_id"], t["category"]
+            money = amount if has_money else None
+            key = (k, order_id, ns, money, category, t["product_id"])
             if key in seen:
                 continue
             seen.add(key)
@@ -95,8 +98,8 @@ def history_lines(
             cust_col.append(k)
             order_col.append(code)
             ts_col.append(ns)
-            amount_col.append(money if money is not None else math.nan)
-            cat_col.append(lookup.get(t["category"], other))
+            amount_col.append(math.nan if money is None else money)
+            cat_col.append(lookup.get(category, other))
         if not has_purchase:
             errors.append(
                 field_error(

@@ -25,6 +25,7 @@ KNOWN_DEFINITIONS = (FEATURE_DEFINITION, TABLE_DEFINITION)
 CANONICAL_COLUMNS = ("customer_id", "order_id", "timestamp", "amount", "category", "product_id")
 OTHER_CATEGORY = "other"
 SECONDS_PER_DAY = 86_400.0
+INT64_MIN, INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 
 TRANSFORMS = ("none", "log1p", "signed_log1p")
 
@@ -221,17 +222,20 @@ def feature_matrix(lines: LineArrays, spec: FeatureSpec, as_of_ns: int) -> tuple
     pc = lines.customer[purchase] if purchase is not None else lines.customer
     p_ts = lines.timestamp[purchase] if purchase is not None else lines.timestamp
     has_purchase = np.bincount(pc, minlength=n_cust) > 0
-    last = np.full(n_cust, np.iinfo(np.int64).min)
-    np.maximum.at(last, pc, p_ts)
-    first = np.full(n_cust, np.iinfo(np.int64).max)
-    np.minimum.at(first, pc, p_ts)
+    # last (row 0) and first (row 1) purchase, in one array so the day arithmetic runs once
+    ends = np.empty((2, n_cust), dtype=np.int64)
+    ends[0] = INT64_MIN
+    ends[1] = INT64_MAX
+    np.maximum.at(ends[0], pc, p_ts)
+    np.minimum.at(ends[1], pc, p_ts)
     po = lines.order[purchase] if purchase is not None else lines.order
     frequency = _distinct_orders(pc, po, n_cust)
+    days = (as_of_ns - ends) / 1e9 / SECONDS_PER_DAY
 
     out: dict[str, np.ndarray] = {
-        "recency_days": (as_of_ns - last) / 1e9 / SECONDS_PER_DAY,
+        "recency_days": days[0],
         "frequency": frequency.astype(np.float64),
-        "tenure_days": (as_of_ns - first) / 1e9 / SECONDS_PER_DAY,
+        "tenure_days": days[1],
     }
     if amount is not None:
         monetary = np.bincount(lines.customer, weights=amount, minlength=n_cust)
@@ -247,12 +251,10 @@ def feature_matrix(lines: LineArrays, spec: FeatureSpec, as_of_ns: int) -> tuple
 
 def _distinct_orders(pc: np.ndarray, po: np.ndarray, n_cust: int) -> np.ndarray:
     """Distinct orders per customer, in linear time: orders of one customer count directly."""
-    if len(po) == 0:
-        return np.zeros(n_cust, dtype=np.int64)
-    n_orders = int(po.max()) + 1
     if len(po) <= 64:  # tiny inputs (serving one customer): a set is cheaper than the arrays
         pairs = set(zip(pc.tolist(), po.tolist(), strict=True))
-        return np.bincount(np.array([c for c, _ in pairs], dtype=np.int64), minlength=n_cust)
+        return np.bincount(np.array([c for c, _ in pairs], dtype=np.intp), minlength=n_cust)
+    n_orders = int(po.max()) + 1
     low = np.full(n_orders, n_cust, dtype=np.int64)
     np.minimum.at(low, po, pc)
     high = np.full(n_orders, -1, dtype=np.int64)
@@ -339,15 +341,28 @@ def codes_of(values: pd.Series, sort: bool) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.intp, copy=False), np.asarray(found, dtype=object)
 
 
-def transform_features(X: np.ndarray, spec: FeatureSpec) -> np.ndarray:
-    """Apply the per-feature transforms (before scaling) to ``X`` in spec order."""
+def transform_plan(spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices of the ``log1p`` and ``signed_log1p`` features (computed once per model)."""
+    kinds = [spec.transforms[name] for name in spec.names]
+    log = np.array([j for j, k in enumerate(kinds) if k == "log1p"], dtype=np.intp)
+    signed = np.array([j for j, k in enumerate(kinds) if k == "signed_log1p"], dtype=np.intp)
+    return log, signed
+
+
+def transform_features(
+    X: np.ndarray, spec: FeatureSpec, plan: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
+    """Apply the per-feature transforms (before scaling) to ``X`` in spec order.
+
+    ``plan`` is :func:`transform_plan` of ``spec``, passed by callers that transform often.
+    """
+    log, signed = plan if plan is not None else transform_plan(spec)
     Xt = np.array(X, dtype=np.float64, copy=True)
-    for j, name in enumerate(spec.names):
-        kind = spec.transforms[name]
-        if kind == "log1p":
-            Xt[:, j] = np.log1p(np.maximum(Xt[:, j], 0.0))
-        elif kind == "signed_log1p":
-            Xt[:, j] = np.sign(Xt[:, j]) * np.log1p(np.abs(Xt[:, j]))
+    if len(log):
+        Xt[:, log] = np.log1p(np.maximum(Xt[:, log], 0.0))
+    if len(signed):
+        v = Xt[:, signed]
+        Xt[:, signed] = np.sign(v) * np.log1p(np.abs(v))
     return Xt
 
 

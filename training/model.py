@@ -11,6 +11,7 @@ component and also returns every component's probability.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestCentroid
 from sklearn.pipeline import Pipeline
 
-from training.features import FeatureSpec, transform_features
+from training.features import FeatureSpec, transform_features, transform_plan
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,13 @@ class SegmentModel:
     def n_segments(self) -> int:
         return int(self.centroids_.shape[0])
 
+    @cached_property
+    def plan_(self) -> tuple[np.ndarray, np.ndarray]:
+        return transform_plan(self.spec)
+
     def scale(self, X: np.ndarray) -> np.ndarray:
         """Transform then standardize raw features (original units, spec order)."""
-        return (transform_features(X, self.spec) - self.mean_) / self.scale_
+        return (transform_features(X, self.spec, self.plan_) - self.mean_) / self.scale_
 
     def assign(self, X: np.ndarray) -> Assignment:
         """Nearest and next-nearest segment of each row of raw features ``X``.

@@ -1,0 +1,103 @@
+"""In-process assignment: the service's features + assignment against scikit-learn's predict."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from app.histories import history_lines, to_ns
+from training.artifact import load_model
+from training.features import feature_matrix, transform_features
+from training.model import SegmentModel
+
+AS_OF = dt.datetime(2011, 12, 10, tzinfo=dt.UTC)
+FAR = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+
+
+def customer_lines(seed: int, n_lines: int = 10) -> list[dict[str, Any]]:
+    """One customer's lines as the parser hands them over (4 orders, one return)."""
+    rng = np.random.default_rng(seed)
+    days = sorted(rng.integers(0, 330, 4).tolist())
+    out = []
+    for j in range(n_lines):
+        order = j % 4
+        stamp = dt.datetime(2011, 1, 1, 9, tzinfo=dt.UTC) + dt.timedelta(days=days[order], minutes=order)
+        amount = round(float(rng.lognormal(2.5, 1.0)), 2) + 0.01
+        out.append(
+            {
+                "order_id": f"{536000 + seed * 10 + order}",
+                "timestamp": stamp,
+                "amount": -amount if j == n_lines - 1 else amount,
+                "quantity": None,
+                "unit_price": None,
+                "category": None,
+                "product_id": f"2{j:04d}",
+            }
+        )
+    return out
+
+
+def assign_histories(model: SegmentModel, customers: list[tuple[int, dict[str, Any]]]) -> np.ndarray:
+    """What the service does per request after parsing: rules, features, nearest centroid."""
+    lines, errors = history_lines(customers, model.spec, AS_OF, FAR)
+    assert not errors, errors[:3]
+    X, _ = feature_matrix(lines, model.spec, to_ns(AS_OF))
+    return model.assign(X).segment_index
+
+
+def median_seconds(fn: Callable[[], object], calls: int, repeats: int) -> float:
+    """Median over ``repeats`` of the mean time per call over ``calls`` calls."""
+    fn()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        samples.append((time.perf_counter() - started) / calls)
+    return statistics.median(samples)
+
+
+def run(model_dir: Path, repeats: int = 7) -> list[dict[str, Any]]:
+    _, pipeline, model = load_model(model_dir)
+    names = model.spec.names
+    pool = [(i, {"customer_id": f"c{i}", "transactions": customer_lines(i)}) for i in range(1000)]
+    one = pool[:1]
+    X1 = feature_matrix(history_lines(one, model.spec, AS_OF, FAR)[0], model.spec, to_ns(AS_OF))[0]
+    frame1 = pd.DataFrame(transform_features(X1, model.spec), columns=names)
+    assert assign_histories(model, one)[0] == pipeline.predict(frame1.to_numpy())[0]
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the pipeline was fitted on arrays: DataFrames warn on names
+        ours = median_seconds(lambda: assign_histories(model, one), 2000, repeats)
+        sk = median_seconds(lambda: pipeline.predict(frame1), 300, repeats)
+        rows.append(_row("1 customer x 10 lines", ours, sk, 1))
+        for n in (1_000, 100_000):
+            batch = [(i, {"customer_id": f"c{i}", "transactions": pool[i % 1000][1]["transactions"]}) for i in range(n)]
+            Xb = feature_matrix(history_lines(batch, model.spec, AS_OF, FAR)[0], model.spec, to_ns(AS_OF))[0]
+            frame = pd.DataFrame(transform_features(Xb, model.spec), columns=names)
+            labels = assign_histories(model, batch)
+            assert (labels == pipeline.predict(frame.to_numpy())).all()
+            calls = 5 if n == 1_000 else 1
+            reps = repeats if n == 1_000 else 3
+            ours = median_seconds(lambda b=batch: assign_histories(model, b), calls, reps)
+            sk = median_seconds(lambda f=frame: pipeline.predict(f), calls, reps)
+            rows.append(_row(f"{n:,} customers x 10 lines", ours, sk, n))
+    return rows
+
+
+def _row(case: str, ours: float, sklearn: float, n: int) -> dict[str, Any]:
+    return {
+        "case": case,
+        "ours_us": ours * 1e6,
+        "sklearn_predict_df_us": sklearn * 1e6,
+        "ours_customers_per_s": n / ours,
+        "speedup": sklearn / ours,
+    }
