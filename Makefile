@@ -7,7 +7,7 @@ HOST ?= 0.0.0.0
 PORT ?= 8000
 DATA ?= ../shared/data
 
-.PHONY: install serve test lint browser default-model loadtest
+.PHONY: install serve test lint browser default-model loadtest bench bench-peer
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,16 @@ default-model: install
 # Hold a real server (loopback, bundled model) at 64 concurrent clients for 60 s; prints the figures.
 loadtest: install
 	$(BIN)/python scripts/loadtest.py --concurrency 64 --duration 60 --warmup 15
+
+# The benchmark suite (README "Performance"): wrk from Debian, MLServer peer in its own venv.
+PEER := bench/.venv-peer
+$(PEER)/.installed:
+	$(PYTHON) -m venv $(PEER)
+	$(PEER)/bin/python -m pip install --quiet mlserver==1.7.1 mlserver-sklearn==1.7.1 scikit-learn==1.9.1
+	touch $@
+
+bench-peer: $(PEER)/.installed
+
+bench: install bench-peer
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
