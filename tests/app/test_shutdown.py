@@ -10,20 +10,43 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
-
 from tests.app.payloads import customers, read_online_retail
 from tests.conftest import SAMPLE, start_server, stop_server
 
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
-def post(address: tuple[str, int], body: bytes, send: int | None = None) -> http.client.HTTPConnection:
-    """Start POST /v1/assign, sending only the first ``send`` bytes of the body (all by default)."""
+
+def start_post(address: tuple[str, int], length: int) -> http.client.HTTPConnection:
+    """Send the headers of POST /v1/assign with ``Expect: 100-continue``; return once the app reads.
+
+    uvicorn answers ``100 Continue`` only when the application asks for the body, so after it
+    the request is in the service's hands: in flight, without any sleep to guess that.
+    """
     conn = http.client.HTTPConnection(*address, timeout=120)
     conn.putrequest("POST", "/v1/assign")
     conn.putheader("Content-Type", "application/json")
-    conn.putheader("Content-Length", str(len(body)))
-    conn.endheaders(body[:send] if send is not None else body)
+    conn.putheader("Content-Length", str(length))
+    conn.putheader("Expect", "100-continue")
+    conn.endheaders()
+    assert conn.sock is not None
+    received = b""
+    while len(received) < len(CONTINUE):
+        chunk = conn.sock.recv(len(CONTINUE) - len(received))
+        assert chunk, "the server closed the connection"
+        received += chunk
+    assert received == CONTINUE
     return conn
+
+
+def refuses_connections(address: tuple[str, int], timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(address, timeout=5).close()
+        except ConnectionRefusedError:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def test_sigterm_lets_requests_in_flight_finish(sample_model: tuple[Path, dict], tmp_path: Path) -> None:
@@ -35,16 +58,14 @@ def test_sigterm_lets_requests_in_flight_finish(sample_model: tuple[Path, dict],
     try:
         url = urlsplit(server.url)
         address = (url.hostname or "127.0.0.1", url.port or 80)
-        computing = [post(address, big) for _ in range(2)]  # whole bodies sent: being answered
-        uploading = post(address, big, send=len(big) // 2)  # headers and half the body sent
-        conns = [*computing, uploading]
-        time.sleep(1.0)  # let the server read the requests' headers
+        conns = [start_post(address, len(big)) for _ in range(3)]
+        for conn in conns[:2]:
+            conn.send(big)  # these two are being answered; the third has sent no body yet
+        conns[2].send(big[: len(big) // 2])
         server.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
-        assert server.proc.poll() is None, "the server exited with a request in flight"
-        with pytest.raises(ConnectionRefusedError):  # no new connections once shutting down
-            socket.create_connection(address, timeout=5).close()
-        uploading.send(big[len(big) // 2 :])
+        assert refuses_connections(address), "still accepting connections after SIGTERM"
+        assert server.proc.poll() is None, "the server exited with requests in flight"
+        conns[2].send(big[len(big) // 2 :])
         for conn in conns:
             response = conn.getresponse()
             answer = json.loads(response.read())
