@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,7 @@ UPLOAD_COLUMNS = (
 ID_COLUMNS = ("customer_id", "order_id", "product_id")
 NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
 MAX_ERRORS = 50
+NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
 _TRANSACTIONS = TypeAdapter(list[Transaction])
 _WHERE = re.compile(r"^customers\[(\d+)\]\.transactions(?:\[(\d+)\])?(.*)$")
 
@@ -84,6 +86,19 @@ def read_upload(body: bytes, media_type: str) -> tuple[pd.DataFrame, str]:
     return frame, word
 
 
+def _number(value: Any) -> Any:
+    """CSV cells are text: numeric text becomes a float (the schema takes JSON numbers only).
+
+    Anything else is left for the schema to refuse at its line and column.
+    """
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def upload_request(
     frame: pd.DataFrame, word: str, as_of: dt.datetime | None, explain: bool
 ) -> tuple[AssignRequest, list[list[int]]]:
@@ -94,6 +109,9 @@ def upload_request(
     errors += [field_error(f"{word} {n}: customer_id", "is required") for n in numbers[~has_id][:MAX_ERRORS]]
     columns = [c for c in frame.columns if c != "customer_id"]
     values = {c: frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in columns}
+    for c in NUMBER_COLUMNS:
+        if c in values:
+            values[c] = [_number(v) for v in values[c]]
     records = [{c: v for c in columns if (v := values[c][pos]) is not None} for pos in range(len(frame))]
     try:
         transactions = _TRANSACTIONS.validate_python(records)

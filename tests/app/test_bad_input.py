@@ -433,3 +433,17 @@ def test_json_with_a_charset_or_a_json_suffix_is_accepted(client: TestClient) ->
     for ctype in ("application/json; charset=utf-8", "application/vnd.segments+json"):
         r = client.post("/v1/assign", content=payload, headers={"Content-Type": ctype})
         assert r.status_code == 200, (ctype, r.text)
+
+
+def test_csv_uploads_read_numeric_text_and_refuse_the_rest_at_their_line(client: TestClient) -> None:
+    csv = {"Content-Type": "text/csv"}
+    good = b"customer_id,timestamp,quantity,unit_price\nc,2011-01-01T10:00:00,2,3.5\nc,2011-01-02,-1,3.5\n"
+    r = client.post("/v1/assign", content=good, headers=csv, params={"as_of": "2011-06-01T00:00:00Z"})
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["features"]["monetary"] == pytest.approx(3.5)
+    bad = b"customer_id,timestamp,amount\nc,2011-01-01,NaN\nd,2011-01-01,lots\ne,2999-01-01,5\n"
+    r = client.post("/v1/assign", content=bad, headers=csv)
+    assert r.status_code == 422
+    fields = {e["field"]: e["message"] for e in r.json()["errors"]}
+    assert "finite" in fields["line 2: amount"]
+    assert "valid number" in fields["line 3: amount"]
