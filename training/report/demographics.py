@@ -144,9 +144,10 @@ def mix_figure(ctx: ReportContext, demo: Demographics | None) -> Item:
     tags = segment_labels(ctx.names, ctx.ids, width=30)
     tags = [f"{t} (n={n:,})" for t, n in zip(tags, demo.matched, strict=True)]
     n_attr = len(demo.mixes)
-    per = 0.3 * ctx.k + 0.95
-    fig = new_figure(11, per * n_attr + 0.3, constrained=False)
-    axes = np.atleast_1d(fig.subplots(n_attr, 1))
+    # Each panel is tall enough for its bars and for its legend (one line per level).
+    heights = [max(0.3 * ctx.k + 0.95, 0.18 * len(mix.columns) + 0.45) for mix in demo.mixes.values()]
+    fig = new_figure(11, sum(heights) + 0.3, constrained=False)
+    axes = np.atleast_1d(fig.subplots(n_attr, 1, gridspec_kw={"height_ratios": heights}))
     y = np.arange(ctx.k)
     for ax, (attribute, mix) in zip(axes, demo.mixes.items(), strict=True):
         left = np.zeros(ctx.k)
