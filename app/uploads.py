@@ -35,7 +35,6 @@ UPLOAD_COLUMNS = (
     "product_id",
 )
 ID_COLUMNS = ("customer_id", "order_id", "product_id")
-NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
 MAX_ERRORS = 50
 NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
 _TRANSACTIONS = TypeAdapter(list[Transaction])
@@ -69,20 +68,6 @@ def read_upload(body: bytes, media_type: str) -> tuple[pd.DataFrame, str]:
     for col in ID_COLUMNS:
         if col in frame:
             frame[col] = normalize_ids(frame[col])
-    errors = []
-    for col in NUMBER_COLUMNS:
-        if col in frame and not pd.api.types.is_numeric_dtype(frame[col]):
-            # CSV cells are text; the JSON schema takes numbers only, so convert here and
-            # name every cell that is not a number.
-            numbers = pd.to_numeric(frame[col], errors="coerce")
-            bad = frame[col].notna() & numbers.isna()
-            errors += [
-                field_error(f"{word} {n}: {col}", f"{frame[col][n]!r} is not a valid number")
-                for n in frame.index[bad][:MAX_ERRORS]
-            ]
-            frame[col] = numbers
-    if errors:
-        raise InvalidInput("; ".join(f"{e['field']}: {e['message']}" for e in errors[:3]), errors)
     return frame, word
 
 
