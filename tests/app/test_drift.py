@@ -129,7 +129,8 @@ def test_held_out_customers_do_not_drift_and_shifted_spend_does(tmp_path: Path) 
     assert shifted["drift"] is True
     assert {"monetary", "avg_order_value"} <= set(shifted["drifted"])
     assert psi["monetary"] > 0.2 and psi["recency_days"] < 0.1
-    print(f"\nheld-out PSI {unshifted['features']} segments {unshifted['segments']['psi']:.4f}")
+    print(f"\nheld-out customers {len(held)}")
+    print(f"held-out PSI {unshifted['features']} segments {unshifted['segments']['psi']:.4f}")
     print(f"shifted PSI {shifted['features']} segments {shifted['segments']['psi']:.4f}")
 
 
