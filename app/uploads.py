@@ -35,7 +35,6 @@ UPLOAD_COLUMNS = (
     "product_id",
 )
 ID_COLUMNS = ("customer_id", "order_id", "product_id")
-MONEY_COLUMNS = ("amount", "quantity", "unit_price")
 MAX_ERRORS = 50
 NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
 _TRANSACTIONS = TypeAdapter(list[Transaction])
@@ -93,15 +92,6 @@ def upload_request(
     numbers = frame.index.to_numpy()
     has_id = frame["customer_id"].notna().to_numpy()
     errors += [field_error(f"{word} {n}: customer_id", "is required") for n in numbers[~has_id][:MAX_ERRORS]]
-    frame = frame.copy()
-    for col in MONEY_COLUMNS:
-        if col in frame:
-            number = pd.to_numeric(frame[col], errors="coerce").astype(np.float64)
-            bad = frame[col].notna() & number.isna()
-            errors += [
-                field_error(f"{word} {n}: {col}", "is not a number") for n in frame.index[bad][:MAX_ERRORS]
-            ]
-            frame[col] = number
     columns = [c for c in frame.columns if c != "customer_id"]
     values = {c: frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in columns}
     for c in NUMBER_COLUMNS:

@@ -112,7 +112,7 @@ def test_csv_answer_when_accepted(client: TestClient, lines: pd.DataFrame) -> No
 @pytest.mark.parametrize(
     ("change", "field", "message"),
     [
-        ({"row": 3, "column": "quantity", "value": "lots"}, "line 5: quantity", "is not a number"),
+        ({"row": 3, "column": "quantity", "value": "lots"}, "line 5: quantity", "valid number"),
         ({"row": 6, "column": "quantity", "value": "0"}, "line 8: quantity", "is zero"),
         ({"row": 2, "column": "timestamp", "value": "yesterday"}, "line 4: timestamp", "datetime"),
         ({"row": 4, "column": "customer_id", "value": ""}, "line 6: customer_id", "is required"),
