@@ -275,13 +275,13 @@ def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
     check_config(config)
     started = time.perf_counter()
     report_hook = _report_hook(config)
-    prep = prepare(config)
-    pipeline, selection_info = fit(prep, config)
-    model = SegmentModel.from_pipeline(prep.spec, pipeline)
     previous_dir = config.previous or (
         identity.latest_version(config.out, config.name) if config.use_previous else None
     )
-    previous = identity.load_previous(previous_dir) if previous_dir else None
+    previous = identity.load_previous(previous_dir) if previous_dir else None  # fail before fitting
+    prep = prepare(config)
+    pipeline, selection_info = fit(prep, config)
+    model = SegmentModel.from_pipeline(prep.spec, pipeline)
     ids = identity.match(previous, model) if previous else None
     segments, assignments = evaluate(prep, model, config.names_file, ids)
     if previous and ids:

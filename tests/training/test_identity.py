@@ -132,7 +132,7 @@ def test_an_altered_previous_model_is_refused(tmp_path: Path) -> None:
     path, _ = train_sample(tmp_path, k=3)
     (path / "assignments.parquet").write_bytes(b"not parquet")
     with pytest.raises(ArtifactError, match=r"assignments\.parquet is missing or altered"):
-        train_sample(tmp_path, k=3)
+        train_sample(tmp_path, k=3)  # refused before fitting
 
 
 @pytest.mark.slow
