@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -144,3 +145,25 @@ def feature_customers(X: pd.DataFrame) -> list[dict]:
         {"customer_id": str(cid), "features": dict(zip(X.columns, row, strict=True))}
         for cid, row in zip(X.index, X.to_numpy().tolist(), strict=True)
     ]
+
+
+def test_models_without_stored_bins_derive_them_and_a_new_version_starts_a_new_window(
+    sample_model: tuple[Path, dict],
+) -> None:
+    path, meta = sample_model
+    with client_for(path) as client:
+        loaded = client.app.state.segmenter.current  # type: ignore[attr-defined]
+    stored = Reference.of(loaded)
+    old_meta = {k: v for k, v in loaded.metadata.items() if k != "feature_bins"}
+    derived = Reference.of(dataclasses.replace(loaded, metadata=old_meta))
+    for name in meta["features"]["names"]:
+        assert np.array_equal(stored.bins[name]["edges"], derived.bins[name]["edges"])
+        assert np.allclose(stored.bins[name]["proportions"], derived.bins[name]["proportions"])
+    monitor = DriftMonitor(size=100, threshold=0.2, min_customers=1)
+    X = np.ones((7, len(stored.names)))
+    monitor.record(stored, X, np.zeros(7, dtype=np.int64))
+    assert monitor.report(stored)["window_customers"] == 7
+    reloaded = dataclasses.replace(stored, version="another-version")
+    assert monitor.report(reloaded)["window_customers"] == 0  # not the served version's window
+    monitor.record(reloaded, X[:2], np.zeros(2, dtype=np.int64))
+    assert monitor.report(reloaded)["window_customers"] == 2
