@@ -157,6 +157,8 @@ def format_summary(path: Path, meta: dict[str, Any]) -> str:
     lines += _score_table(sel["scores"], sel["chosen_k"])
     for run in sel.get("comparison", {}).get("algorithms", []):
         lines.append(f"compare {run['algorithm']}: k = {run['chosen_k']} (elbow {run['elbow_k']})")
+        if run["warning"]:
+            lines.append(f"  WARNING: {run['warning']}")
         lines += _score_table(run["scores"], run["chosen_k"])
     ident = meta.get("identity")
     if ident:
