@@ -187,9 +187,11 @@ async def load(args: argparse.Namespace, url: str, pid: int) -> dict[str, Any]:
         warm = Phase("warm-up")
         await run_phase(client, warm, args.warmup, args.concurrency, payloads, args.batch_every)
         rss_warm, cpu_warm, load_before = rss_mib(pid), cpu_seconds(pid), os.getloadavg()[0]
+        client_warm = cpu_seconds(os.getpid())
         run = Phase("run")
         await run_phase(client, run, args.duration, args.concurrency, payloads, args.batch_every)
         rss_end, cpu_end, load_after = rss_mib(pid), cpu_seconds(pid), os.getloadavg()[0]
+        client_cpu = cpu_seconds(os.getpid()) - client_warm
     return {
         "concurrency": args.concurrency,
         "mix": f"1 batch of {args.batch_size} customers per {args.batch_every} requests, the rest single",
@@ -203,6 +205,7 @@ async def load(args: argparse.Namespace, url: str, pid: int) -> dict[str, Any]:
         # put the throughput in context.
         "server_cpu_seconds_in_run": round(cpu_end - cpu_warm, 1),
         "server_cpu_ms_per_request": round((cpu_end - cpu_warm) * 1000 / max(run.requests, 1), 1),
+        "client_cpu_seconds_in_run": round(client_cpu, 1),
         "cpus": os.cpu_count(),
         "load_average_1m": [round(load_before, 1), round(load_after, 1)],
     }
