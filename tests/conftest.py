@@ -92,7 +92,7 @@ def start_server(model_root: Path, model_dir: Path, log: Path, **env: str) -> Se
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # generous: CI machines can be loaded
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             handle.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +218,6 @@ def main(argv: list[str] | None = None) -> int:
             options = ReportOptions(args.demographics, args.demographics_id)
             print(f"report written to {write_report(args.model_dir, options)}")
     except TrainingError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -131,7 +131,7 @@ def test_cli_assign_and_its_errors(sample_model: tuple[Path, dict], tmp_path: Pa
     bad = [*cmd[:-3], "--customer-id-col", "Customer", "--output", str(tmp_path / "x.csv")]
     done = subprocess.run(bad, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
-    assert "column(s) ['Customer'] not found" in done.stdout
+    assert "column(s) ['Customer'] not found" in done.stderr
 
 
 def test_generator_is_seeded_and_scores(sample_model: tuple[Path, dict], tmp_path: Path) -> None:

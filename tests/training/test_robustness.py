@@ -34,9 +34,11 @@ def varied(path: Path, customers: int = 40, seed: int = 0) -> Path:
 
 
 def fit(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """Exit code and the error line (on stderr, after any progress lines)."""
     code = main(["fit", "--out", str(tmp_path / "out"), "--name", "m", "--amount-col", "amount", *args])
     captured = capsys.readouterr()
-    return code, captured.out + captured.err
+    errors = [line for line in captured.err.splitlines() if not line.startswith("[")]
+    return code, captured.out + "\n".join(errors)
 
 
 def assert_no_model(tmp_path: Path) -> None:
@@ -83,7 +85,7 @@ def test_bad_training_data_is_a_clear_error(
     data = write(tmp_path / "lines.csv", text)
     code, output = fit(tmp_path, capsys, "--input", str(data), *extra)
     assert code == 2
-    assert output.startswith("error: ")
+    assert output.lstrip("\n").startswith("error: ")
     assert message in output
     assert_no_model(tmp_path)
 
