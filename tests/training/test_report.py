@@ -281,12 +281,12 @@ def test_bad_demographics_options_fail_before_training(
 
     base = ["fit", "--input", str(SAMPLE), "--dataset", str(ONLINE_RETAIL_SPEC), "--out", str(tmp_path)]
     assert main([*base, "--demographics", str(tmp_path / "absent.csv"), "--demographics-id", "x"]) == 2
-    assert "absent.csv does not exist" in capsys.readouterr().out
+    assert "absent.csv does not exist" in capsys.readouterr().err
     (tmp_path / "demo.csv").write_text("household_id,age\n1,30\n")
     assert main([*base, "--demographics", str(tmp_path / "demo.csv"), "--demographics-id", "hh"]) == 2
-    assert "id column 'hh' not found" in capsys.readouterr().out
+    assert "id column 'hh' not found" in capsys.readouterr().err
     assert main([*base, "--demographics", str(tmp_path / "demo.csv")]) == 2
-    assert "go together" in capsys.readouterr().out
+    assert "go together" in capsys.readouterr().err
     assert not (tmp_path / "model").exists()
 
 
