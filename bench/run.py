@@ -35,6 +35,8 @@ CANONICAL = ["--k", "8", "--order-id-col", "order_id", "--amount-col", "amount",
 
 
 def machine() -> dict[str, Any]:
+    import numpy  # noqa: F401  (loads its BLAS, so that threadpoolctl sees it)
+    import sklearn.cluster  # noqa: F401
     from threadpoolctl import threadpool_info
 
     cpu = next(
@@ -71,7 +73,7 @@ def model_version_dir() -> Path:
     return MODEL / (MODEL / "LATEST").read_text().strip()
 
 
-def run_http(quick: bool) -> tuple[list[dict[str, Any]], float]:
+def run_http(quick: bool) -> tuple[list[dict[str, Any]], dict[str, float]]:
     out = OUT / "http"
     out.mkdir(parents=True, exist_ok=True)
     (out / "one.json").write_bytes(loadtest.history_body(1))
@@ -84,15 +86,17 @@ def run_http(quick: bool) -> tuple[list[dict[str, Any]], float]:
         for path in ("/bench/floor", "/v1/assign"):  # warm-up: first requests build caches
             for body in ("one.json", "batch.json"):
                 loadtest.wrk(f"{base}{path}", out / body, 1, 2)
+        rss_warm = loadtest.rss_mb(proc.pid)
         for body, n in (("one.json", 1), ("batch.json", 1000)):
             for c in (1, 16, 64):
                 if n == 1000 and c == 64 and quick:
                     continue
-                floor = loadtest.median_run(f"{base}/bench/floor", out / body, c, seconds, repeats)
-                ours = loadtest.median_run(f"{base}/v1/assign", out / body, c, seconds, repeats)
+                secs = seconds if n == 1 else 2 * seconds  # batches: enough requests per run
+                floor = loadtest.median_run(f"{base}/bench/floor", out / body, c, secs, repeats)
+                ours = loadtest.median_run(f"{base}/v1/assign", out / body, c, secs, repeats)
                 rows.append(_http_row(f"{n} customer(s) x 10 lines", c, n, ours, floor))
-        rss = loadtest.rss_mb(proc.pid)
-    return rows, rss
+        rss_loaded = loadtest.rss_mb(proc.pid)
+    return rows, {"after_warm_up": rss_warm, "after_load": rss_loaded}
 
 
 def _http_row(case: str, c: int, n: int, ours: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
