@@ -62,39 +62,7 @@ def history_lines(
     cat_col: list[int] = []
     limit_ns = min(as_of_ns, latest_ns)
     has_money = spec.has_money
-    categories = bool(spec.categories)
-
-    def fast(k: int, txs: list[dict[str, Any]]) -> bool:
-        """Columns of a customer whose lines break no rule; False sends it to the line-by-line path."""
-        n = len(txs)
-        amounts: list[Any] = [t.get("amount") for t in txs]
-        if None in amounts or 0 in amounts or max(amounts) <= 0:
-            return False
-        if any([t.get("quantity") is not None or t.get("unit_price") is not None for t in txs]):
-            return False
-        ns = [
-            ns_of[s] if s in ns_of else ns_of.setdefault(s, to_ns(as_utc(s)))
-            for s in [t["timestamp"] for t in txs]
-        ]
-        order_ids = [t.get("order_id") for t in txs]
-        if min(ns) < 0 or max(ns) > limit_ns or None in order_ids:
-            return False
-        cats: list[Any] = [t.get("category") for t in txs]
-        money: list[Any] = amounts if has_money else [None] * n
-        keys = set(zip(order_ids, ns, money, cats, [t.get("product_id") for t in txs], strict=True))
-        if len(keys) != n:  # exact duplicates: the line-by-line path keeps the first of each
-            return False
-        cust_col.extend([k] * n)
-        order_col.extend([orders.setdefault(o, len(orders)) for o in order_ids])
-        ts_col.extend(ns)
-        amount_col.extend(amounts if has_money else [math.nan] * n)
-        if categories:
-            cat_col.extend([lookup.get(c, other) for c in cats])
-        return True
-
     for k, (i, cust) in enumerate(customers):
-        if not errors and fast(k, cust["transactions"]):
-            continue
         has_purchase = False
         for j, t in enumerate(cust["transactions"]):
             stamp = t["timestamp"]
