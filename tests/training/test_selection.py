@@ -92,3 +92,4 @@ def test_mall_customers_chooses_k5_stable_with_every_score(tmp_path: Path) -> No
     assert best["silhouette"] == pytest.approx(0.555, abs=0.005)
     assert best["stability"] >= selection.STABILITY_MIN
     assert sel["elbow"]["k"] == 5
+    assert meta["features"]["definition"] == "table-v1"

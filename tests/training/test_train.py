@@ -64,22 +64,6 @@ def test_given_k_and_names_override(tmp_path: Path) -> None:
     assert meta["segments"][0]["name"] == "VIP shoppers"
 
 
-def test_mall_customers_chooses_k5(tmp_path: Path) -> None:
-    path = shared_file("customer_tables/mall_customers.csv")
-    _, meta = train(
-        TrainConfig(
-            input=path,
-            table_columns=["Annual Income (k$)", "Spending Score (1-100)"],
-            table_id="CustomerID",
-            out=tmp_path,
-        )
-    )
-    assert meta["selection"]["chosen_k"] == 5
-    best = next(s for s in meta["selection"]["scores"] if s["k"] == 5)
-    assert best["silhouette"] == pytest.approx(0.55, abs=0.01)
-    assert meta["features"]["definition"] == "table-v1"
-
-
 def test_date_only_file_trains_without_money(tmp_path: Path) -> None:
     raw = pd.read_csv(SAMPLE, dtype=str).dropna(subset=["CustomerID"])
     dates = raw[["CustomerID", "InvoiceDate"]].rename(columns={"CustomerID": "shopper", "InvoiceDate": "day"})
