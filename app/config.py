@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     max_transactions: int = Field(10_000, ge=1, description="transactions per customer")
     max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="request body size limit")
     max_future_days: float = Field(1.0, ge=0, description="how far past now a timestamp may be")
+    inline_body_bytes: int = Field(
+        16 * 1024, ge=0, description="JSON assign bodies up to this size are answered on the event loop"
+    )
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="keys for /v1, comma-separated or a JSON list (empty: open)"
     )

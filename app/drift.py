@@ -79,11 +79,16 @@ class DriftMonitor:
                 self._X = np.empty((self.size, len(ref.names)))
                 self._labels = np.empty(self.size, dtype=np.int64)
                 self._next = self._count = 0
-            idx = (self._next + np.arange(len(labels))) % self.size
-            self._X[idx] = X
-            self._labels[idx] = labels
-            self._next = int((self._next + len(labels)) % self.size)
-            self._count = min(self._count + len(labels), self.size)
+            n, start = len(labels), self._next
+            if start + n <= self.size:  # no wrap: plain slices (the common, cheap case)
+                self._X[start : start + n] = X
+                self._labels[start : start + n] = labels
+            else:
+                idx = (start + np.arange(n)) % self.size
+                self._X[idx] = X
+                self._labels[idx] = labels
+            self._next = (start + n) % self.size
+            self._count = min(self._count + n, self.size)
 
     def reset(self) -> None:
         with self._lock:

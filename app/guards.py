@@ -9,7 +9,8 @@ application the client went away, so the rest of the body is never read.
 from __future__ import annotations
 
 import email.message
-from collections.abc import Callable
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
@@ -87,6 +88,7 @@ class BodyLimitMiddleware:
         await response(scope, receive, send)
 
 
+@functools.lru_cache(maxsize=256)  # clients send a handful of distinct values
 def is_json(content_type: str | None) -> bool:
     """``application/json`` or ``application/<anything>+json`` (parameters allowed)."""
     if not content_type:
@@ -99,7 +101,7 @@ def is_json(content_type: str | None) -> bool:
     )
 
 
-def json_body(*other_types: str) -> Callable[[Request], None]:
+def json_body(*other_types: str) -> Callable[[Request], Awaitable[None]]:
     """A dependency answering 415 to a body that is not declared JSON.
 
     ``other_types`` are the other media types the same path takes (through another
@@ -107,7 +109,7 @@ def json_body(*other_types: str) -> Callable[[Request], None]:
     """
     expected = ", ".join(["application/json", *other_types])
 
-    def require_json(request: Request) -> None:
+    async def require_json(request: Request) -> None:
         headers = request.headers
         length = headers.get("content-length", "0").strip()
         has_body = length not in ("", "0") or "transfer-encoding" in headers

@@ -1,7 +1,7 @@
 """Prometheus metrics: one registry per app, served at GET /metrics.
 
 HTTP metrics are recorded by :class:`app.logs.AccessMiddleware`; assignment metrics by
-:func:`app.observe.after_assign`; the model info and drift gauges are refreshed at scrape
+:func:`app.observe.observe`; the model info and drift gauges are refreshed at scrape
 time, so a reloaded model shows up without any hook in the reload path.
 """
 
@@ -89,14 +89,18 @@ class Metrics:
     ) -> None:
         """Record one answered assign: segment counts, batch size, out-of-range values."""
         self.customers.observe(len(labels))
-        for index, count in enumerate(np.bincount(labels, minlength=len(segment_ids))):
+        counts = np.bincount(labels, minlength=len(segment_ids)).tolist()
+        for index, count in enumerate(counts):
             if count:
-                self.assignments.labels(str(segment_ids[index]), segment_names[index]).inc(int(count))
-        for j, name in enumerate(feature_names):
-            if low := int(below[:, j].sum()):
-                self.out_of_range.labels(name, "below_min").inc(low)
-            if high := int(above[:, j].sum()):
-                self.out_of_range.labels(name, "above_max").inc(high)
+                self.assignments.labels(str(segment_ids[index]), segment_names[index]).inc(count)
+        if below.any():
+            for name, low in zip(feature_names, below.sum(axis=0).tolist(), strict=True):
+                if low:
+                    self.out_of_range.labels(name, "below_min").inc(low)
+        if above.any():
+            for name, high in zip(feature_names, above.sum(axis=0).tolist(), strict=True):
+                if high:
+                    self.out_of_range.labels(name, "above_max").inc(high)
 
     def render(self, model: dict[str, str] | None, drift: dict[str, Any] | None) -> bytes:
         """The exposition text, with model info and drift gauges refreshed first."""

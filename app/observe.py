@@ -1,7 +1,7 @@
 """After an assign: metrics, the drift window and (when asked) explanations.
 
-Works on the answer (``AssignResponse``) only, so it is the same for JSON and upload
-requests whatever path computed the answer.
+Works on the arrays of an assignment (:class:`app.segmenter.Assigned`), the same for
+JSON and upload requests.
 """
 
 from __future__ import annotations
@@ -9,13 +9,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import numpy as np
-
 from app.drift import DriftMonitor, Reference
 from app.explain import explain
 from app.metrics import Metrics
-from app.schemas import AssignResponse, Explanation
-from app.segmenter import LoadedModel, Segmenter
+from app.segmenter import Assigned, LoadedModel
 
 _lock = threading.Lock()
 
@@ -32,75 +29,23 @@ def reference_of(state: Any, loaded: LoadedModel) -> Reference:
     return ref
 
 
-def after_assign(
-    state: Any,
-    segmenter: Segmenter,
-    response: AssignResponse,
-    explain_it: bool,
-    loaded: LoadedModel | None = None,
-) -> None:
-    """Record ``response`` in the metrics and drift window; add explanations if asked.
+def observe(state: Any, assigned: Assigned, explain_it: bool) -> list[dict[str, Any]] | None:
+    """Record ``assigned`` in the metrics and drift window; its explanations if asked.
 
-    ``loaded``: the model that computed ``response`` (default: the current one).
+    Returns
+    -------
+    list of dict or None
+        One explanation per customer (JSON-ready), when ``explain_it``.
     """
-    loaded = loaded or segmenter.current
-    if loaded.version != response.model_version or not response.results:
-        return  # the model was swapped mid-request: its reference no longer applies
+    if not assigned.customer_ids:
+        return None
+    loaded, X = assigned.loaded, assigned.X
+    labels, nxt = assigned.result.segment_index, assigned.result.next_index
     ref = reference_of(state, loaded)
-    index = {sid: i for i, sid in enumerate(loaded.segment_ids)}
-    X = np.array([[r.features[n] for n in ref.names] for r in response.results], dtype=np.float64)
-    labels = np.array([index[r.segment_id] for r in response.results], dtype=np.int64)
-    nxt = np.array(
-        [
-            index[r.next_segment.segment_id] if r.next_segment else index[r.segment_id]
-            for r in response.results
-        ]
-    )
-    whys = _observe(state, loaded, ref, X, labels, nxt, explain_it)
-    for result, why in zip(response.results, whys or [], strict=False):
-        result.explanation = why
-
-
-def after_assign_plain(
-    state: Any,
-    segmenter: Segmenter,
-    answer: dict[str, Any],
-    explain_it: bool,
-    loaded: LoadedModel | None = None,
-) -> None:
-    """:func:`after_assign` on the plain answer of :meth:`Segmenter.assign_plain`."""
-    loaded = loaded or segmenter.current
-    results = answer["results"]
-    if loaded.version != answer["model_version"] or not results:
-        return
-    ref = reference_of(state, loaded)
-    index = {sid: i for i, sid in enumerate(loaded.segment_ids)}
-    X = np.array([[r["features"][n] for n in ref.names] for r in results], dtype=np.float64)
-    labels = np.array([index[r["segment_id"]] for r in results], dtype=np.int64)
-    nxt = np.array(
-        [
-            index[r["next_segment"]["segment_id"]] if r["next_segment"] else index[r["segment_id"]]
-            for r in results
-        ]
-    )
-    whys = _observe(state, loaded, ref, X, labels, nxt, explain_it)
-    for result, why in zip(results, whys or [], strict=False):
-        result["explanation"] = why.model_dump(mode="json")
-
-
-def _observe(
-    state: Any,
-    loaded: LoadedModel,
-    ref: Reference,
-    X: np.ndarray,
-    labels: np.ndarray,
-    nxt: np.ndarray,
-    explain_it: bool,
-) -> list[Explanation] | None:
     metrics: Metrics = state.metrics
-    metrics.observe_assign(
-        ref.segment_ids, ref.segment_names, labels, np.less(X, ref.low), np.greater(X, ref.high), ref.names
-    )
+    metrics.observe_assign(ref.segment_ids, ref.segment_names, labels, ref.low > X, ref.high < X, ref.names)
     drift: DriftMonitor = state.drift
     drift.record(ref, X, labels)
-    return explain(loaded.model, X, labels, nxt, ref.low, ref.high) if explain_it else None
+    if not explain_it:
+        return None
+    return [why.model_dump(mode="json") for why in explain(loaded.model, X, labels, nxt, ref.low, ref.high)]

@@ -42,7 +42,7 @@ ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def presented_key(
+async def presented_key(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
 ) -> str | None:
@@ -62,7 +62,7 @@ def matches(key: str, secrets: Iterable[SecretStr | None]) -> bool:
     return found
 
 
-def require_api_key(settings: SettingsDep, key: Annotated[str | None, Depends(presented_key)]) -> None:
+async def require_api_key(settings: SettingsDep, key: Annotated[str | None, Depends(presented_key)]) -> None:
     """Guard of the ``/v1`` endpoints: open when no API keys are configured."""
     if not settings.api_keys:
         return
@@ -72,7 +72,7 @@ def require_api_key(settings: SettingsDep, key: Annotated[str | None, Depends(pr
         raise Unauthorized("the API key is not valid", headers=CHALLENGE)
 
 
-def require_admin(settings: SettingsDep, key: Annotated[str | None, Depends(presented_key)]) -> None:
+async def require_admin(settings: SettingsDep, key: Annotated[str | None, Depends(presented_key)]) -> None:
     """Guard of the admin endpoints: only the admin key passes."""
     if settings.admin_key is None:
         raise Forbidden("admin endpoints are disabled: no admin key is configured (SEGMENTS_ADMIN_KEY)")

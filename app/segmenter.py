@@ -17,7 +17,7 @@ from app.schemas import AssignRequest, AssignResponse
 from training.artifact import load_model, resolve_model_dir
 from training.errors import ArtifactError
 from training.features import feature_matrix
-from training.model import SegmentModel
+from training.model import Assignment, SegmentModel
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,21 @@ class LoadedModel:
     model: SegmentModel
     segment_ids: list[int]
     segment_names: list[str]
+
+
+@dataclass(frozen=True)
+class Assigned:
+    """One request's customers placed by one model version, as arrays.
+
+    The answer, the metrics, the drift window and the explanations all read this, so
+    nothing is rebuilt from the response.
+    """
+
+    loaded: LoadedModel
+    as_of: dt.datetime
+    customer_ids: list[str]
+    X: np.ndarray  # features in original units, spec order
+    result: Assignment
 
 
 class Segmenter:
@@ -96,21 +111,37 @@ class Segmenter:
     def assign(
         self, request: AssignRequest, max_future_days: float, loaded: LoadedModel | None = None
     ) -> AssignResponse:
-        """Features plus nearest segment for every customer of a validated ``request``.
-
-        ``loaded``: the model version to answer with (default: the current one); a route that
-        does more with the answer (explanations, CSV columns) reads ``current`` once and
-        passes it, so a reload mid-request can't mix two versions in one answer.
-        """
-        answer = self.assign_plain(request.model_dump(), max_future_days, loaded)
-        return AssignResponse.model_validate(answer)
+        """:meth:`assign_arrays` of a validated ``request``, answered as a response model."""
+        return AssignResponse.model_validate(
+            answer(self.assign_arrays(request.model_dump(), max_future_days, loaded))
+        )
 
     def assign_plain(
         self, request: dict[str, Any], max_future_days: float, loaded: LoadedModel | None = None
     ) -> dict[str, Any]:
-        """:meth:`assign` on plain data (as :func:`app.parsing.parse_assign` returns it).
+        """:meth:`assign_arrays` answered as plain data in the shape of :class:`AssignResponse`."""
+        return answer(self.assign_arrays(request, max_future_days, loaded))
 
-        Returns the response as plain data in the shape of :class:`AssignResponse`.
+    def assign_arrays(
+        self, request: dict[str, Any], max_future_days: float, loaded: LoadedModel | None = None
+    ) -> Assigned:
+        """Features plus nearest segment for every customer of a request given as plain data.
+
+        Parameters
+        ----------
+        request : dict
+            An :class:`AssignRequest` as plain data (as :func:`app.parsing.parse_assign` returns it).
+        max_future_days : float
+            Tolerance for timestamps past now (clock skew).
+        loaded : LoadedModel, optional
+            The model version to answer with (default: the current one); a route that does
+            more with the answer (explanations, CSV columns) reads ``current`` once and
+            passes it, so a reload mid-request can't mix two versions in one answer.
+
+        Raises
+        ------
+        InvalidInput
+            Every rule the customers break, each at its field.
         """
         loaded = loaded or self.current
         spec = loaded.model.spec
@@ -121,15 +152,8 @@ class Segmenter:
         if not EPOCH <= as_of <= latest:
             problem = "is in the future" if as_of > latest else "is before 1970-01-01"
             raise InvalidInput(f"as_of: {problem}", [field_error("as_of", problem)])
-        errors = []
-        seen: dict[str, int] = {}
-        for i, cust in enumerate(customers):
-            cid = cust["customer_id"]
-            if cid in seen:
-                errors.append(
-                    field_error(f"customers[{i}].customer_id", f"duplicates customers[{seen[cid]}]")
-                )
-            seen.setdefault(cid, i)
+        ids = [c["customer_id"] for c in customers]
+        errors = _duplicates(ids) if len(set(ids)) < len(ids) else []
         histories = [(i, c) for i, c in enumerate(customers) if c.get("transactions") is not None]
         if histories and spec.is_table:
             errors.append(
@@ -144,13 +168,17 @@ class Segmenter:
             errors += line_errors
             if not line_errors:
                 H, _ = feature_matrix(lines, spec, to_ns(as_of))
-                X[[i for i, _ in histories]] = H
+                if len(histories) == len(customers):
+                    X = H
+                else:
+                    X[[i for i, _ in histories]] = H
                 errors += _overflowed(histories, H, spec.names)
-        for i, cust in enumerate(customers):
-            if cust.get("features") is not None:
-                vector = _feature_vector(cust["features"], spec.names, i, errors)
-                if vector is not None:
-                    X[i] = vector
+        if len(histories) < len(customers):
+            for i, cust in enumerate(customers):
+                if cust.get("features") is not None:
+                    vector = _feature_vector(cust["features"], spec.names, i, errors)
+                    if vector is not None:
+                        X[i] = vector
         if errors:
             raise InvalidInput("; ".join(f"{e['field']}: {e['message']}" for e in errors[:3]), errors)
         result = loaded.model.assign(X)
@@ -164,31 +192,49 @@ class Segmenter:
                     for r in np.flatnonzero(far).tolist()
                 ],
             )
-        best_all, next_all = result.segment_index.tolist(), result.next_index.tolist()
-        dist_all, next_dist_all = result.distance.tolist(), result.next_distance.tolist()
-        ids, names = loaded.segment_ids, loaded.segment_names
-        proba = None if result.probabilities is None else result.probabilities.tolist()
-        results = []
-        for r, (cust, row) in enumerate(zip(customers, X.tolist(), strict=True)):
-            best, nxt = best_all[r], next_all[r]
-            results.append(
-                {
-                    "customer_id": cust["customer_id"],
-                    "segment_id": ids[best],
-                    "segment_name": names[best],
-                    "distance": dist_all[r],
-                    "next_segment": None
-                    if best == nxt
-                    else {"segment_id": ids[nxt], "segment_name": names[nxt], "distance": next_dist_all[r]},
-                    "features": dict(zip(spec.names, row, strict=True)),
-                }
-            )
-            if proba is not None:
-                results[-1]["probabilities"] = [
-                    {"segment_id": i, "segment_name": n, "probability": p}
-                    for i, n, p in zip(ids, names, proba[r], strict=True)
-                ]
-        return {"model_version": loaded.version, "as_of": as_of, "results": results}
+        return Assigned(loaded, as_of, ids, X, result)
+
+
+def answer(assigned: Assigned, explanations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The response to ``assigned`` as plain data in the shape of :class:`AssignResponse`."""
+    loaded, result = assigned.loaded, assigned.result
+    names = loaded.model.spec.names
+    best_all, next_all = result.segment_index.tolist(), result.next_index.tolist()
+    dist_all, next_dist_all = result.distance.tolist(), result.next_distance.tolist()
+    ids, seg_names = loaded.segment_ids, loaded.segment_names
+    proba = None if result.probabilities is None else result.probabilities.tolist()
+    results = []
+    for r, (cid, row) in enumerate(zip(assigned.customer_ids, assigned.X.tolist(), strict=True)):
+        best, nxt = best_all[r], next_all[r]
+        item = {
+            "customer_id": cid,
+            "segment_id": ids[best],
+            "segment_name": seg_names[best],
+            "distance": dist_all[r],
+            "next_segment": None
+            if best == nxt
+            else {"segment_id": ids[nxt], "segment_name": seg_names[nxt], "distance": next_dist_all[r]},
+            "features": dict(zip(names, row, strict=True)),
+        }
+        if proba is not None:
+            item["probabilities"] = [
+                {"segment_id": i, "segment_name": n, "probability": p}
+                for i, n, p in zip(ids, seg_names, proba[r], strict=True)
+            ]
+        if explanations is not None:
+            item["explanation"] = explanations[r]
+        results.append(item)
+    return {"model_version": loaded.version, "as_of": assigned.as_of, "results": results}
+
+
+def _duplicates(ids: list[str]) -> list[dict[str, str]]:
+    errors: list[dict[str, str]] = []
+    seen: dict[str, int] = {}
+    for i, cid in enumerate(ids):
+        if cid in seen:
+            errors.append(field_error(f"customers[{i}].customer_id", f"duplicates customers[{seen[cid]}]"))
+        seen.setdefault(cid, i)
+    return errors
 
 
 def _input_of(customer: dict[str, Any]) -> str:

@@ -6,13 +6,15 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from app.config import Settings
 from app.deps import SegmenterDep, SettingsDep
 from app.errors import InvalidInput, field_error
-from app.observe import after_assign_plain
+from app.observe import observe
 from app.parsing import parse_assign
 from app.schemas import AssignRequest, AssignResponse, Problem
+from app.segmenter import Segmenter, answer
 
 router = APIRouter(prefix="/v1", tags=["segments"])
 
@@ -40,20 +42,33 @@ ASSIGN_BODY: dict[str, Any] = {
     responses={422: {"model": Problem}, 413: {"model": Problem}, 503: {"model": Problem}},
     openapi_extra=ASSIGN_BODY,
 )
-def assign(
+async def assign(
     body: RawBody,
     request: Request,
     segmenter: SegmenterDep,
     settings: SettingsDep,
     explain: Annotated[bool, Query(description="add per-feature explanations")] = False,
 ) -> Response:
+    # A small body costs less to answer than the hop to a worker thread would, so it is
+    # answered on the event loop; larger ones go to the threadpool and leave the loop free.
+    if len(body) <= settings.inline_body_bytes:
+        return answer_assign(body, request, segmenter, settings, explain)
+    return await run_in_threadpool(answer_assign, body, request, segmenter, settings, explain)
+
+
+def answer_assign(
+    body: bytes, request: Request, segmenter: Segmenter, settings: Settings, explain: bool
+) -> Response:
+    """Parse, assign, record and serialize one JSON /v1/assign request."""
     parsed = parse_assign(body)
     check_limits(parsed, settings)
     loaded = segmenter.current  # once: the whole answer, explanations too, is this version's
     request.state.model_version = loaded.version  # for the access log
-    answer = segmenter.assign_plain(parsed, settings.max_future_days, loaded)
-    after_assign_plain(request.app.state, segmenter, answer, explain or parsed.get("explain", False), loaded)
-    return Response(orjson.dumps(answer, option=orjson.OPT_UTC_Z), media_type="application/json")
+    assigned = segmenter.assign_arrays(parsed, settings.max_future_days, loaded)
+    whys = observe(request.app.state, assigned, explain or parsed.get("explain", False))
+    return Response(
+        orjson.dumps(answer(assigned, whys), option=orjson.OPT_UTC_Z), media_type="application/json"
+    )
 
 
 def check_limits(body: AssignRequest | dict[str, Any], settings: Settings) -> None:

@@ -19,9 +19,10 @@ from starlette.types import Scope
 
 from app.deps import SegmenterDep, SettingsDep
 from app.errors import InvalidInput, PayloadTooLarge
-from app.observe import after_assign
+from app.observe import observe
 from app.routes.assign import check_limits
 from app.schemas import AssignResponse, Problem
+from app.segmenter import answer
 from app.uploads import CSV_TYPES, PARQUET_TYPES, answer_csv, read_upload, relabel, upload_request
 
 
@@ -88,10 +89,11 @@ def _score(
     loaded = segmenter.current  # once: the whole answer, explanations and CSV columns too
     request.state.model_version = loaded.version  # for the access log
     try:
-        response = segmenter.assign(assign_request, settings.max_future_days, loaded)
+        assigned = segmenter.assign_arrays(assign_request.model_dump(), settings.max_future_days, loaded)
     except InvalidInput as exc:
         raise relabel(exc, lines_of, word) from exc
-    after_assign(request.app.state, segmenter, response, explain, loaded)
+    whys = observe(request.app.state, assigned, explain)
+    response = AssignResponse.model_validate(answer(assigned, whys))
     if wants_csv:
         names = loaded.model.spec.names
         return Response(answer_csv(response, names), media_type="text/csv")

@@ -269,14 +269,14 @@ def test_a_swap_mid_request_leaves_the_answer_wholly_to_the_first_version(
 ) -> None:
     """Swap right after the segments are computed: explanations (and CSV columns) stay the first model's."""
     segmenter = client.app.state.segmenter  # type: ignore[attr-defined]
-    original = segmenter.assign if upload else segmenter.assign_plain  # what each route calls
+    original = segmenter.assign_arrays  # what both routes call
 
     def assign_then_swap(*args: Any, **kwargs: Any) -> Any:
         answer = original(*args, **kwargs)
         segmenter.load(models.name_dir / models.b)
         return answer
 
-    monkeypatch.setattr(segmenter, "assign" if upload else "assign_plain", assign_then_swap)
+    monkeypatch.setattr(segmenter, "assign_arrays", assign_then_swap)
     body = request_body(3)
     if upload:
         lines = [{"customer_id": c["customer_id"], **t} for c in body["customers"] for t in c["transactions"]]
