@@ -349,29 +349,40 @@ def codes_of(values: pd.Series, sort: bool) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.intp, copy=False), np.asarray(found, dtype=object)
 
 
-def transform_plan(spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices of the ``log1p`` and ``signed_log1p`` features (computed once per model)."""
+def transform_plan(spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray, bool]:
+    """What :func:`transform_features` needs of ``spec``, computed once per model.
+
+    Returns
+    -------
+    lower : ndarray
+        Per feature, the value it is clipped at before the transform: 0 for ``log1p``,
+        -inf otherwise.
+    transformed : ndarray of bool
+        Per feature, whether it is transformed (``log1p`` or ``signed_log1p``).
+    all_transformed : bool
+    """
     kinds = [spec.transforms[name] for name in spec.names]
-    log = np.array([j for j, k in enumerate(kinds) if k == "log1p"], dtype=np.intp)
-    signed = np.array([j for j, k in enumerate(kinds) if k == "signed_log1p"], dtype=np.intp)
-    return log, signed
+    lower = np.array([0.0 if k == "log1p" else -np.inf for k in kinds], dtype=np.float64)
+    transformed = np.array([k != "none" for k in kinds], dtype=bool)
+    return lower, transformed, bool(transformed.all())
 
 
 def transform_features(
-    X: np.ndarray, spec: FeatureSpec, plan: tuple[np.ndarray, np.ndarray] | None = None
+    X: np.ndarray, spec: FeatureSpec, plan: tuple[np.ndarray, np.ndarray, bool] | None = None
 ) -> np.ndarray:
     """Apply the per-feature transforms (before scaling) to ``X`` in spec order.
 
-    ``plan`` is :func:`transform_plan` of ``spec``, passed by callers that transform often.
+    ``log1p`` is ``log1p(max(x, 0))``; ``signed_log1p`` is ``sign(x) * log1p(|x|)``.
+    Both are computed as the one expression ``copysign(log1p(|y|), y)`` with ``y`` the
+    clipped value (equal for ``y >= 0``), a handful of array operations whatever the
+    features. ``plan`` is :func:`transform_plan` of ``spec``, passed by callers that
+    transform often. Returns a new array.
     """
-    log, signed = plan if plan is not None else transform_plan(spec)
-    Xt = np.array(X, dtype=np.float64, copy=True)
-    if len(log):
-        Xt[:, log] = np.log1p(np.maximum(Xt[:, log], 0.0))
-    if len(signed):
-        v = Xt[:, signed]
-        Xt[:, signed] = np.sign(v) * np.log1p(np.abs(v))
-    return Xt
+    lower, transformed, all_transformed = plan if plan is not None else transform_plan(spec)
+    Y = np.maximum(X, lower, dtype=np.float64)
+    T = np.log1p(np.abs(Y))
+    np.copysign(T, Y, out=T)
+    return T if all_transformed else np.where(transformed, T, np.asarray(X, dtype=np.float64))
 
 
 def default_as_of(lines: pd.DataFrame) -> pd.Timestamp:

@@ -86,12 +86,14 @@ class SegmentModel:
         return int(self.centroids_.shape[0])
 
     @cached_property
-    def plan_(self) -> tuple[np.ndarray, np.ndarray]:
+    def plan_(self) -> tuple[np.ndarray, np.ndarray, bool]:
         return transform_plan(self.spec)
 
     def scale(self, X: np.ndarray) -> np.ndarray:
         """Transform then standardize raw features (original units, spec order)."""
-        return (transform_features(X, self.spec, self.plan_) - self.mean_) / self.scale_
+        Xs = transform_features(X, self.spec, self.plan_)
+        np.subtract(Xs, self.mean_, out=Xs)
+        return np.divide(Xs, self.scale_, out=Xs)
 
     def assign(self, X: np.ndarray) -> Assignment:
         """Nearest and next-nearest segment of each row of raw features ``X``.
@@ -103,23 +105,20 @@ class SegmentModel:
         Xs = self.scale(X)
         # ||x - c||^2 computed directly (not by the expanded dot-product form) so ties
         # and rounding match scikit-learn's predict on the same float64 data.
-        d2 = ((Xs[:, None, :] - self.centroids_[None, :, :]) ** 2).sum(axis=2)
-        proba = None
+        diff = Xs[:, None, :] - self.centroids_
+        d2 = np.add.reduce(np.square(diff, out=diff), axis=2)
         if self.mixture_ is not None:
             proba = np.asarray(self.mixture_.predict_proba(Xs), dtype=np.float64)
             order = np.argsort(-proba, axis=1, kind="stable")
-        else:
-            order = np.argsort(d2, axis=1, kind="stable")
-        rows = np.arange(len(Xs))
-        best = order[:, 0]
-        nxt = order[:, 1] if self.n_segments > 1 else best
-        return Assignment(
-            segment_index=best,
-            distance=np.sqrt(d2[rows, best]),
-            next_index=nxt,
-            next_distance=np.sqrt(d2[rows, nxt]),
-            probabilities=proba,
-        )
+            rows = np.arange(len(Xs))
+            best = order[:, 0]
+            nxt = order[:, 1] if self.n_segments > 1 else best
+            return Assignment(best, np.sqrt(d2[rows, best]), nxt, np.sqrt(d2[rows, nxt]), proba)
+        order = np.argsort(d2, axis=1, kind="stable")
+        # The sorted values are the distances in ``order``'s order: no gather by index.
+        nearest = np.sqrt(np.sort(d2, axis=1)[:, :2])
+        second = 1 if self.n_segments > 1 else 0
+        return Assignment(order[:, 0], nearest[:, 0], order[:, second], nearest[:, second])
 
     def centroids_original(self) -> np.ndarray:
         """Centroids mapped back to original units (inverse scaling and transforms)."""
