@@ -26,6 +26,7 @@ KNOWN_DEFINITIONS = (FEATURE_DEFINITION, TABLE_DEFINITION)
 CANONICAL_COLUMNS = ("customer_id", "order_id", "timestamp", "amount", "category", "product_id")
 OTHER_CATEGORY = "other"
 SECONDS_PER_DAY = 86_400.0
+NS_PER_DAY = 86_400e9  # exact in a float64
 PARALLEL_LINES = 1_000_000
 INT64_MIN, INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 
@@ -220,40 +221,36 @@ def feature_matrix(lines: LineArrays, spec: FeatureSpec, as_of_ns: int) -> tuple
     has_purchase : ndarray of bool, shape (n_customers,)
     """
     n_cust, amount = lines.n_customers, lines.amount
-    purchase = amount > 0 if amount is not None else None
-    pc = lines.customer[purchase] if purchase is not None else lines.customer
-    p_ts = lines.timestamp[purchase] if purchase is not None else lines.timestamp
-    has_purchase = np.bincount(pc, minlength=n_cust) > 0
+    if amount is not None:
+        purchase = amount > 0
+        pc, p_ts, po = lines.customer[purchase], lines.timestamp[purchase], lines.order[purchase]
+    else:
+        purchase, pc, p_ts, po = None, lines.customer, lines.timestamp, lines.order
     # last (row 0) and first (row 1) purchase, in one array so the day arithmetic runs once
-    ends = np.empty((2, n_cust), dtype=np.int64)
-    ends[0] = INT64_MIN
+    ends = np.full((2, n_cust), INT64_MIN, dtype=np.int64)
     ends[1] = INT64_MAX
     np.maximum.at(ends[0], pc, p_ts)
     np.minimum.at(ends[1], pc, p_ts)
-    po = lines.order[purchase] if purchase is not None else lines.order
-    frequency = _distinct_orders(pc, po, n_cust)
-    days = (as_of_ns - ends) / 1e9 / SECONDS_PER_DAY
+    has_purchase = ends[0] != INT64_MIN
+    frequency = _distinct_orders(pc, po, n_cust).astype(np.float64)
+    days = (np.int64(as_of_ns) - ends) / NS_PER_DAY
 
-    out: dict[str, np.ndarray] = {
-        "recency_days": days[0],
-        "frequency": frequency.astype(np.float64),
-        "tenure_days": days[1],
-    }
+    out: dict[str, np.ndarray] = {"recency_days": days[0], "frequency": frequency, "tenure_days": days[1]}
     if amount is not None:
         monetary = np.bincount(lines.customer, weights=amount, minlength=n_cust)
         out["monetary"] = monetary
-        out["avg_order_value"] = monetary / np.maximum(frequency, 1)
+        out["avg_order_value"] = monetary / np.maximum(frequency, 1.0)
     if spec.categories:
         out |= _category_shares(lines, pc, purchase, spec.categories)
-    X = np.empty((n_cust, len(spec.names)), dtype=np.float64)
-    for j, name in enumerate(spec.names):
-        X[:, j] = out[name]
-    return X, has_purchase
+    # one copy into (features, customers), viewed as (customers, features)
+    return np.array([out[name] for name in spec.names], dtype=np.float64).T, has_purchase
 
 
 def _distinct_orders(pc: np.ndarray, po: np.ndarray, n_cust: int) -> np.ndarray:
     """Distinct orders per customer, in linear time: orders of one customer count directly."""
-    if len(po) <= 64:  # tiny inputs (serving one customer): a set is cheaper than the arrays
+    if n_cust == 1:  # one customer (serving): every purchase order is its own
+        return np.array([len(set(po.tolist()))], dtype=np.int64)
+    if len(po) <= 64:  # tiny inputs (serving a few customers): a set is cheaper than the arrays
         pairs = set(zip(pc.tolist(), po.tolist(), strict=True))
         return np.bincount(np.array([c for c, _ in pairs], dtype=np.intp), minlength=n_cust)
     n_orders = int(po.max()) + 1
