@@ -17,8 +17,9 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# --loop asyncio: under saturation uvloop answered some connections 1-2 s late (README, Performance).
 serve: install
-	$(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) --timeout-keep-alive 75
+	$(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) --timeout-keep-alive 75 --loop asyncio
 
 lint: install
 	$(BIN)/ruff check app training tests scripts

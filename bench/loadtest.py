@@ -124,7 +124,7 @@ def features_bodies(model_dir: Path) -> tuple[bytes, bytes]:
 def our_service(model_dir: Path, out: Path) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--host", "127.0.0.1",
-           "--port", str(port), "--workers", "1"]  # fmt: skip
+           "--port", str(port), "--workers", "1", "--timeout-keep-alive", "75", "--loop", "asyncio"]  # fmt: skip
     env = {"SEGMENTS_MODEL_DIR": str(model_dir.resolve()), "SEGMENTS_BENCH_FLOOR": "1", "PYTHONPATH": str(ROOT)}
     ctx = serve(cmd, env, f"http://127.0.0.1:{port}/readyz", out / "uvicorn.log")
     ctx.port = port  # type: ignore[attr-defined]

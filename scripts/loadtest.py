@@ -39,7 +39,7 @@ SAMPLE = ROOT / "tests" / "data" / "online_retail_sample.csv.gz"
 AS_OF = "2011-12-10T00:00:00Z"  # the day after the sample's last purchase
 # As `make serve` and the Dockerfile: keep-alive far above any event-loop stall, so the server
 # never times out a connection whose next request is already waiting in the socket.
-SERVE_OPTIONS = ["--timeout-keep-alive", "75"]
+SERVE_OPTIONS = ["--timeout-keep-alive", "75", "--loop", "asyncio"]  # as `make serve`
 
 
 @dataclass

@@ -85,6 +85,8 @@ def start_server(model_root: Path, model_dir: Path, log: Path, **env: str) -> Se
             "127.0.0.1",
             "--port",
             str(port),
+            "--loop",
+            "asyncio",
         ],
         cwd=ROOT,
         env=environ,
