@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from app.errors import field_error
+from app.schemas import OUT_OF_UTC_RANGE
 from training.features import FeatureSpec, LineArrays
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -23,6 +24,17 @@ def to_ns(value: dt.datetime) -> int:
     """Exact nanoseconds since 1970-01-01 UTC of an aware datetime (no float rounding)."""
     delta = value - EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+#: Stands for a timestamp whose UTC value leaves years 1-9999 (an offset at either end).
+OVERFLOW = -(2**80)
+
+
+def _ns_or_overflow(stamp: dt.datetime) -> int:
+    try:
+        return to_ns(as_utc(stamp))
+    except OverflowError:
+        return OVERFLOW
 
 
 def history_lines(
@@ -55,23 +67,26 @@ def history_lines(
     lookup = {c: k for k, c in enumerate(spec.categories)}
     other = len(spec.categories)
     seen: set[tuple[object, ...]] = set()
-    cust_col: list[int] = []
+    lines_of: list[int] = []  # kept lines per customer (customer codes repeat: np.repeat at the end)
     order_col: list[int] = []
     ts_col: list[int] = []
     amount_col: list[float] = []
     cat_col: list[int] = []
     limit_ns = min(as_of_ns, latest_ns)
-    has_money = spec.has_money
+    has_money, has_categories = spec.has_money, bool(spec.categories)
     for k, (i, cust) in enumerate(customers):
         has_purchase = False
+        kept_before = len(ts_col)
         for j, t in enumerate(cust["transactions"]):
             stamp = t["timestamp"]
             ns = ns_of.get(stamp)
             if ns is None:
-                ns = ns_of[stamp] = to_ns(as_utc(stamp))
+                ns = ns_of[stamp] = _ns_or_overflow(stamp)
             if not 0 <= ns <= limit_ns:
                 where = f"customers[{i}].transactions[{j}].timestamp"
-                if ns < 0:
+                if ns == OVERFLOW:
+                    errors.append(field_error(where, OUT_OF_UTC_RANGE))
+                elif ns < 0:
                     errors.append(field_error(where, "is before 1970-01-01"))
                 elif ns > latest_ns:
                     errors.append(field_error(where, "is in the future"))
@@ -81,8 +96,8 @@ def history_lines(
             if (
                 amount is None
                 or amount == 0
-                or t.get("quantity") is not None
-                or t.get("unit_price") is not None
+                or "quantity" in t  # present (even as null): the careful path decides
+                or "unit_price" in t
             ):
                 where = f"customers[{i}].transactions[{j}]"
                 amount = _amount(amount, t.get("quantity"), t.get("unit_price"), has_money, where, errors)
@@ -100,11 +115,13 @@ def history_lines(
             code = orders.get(order_key)
             if code is None:
                 code = orders[order_key] = len(orders)
-            cust_col.append(k)
             order_col.append(code)
             ts_col.append(ns)
-            amount_col.append(math.nan if money is None else money)
-            cat_col.append(lookup.get(category, other))
+            if has_money:
+                amount_col.append(money)  # type: ignore[arg-type]  # not None with money: checked above
+            if has_categories:
+                cat_col.append(lookup.get(category, other))
+        lines_of.append(len(ts_col) - kept_before)
         if not has_purchase:
             errors.append(
                 field_error(
@@ -113,11 +130,13 @@ def history_lines(
                 )
             )
     lines = LineArrays(
-        customer=np.array(cust_col, dtype=np.intp),
+        customer=np.repeat(np.arange(len(customers), dtype=np.intp), lines_of)
+        if len(customers) > 1
+        else np.zeros(len(ts_col), dtype=np.intp),
         order=np.array(order_col, dtype=np.intp),
         timestamp=np.array(ts_col, dtype=np.int64),
-        amount=np.array(amount_col, dtype=np.float64) if spec.has_money else None,
-        category=np.array(cat_col, dtype=np.intp) if spec.categories else None,
+        amount=np.array(amount_col, dtype=np.float64) if has_money else None,
+        category=np.array(cat_col, dtype=np.intp) if has_categories else None,
         n_customers=len(customers),
     )
     return lines, errors

@@ -32,6 +32,9 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
+OUT_OF_UTC_RANGE = "is out of range once converted to UTC"
+
+
 def _to_utc(value: dt.datetime) -> dt.datetime:
     """Naive is UTC; an offset is converted to UTC (refused if that leaves years 1-9999)."""
     if value.tzinfo is None:
@@ -39,7 +42,7 @@ def _to_utc(value: dt.datetime) -> dt.datetime:
     try:
         return value.astimezone(dt.UTC)
     except OverflowError:
-        raise ValueError("is out of range once converted to UTC") from None
+        raise ValueError(OUT_OF_UTC_RANGE) from None
 
 
 def _printable_id(value: str) -> str:

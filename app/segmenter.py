@@ -246,10 +246,10 @@ def _overflowed(
 ) -> list[dict[str, str]]:
     """Customers whose history gives a non-finite feature (sums beyond a float's range)."""
     errors = []
-    for (i, _), row in zip(histories, H, strict=True):
-        if not np.isfinite(row).all():
-            bad = ", ".join(n for n, v in zip(names, row, strict=True) if not np.isfinite(v))
-            errors.append(field_error(f"customers[{i}].transactions", f"gives {bad} beyond a float's range"))
+    for r in np.flatnonzero(~np.isfinite(H).all(axis=1)).tolist():
+        bad = ", ".join(n for n, v in zip(names, H[r].tolist(), strict=True) if not np.isfinite(v))
+        field = f"customers[{histories[r][0]}].transactions"
+        errors.append(field_error(field, f"gives {bad} beyond a float's range"))
     return errors
 
 

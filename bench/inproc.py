@@ -23,7 +23,7 @@ FAR = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 
 
 def customer_lines(seed: int, n_lines: int = 10) -> list[dict[str, Any]]:
-    """One customer's lines as the parser hands them over (4 orders, one return)."""
+    """One customer's lines as the parser hands them over (absent fields absent; 4 orders, one return)."""
     rng = np.random.default_rng(seed)
     days = sorted(rng.integers(0, 330, 4).tolist())
     out = []
@@ -36,9 +36,6 @@ def customer_lines(seed: int, n_lines: int = 10) -> list[dict[str, Any]]:
                 "order_id": f"{536000 + seed * 10 + order}",
                 "timestamp": stamp,
                 "amount": -amount if j == n_lines - 1 else amount,
-                "quantity": None,
-                "unit_price": None,
-                "category": None,
                 "product_id": f"2{j:04d}",
             }
         )
