@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pyarrow.parquet as pq
 
 from training.artifact import ASSIGNMENTS
 from training.errors import ArtifactError
@@ -33,24 +33,29 @@ def check_model(model_dir: Path, model: SegmentModel, segment_ids: list[int]) ->
     if not (model.scale_ > 0).all():
         raise ArtifactError(f"{model_dir}: the model's scale has zero or negative values")
     path = model_dir / ASSIGNMENTS
+    columns = [*model.spec.names, "segment_id"]
     try:
-        recorded = pd.read_parquet(path)
+        # ParquetFile reads the file without pyarrow's dataset layer (less memory held by the service)
+        parquet = pq.ParquetFile(path)
+        missing = [c for c in columns if c not in parquet.schema_arrow.names]
+        table = None if missing else parquet.read(columns=columns)
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise ArtifactError(f"{model_dir}: {ASSIGNMENTS} cannot be read: {exc}") from exc
-    missing = [c for c in [*model.spec.names, "segment_id"] if c not in recorded.columns]
-    if missing:
+    if table is None:
         raise ArtifactError(f"{model_dir}: {ASSIGNMENTS} lacks the columns {', '.join(missing)}")
-    if recorded.empty:
+    if table.num_rows == 0:
         raise ArtifactError(f"{model_dir}: {ASSIGNMENTS} has no customers to check the model on")
-    rows = recorded.iloc[:: max(1, len(recorded) // CHECK_ROWS)].head(CHECK_ROWS)
-    result = model.assign(rows[model.spec.names].to_numpy(np.float64))
+    index = np.arange(0, table.num_rows, max(1, table.num_rows // CHECK_ROWS))[:CHECK_ROWS]
+    rows = table.take(index)
+    X = np.column_stack([rows[n].to_numpy().astype(np.float64) for n in model.spec.names])
+    result = model.assign(X)
     got = np.asarray(segment_ids)[result.segment_index]
     expected = rows["segment_id"].to_numpy()
     wrong = np.flatnonzero(got != expected)
     if wrong.size:
         first = wrong[0]
         raise ArtifactError(
-            f"{model_dir}: the model assigns {wrong.size} of {len(rows)} training customers to another "
-            f"segment than recorded at training (row {rows.index[first]}: recorded {expected[first]}, "
+            f"{model_dir}: the model assigns {wrong.size} of {len(index)} training customers to another "
+            f"segment than recorded at training (row {index[first]}: recorded {expected[first]}, "
             f"got {got[first]})"
         )

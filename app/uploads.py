@@ -20,7 +20,6 @@ from pydantic import TypeAdapter, ValidationError
 
 from app.errors import InvalidInput, field_error, loc_to_field
 from app.schemas import AssignRequest, AssignResponse, Customer, Transaction
-from training.io import normalize_ids
 
 CSV_TYPES = ("text/csv",)
 PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet")
@@ -65,6 +64,8 @@ def read_upload(body: bytes, media_type: str) -> tuple[pd.DataFrame, str]:
     if errors:
         raise InvalidInput("; ".join(e["message"] for e in errors[:3]), errors)
     frame.index = pd.RangeIndex(first, first + len(frame))
+    from training.io import normalize_ids  # here: the training readers are not needed to serve JSON
+
     for col in ID_COLUMNS:
         if col in frame:
             frame[col] = normalize_ids(frame[col])
