@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,6 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Stay up (liveness) but not ready, so the failure is visible at /readyz.
             logger.error("model not loaded: %s", exc.detail)
         uninstall_sighup = install_sighup(segmenter, settings.model_dir)
+        # What startup built (libraries, the model) lives as long as the process: keep it out
+        # of the cyclic collector's full passes, which otherwise stall a request now and then.
+        gc.freeze()
         try:
             yield
         finally:
