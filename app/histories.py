@@ -74,7 +74,7 @@ def history_lines(
     """Cleaned lines of customers given by history, as arrays, and every rule they break.
 
     Customer ``k`` of ``customers`` gets customer code ``k``. Cleaning follows
-    :func:`training.features.clean_lines`: a line without an order id belongs to the
+    :func:`training.frames.clean_lines`: a line without an order id belongs to the
     visit at its timestamp, and exact duplicate lines count once.
 
     Parameters

@@ -3,7 +3,7 @@
 ``python bench/agg.py METHOD FILE [OUT.npy]`` prints one JSON line with the seconds
 (read + features, imports excluded) and the process's peak RSS. Methods compute the
 same features (RFM + spend shares of CATEGORIES + other, as of AS_OF):
-``ours`` (training.features.compute_features), ``pandas`` (an idiomatic groupby) and
+``ours`` (training.frames.compute_features), ``pandas`` (an idiomatic groupby) and
 ``duckdb`` (one SQL query).
 """
 
@@ -26,7 +26,8 @@ COLUMNS = ["customer_id", "order_id", "timestamp", "amount", "category"]
 def ours(path: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
-    from training.features import compute_features, rfm_spec
+    from training.features import rfm_spec
+    from training.frames import compute_features
 
     lines = pq.read_table(path, columns=COLUMNS).to_pandas()
     lines["timestamp"] = lines["timestamp"].astype("datetime64[ns, UTC]")

@@ -12,7 +12,7 @@ def monthly_activity(lines: pd.DataFrame) -> list[dict[str, Any]]:
     """Per calendar month (UTC) of cleaned canonical lines.
 
     Purchase lines are those with a positive amount (every line without money),
-    as in :func:`training.features.compute_features`.
+    as in :func:`training.frames.compute_features`.
 
     Returns
     -------

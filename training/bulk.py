@@ -2,7 +2,7 @@
 
 Pass 1 (:mod:`training.shards`) streams the file into shard files by customer-id hash;
 pass 2 cleans and featurizes one shard at a time with the one feature definition
-(:func:`training.features.clean_lines`, :func:`training.features.compute_features`),
+(:func:`training.frames.clean_lines`, :func:`training.frames.compute_features`),
 assigns with the model's :meth:`SegmentModel.assign` (the service's method) and appends
 one row per customer to the output. Memory is bounded by one read block plus one shard.
 """
@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from training.artifact import load_model
 from training.errors import DataError
-from training.features import clean_lines, compute_features
+from training.frames import clean_lines, compute_features
 from training.io import DatasetSpec
 from training.shards import BLOCK_BYTES, default_shards, file_kind, partition, read_shard
 

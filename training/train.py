@@ -46,7 +46,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from training import artifact, features, identity, reference, selection
+from training import artifact, features, frames, identity, reference, selection
 from training.activity import monthly_activity
 from training.algorithms import ALGORITHMS
 from training.errors import DataError
@@ -110,20 +110,20 @@ def prepare(config: TrainConfig) -> Prepared:
         return Prepared(X, spec, summary)
     log(f"loading {config.input}")
     lines, report = load_transactions(config.input, config.dataset)
-    lines, dropped = features.clean_lines(lines)
+    lines, dropped = frames.clean_lines(lines)
     if config.until is not None:
         late = lines["timestamp"] >= config.until
         dropped[f"at_or_after_until ({config.until.isoformat()})"] = int(late.sum())
         lines = lines[~late]
     if lines.empty:
         raise DataError(f"{config.input}: no usable lines left after cleaning ({dropped})")
-    as_of = config.as_of if config.as_of is not None else features.default_as_of(lines)
+    as_of = config.as_of if config.as_of is not None else frames.default_as_of(lines)
     if lines["timestamp"].max() > as_of:
         raise DataError(f"as_of {as_of} is before the last transaction {lines['timestamp'].max()}")
-    cats = features.top_categories(lines, config.top_categories)
+    cats = frames.top_categories(lines, config.top_categories)
     spec = features.rfm_spec("amount" in lines, cats)
     log(f"computing features of {lines['customer_id'].nunique():,} customers")
-    X = features.compute_features(lines, spec, as_of)
+    X = frames.compute_features(lines, spec, as_of)
     if X.empty:
         raise DataError(
             f"{config.input}: none of the {lines['customer_id'].nunique():,} customers has a purchase "

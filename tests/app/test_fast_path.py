@@ -14,16 +14,8 @@ import pytest
 from app.histories import history_lines, to_ns
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, shared_file
 from training.artifact import load_model
-from training.features import (
-    FeatureSpec,
-    clean_lines,
-    compute_features,
-    default_as_of,
-    feature_matrix,
-    rfm_spec,
-    top_categories,
-    transform_features,
-)
+from training.features import FeatureSpec, feature_matrix, rfm_spec, transform_features
+from training.frames import clean_lines, compute_features, default_as_of, top_categories
 from training.io import DatasetSpec, load_transactions
 from training.model import SegmentModel
 

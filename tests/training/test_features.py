@@ -1,4 +1,4 @@
-"""The shared feature definition on hand-computed cases."""
+"""The shared feature definition on hand-computed cases (through the DataFrame edge)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.features import (
-    FeatureSpec,
-    clean_lines,
-    compute_features,
-    default_as_of,
-    rfm_spec,
-    top_categories,
-    transform_features,
-)
+from training.features import FeatureSpec, rfm_spec, transform_features
+from training.frames import clean_lines, compute_features, top_categories
 
 AS_OF = pd.Timestamp("2024-01-31T00:00:00Z")
 
@@ -76,22 +69,6 @@ def test_all_orders_on_one_day() -> None:
     assert f["tenure_days"] == pytest.approx(16 / 24)
 
 
-def test_exact_duplicate_lines_counted_once_and_reported() -> None:
-    frame = lines([("c1", "o1", "2024-01-21", 30.0)] * 3 + [("c2", "o9", "2024-01-01", 5.0)])
-    cleaned, dropped = clean_lines(frame)
-    assert dropped["duplicate_lines"] == 2
-    assert compute_features(cleaned, rfm_spec(True), AS_OF).loc["c1", "monetary"] == 30.0
-
-
-def test_missing_customer_and_zero_amount_dropped_with_counts() -> None:
-    frame = lines(
-        [("c1", "o1", "2024-01-21", 30.0), (None, "o2", "2024-01-21", 5.0), ("c1", "o3", "2024-01-22", 0.0)]
-    )
-    cleaned, dropped = clean_lines(frame)
-    assert dropped == {"missing_customer_id": 1, "duplicate_lines": 0, "zero_amount": 1}
-    assert len(cleaned) == 1
-
-
 def test_customer_with_only_returns_has_no_features() -> None:
     out = features_of(lines([("c1", "o1", "2024-01-21", -30.0), ("c2", "o2", "2024-01-02", 9.0)]))
     assert list(out.index) == ["c2"]
@@ -145,11 +122,6 @@ def test_transforms_log_heavy_tails_and_keep_sign() -> None:
     X = np.array([[0.0, 1.0, -9.0, 99.0, 0.0]])
     Xt = transform_features(X, spec)
     np.testing.assert_allclose(Xt[0], [0.0, np.log(2), -np.log(10), np.log(100), 0.0])
-
-
-def test_default_as_of_is_midnight_after_last_line() -> None:
-    frame = lines([("c1", "o1", "2024-01-21T13:45", 1.0)])
-    assert default_as_of(frame) == pd.Timestamp("2024-01-22T00:00Z")
 
 
 def test_spec_round_trip_and_unknown_definition_refused() -> None:
