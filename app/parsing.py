@@ -16,7 +16,7 @@ import json
 from typing import Annotated, Any, NotRequired
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Strict, TypeAdapter, ValidationError, with_config
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
 from app.errors import InvalidInput, error_message, field_error, loc_to_field
@@ -39,13 +39,14 @@ def lean_schema(model: type[BaseModel], nested: dict[str, Any], bare: dict[str, 
     return with_config(ConfigDict(extra=model.model_config.get("extra")))(lean)
 
 
-# A line's timestamp without the model's two Python validators (two calls per line cost more
-# than the rest of the parse): pydantic-core's strict datetime refuses JSON numbers as
-# ``_iso_text`` does, and :func:`app.histories.history_lines` converts to UTC (``_to_utc``)
-# once per distinct timestamp, with the same error when that leaves years 1-9999. What the
-# strict parse refuses and the model takes (a date without a time) goes through the models.
-LEAN_TIMESTAMP = Annotated[dt.datetime, Strict()]
-LeanTransaction = lean_schema(Transaction, {}, {"timestamp": LEAN_TIMESTAMP})
+# A line's timestamp is taken as text here and parsed by :func:`_parse_timestamps`, once
+# per distinct text, by pydantic's own datetime parser: the model's two Python validators
+# per line cost more than the rest of the parse, and the lines of one order share their
+# timestamp. ``_iso_text`` (no JSON numbers) holds since ``str`` refuses numbers;
+# :func:`app.histories.history_lines` converts to UTC (``_to_utc``) once per distinct
+# timestamp, with the same error when that leaves years 1-9999.
+LeanTransaction = lean_schema(Transaction, {}, {"timestamp": str})
+_DATETIME = TypeAdapter(dt.datetime)
 LeanCustomer = lean_schema(Customer, {"transactions": list[LeanTransaction] | None})  # type: ignore[valid-type]
 LeanRequest = lean_schema(AssignRequest, {"customers": list[LeanCustomer]})  # type: ignore[valid-type]
 LEAN = TypeAdapter(LeanRequest)
@@ -66,6 +67,7 @@ def parse_assign(body: bytes) -> dict[str, Any]:
     """
     try:
         request: dict[str, Any] = LEAN.validate_json(body)
+        _parse_timestamps(request["customers"])
     except ValidationError:
         return _by_the_models(body)
     errors: list[dict[str, str]] = []
@@ -75,6 +77,18 @@ def parse_assign(body: bytes) -> dict[str, Any]:
     if errors:
         raise InvalidInput(_summary(errors), errors)
     return request
+
+
+def _parse_timestamps(customers: list[dict[str, Any]]) -> None:
+    """Line timestamps from text to datetimes in place; equal texts share one datetime."""
+    parsed: dict[str, dt.datetime] = {}
+    for cust in customers:
+        for t in cust.get("transactions") or ():
+            text = t["timestamp"]
+            stamp = parsed.get(text)
+            if stamp is None:
+                stamp = parsed[text] = _DATETIME.validate_strings(text)
+            t["timestamp"] = stamp
 
 
 def _by_the_models(body: bytes) -> dict[str, Any]:
