@@ -7,7 +7,10 @@ themselves are computed by :func:`training.features.feature_matrix`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,8 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from training.features import CANONICAL_COLUMNS, OTHER_CATEGORY, FeatureSpec, LineArrays, feature_matrix
-
-PARALLEL_LINES = 1_000_000
+from training.io import parquet_columns
 
 
 def top_categories(lines: pd.DataFrame, n: int) -> list[str]:
@@ -75,59 +77,170 @@ def clean_lines(lines: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
 def compute_features(lines: pd.DataFrame, spec: FeatureSpec, as_of: pd.Timestamp) -> pd.DataFrame:
     """Per-customer features of cleaned canonical lines (a DataFrame), as of ``as_of``.
 
-    The pandas edge of :func:`feature_matrix`: columns become codes, the core computes.
-    Customers without any purchase line are left out; callers report them.
+    The columns :func:`features_from_table` needs go to Arrow (zero-copy for Arrow-backed
+    text and numbers) and take the same path as a table read from Parquet.
 
     Returns
     -------
     DataFrame
         Index ``customer_id`` (sorted), columns ``spec.names`` in original units.
     """
-    if len(lines) >= PARALLEL_LINES:  # Arrow hashes without the GIL: both columns at once
-        with ThreadPoolExecutor(2) as pool:
-            orders = pool.submit(codes_of, lines["order_id"], False)
-            cust_codes, customers = codes_of(lines["customer_id"], sort=True)
-            order_codes, _ = orders.result()
-    else:
-        cust_codes, customers = codes_of(lines["customer_id"], sort=True)
-        order_codes, _ = codes_of(lines["order_id"], sort=False)
-    category = None
-    if spec.categories and "category" in lines:
-        cat_codes, cat_values = codes_of(lines["category"], sort=False)
-        lookup = {c: i for i, c in enumerate(spec.categories)}
-        other = len(spec.categories)
-        # NA (code -1) lands on the appended "other" entry
-        table = np.array([lookup.get(str(c), other) for c in cat_values] + [other], dtype=np.int64)
-        category = table[cat_codes]
-    arrays = LineArrays(
-        customer=cust_codes,
-        order=order_codes,
-        timestamp=lines["timestamp"].to_numpy("datetime64[ns]").view(np.int64),
-        amount=lines["amount"].to_numpy(np.float64) if spec.has_money else None,
-        category=category,
-        n_customers=len(customers),
-    )
+    wanted = [c for c in line_columns(spec) if c in lines.columns]
+    table = pa.table({c: pa.array(lines[c]) for c in wanted})
+    return features_from_table(table, spec, as_of)
+
+
+def line_columns(spec: FeatureSpec) -> list[str]:
+    """The canonical columns the features of ``spec`` read."""
+    money = ["amount"] if spec.has_money else []
+    return ["customer_id", "order_id", "timestamp", *money, *(["category"] if spec.categories else [])]
+
+
+def features_from_table(table: pa.Table, spec: FeatureSpec, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Per-customer features of cleaned canonical lines in an Arrow table, as of ``as_of``.
+
+    The Arrow edge of :func:`~training.features.feature_matrix`: id columns become integer
+    codes (kept when already dictionary-encoded, hashed here otherwise), timestamps int64
+    nanoseconds, amounts float64. Customers without any purchase line are left out;
+    callers report them.
+
+    Raises
+    ------
+    ValueError
+        When a needed column is missing, has nulls (clean the lines first) or a wrong type.
+
+    Returns
+    -------
+    DataFrame
+        Index ``customer_id`` (sorted), columns ``spec.names`` in original units.
+    """
+    return _features({c: partial(table.column, c) for c in table.column_names}, spec, as_of)
+
+
+def features_from_parquet(path: Path, spec: FeatureSpec, as_of: pd.Timestamp) -> pd.DataFrame:
+    """:func:`features_from_table` of a Parquet file of clean canonical lines, faster and leaner.
+
+    Each column is read when it is needed (see :func:`training.io.parquet_columns`) and
+    released once converted; no DataFrame or table of the lines is built.
+    """
+    return _features(parquet_columns(path, line_columns(spec)), spec, as_of)
+
+
+Loaders = dict[str, Callable[[], pa.ChunkedArray]]
+
+
+def _features(columns: Loaders, spec: FeatureSpec, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The one conversion to :class:`LineArrays`; ``columns`` maps names to column loaders."""
+    needed = ["customer_id", "order_id", "timestamp", *(["amount"] if spec.has_money else [])]
+    missing = [c for c in needed if c not in columns]
+    if missing:
+        raise ValueError(f"canonical lines lack the column(s) {missing}")
+    # Arrow reads and hashes without the GIL: the two id columns in two threads, the rest here.
+    with ThreadPoolExecutor(2) as pool:
+        orders = pool.submit(lambda: _codes(_load(columns, "order_id"), np.int32))
+        # int64 customer codes (the core's ufunc.at runs its fast loop on equal dtypes), in
+        # sorted order of the ids: the output comes out sorted without sorting any lines
+        customers = pool.submit(lambda: _codes(_load(columns, "customer_id"), np.int64, sort=True))
+        timestamp = _nanoseconds(_load(columns, "timestamp"))
+        amount = _column_numpy(_load(columns, "amount"), np.float64) if spec.has_money else None
+        category = None
+        if spec.categories:
+            category = np.full(len(timestamp), len(spec.categories), dtype=np.int32)
+            if "category" in columns:
+                codes, values = _codes(columns.pop("category")(), np.int32)
+                lookup = {c: i for i, c in enumerate(spec.categories)}
+                other = len(spec.categories)  # also for null (code -1): the appended entry
+                to_spec = [lookup.get(c, other) for c in values.to_pylist()]
+                category = np.array([*to_spec, other], dtype=np.int32)[codes]
+                del codes
+        customer, ids = customers.result()
+        order = orders.result()[0]
+    arrays = LineArrays(customer, order, timestamp, amount, category, n_customers=len(ids))
+    del customer, order, timestamp, amount, category
+    pa.default_memory_pool().release_unused()  # the freed text and chunks, before the core allocates
     X, has_purchase = feature_matrix(arrays, spec, pd.Timestamp(as_of).value)
-    frame = pd.DataFrame(X[has_purchase], columns=list(spec.names))
-    frame.index = pd.Index(customers[has_purchase], name="customer_id")
+    del arrays
+    frame = pd.DataFrame(X[has_purchase], columns=list(spec.names), copy=False)
+    frame.index = pd.Index(ids.filter(pa.array(has_purchase)).to_pandas(), name="customer_id")
     return frame
 
 
-def codes_of(values: pd.Series, sort: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes (NA: -1) and the distinct values, hashed in Arrow when the column is Arrow text."""
-    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
-        encoded = pc.dictionary_encode(pa.chunked_array(pa.array(values))).combine_chunks()
-        codes = pc.fill_null(encoded.indices, -1).to_numpy().astype(np.intp, copy=False)
-        uniques = encoded.dictionary
-        if sort and len(uniques) > 1:
-            order = pc.sort_indices(uniques).to_numpy()
-            rank = np.empty(len(order) + 1, dtype=np.intp)
-            rank[order] = np.arange(len(order))
-            rank[-1] = -1  # NA stays NA
-            codes, uniques = rank[codes], uniques.take(pa.array(order))
-        return codes, uniques.to_numpy(zero_copy_only=False)
-    codes, found = pd.factorize(values, sort=sort)
-    return codes.astype(np.intp, copy=False), np.asarray(found, dtype=object)
+def _load(columns: Loaders, name: str) -> pa.ChunkedArray:
+    """Load (and forget the loader of) a column that must not have nulls."""
+    column = columns.pop(name)()
+    if column.null_count:
+        raise ValueError(f"{column.null_count} lines have no {name}: clean the lines first")
+    return column
+
+
+def _codes(column: pa.ChunkedArray, dtype: type, sort: bool = False) -> tuple[np.ndarray, pa.Array]:
+    """Codes (null: -1) of a column in one dictionary of its distinct values, and that dictionary.
+
+    With ``sort``, the dictionary is sorted (the codes are ranks): only the distinct values
+    are sorted, and the ranks ride on the code mapping the chunks need anyway.
+    """
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)  # one dictionary shared by every chunk
+    # The Parquet reader shares one dictionary among a row group's chunks: unify the
+    # distinct dictionaries only (ChunkedArray.unify_dictionaries rehashes every chunk's).
+    if column.num_chunks == 0:
+        return np.empty(0, dtype=dtype), pa.array([], type=column.type.value_type)
+    starts: dict[tuple[int, ...], int] = {}
+    dictionaries: list[pa.Array] = []
+    chunk_starts: list[int] = []
+    for chunk in column.chunks:
+        d = chunk.dictionary
+        key = tuple([*(0 if b is None else b.address for b in d.buffers()), d.offset, len(d)])
+        if key not in starts:
+            starts[key] = sum(len(x) for x in dictionaries)
+            dictionaries.append(d)
+        chunk_starts.append(starts[key])
+    unified: np.ndarray | None = None  # position in the concatenated dictionaries -> final code
+    if sort and sum(len(d) for d in dictionaries) > 1:
+        # One sort of the concatenated dictionaries both orders and unifies them (equal
+        # neighbours merge): no hashing of the distinct values, no sort of the lines.
+        both = pa.concat_arrays(dictionaries) if len(dictionaries) > 1 else dictionaries[0]
+        order = pc.sort_indices(both)
+        ranked = both.take(order)
+        new = np.ones(len(ranked), dtype=bool)
+        differs = pc.not_equal(ranked.slice(1), ranked.slice(0, len(ranked) - 1))
+        new[1:] = differs.to_numpy(zero_copy_only=False)
+        unified = np.empty(len(ranked), dtype=dtype)
+        unified[order.to_numpy()] = np.cumsum(new, dtype=dtype) - 1
+        values = ranked.filter(pa.array(new))
+    elif len(dictionaries) == 1:
+        values = dictionaries[0]
+    else:
+        encoded = pc.dictionary_encode(pa.concat_arrays(dictionaries))
+        values, unified = encoded.dictionary, encoded.indices.to_numpy().astype(dtype)
+    codes: np.ndarray = np.empty(len(column), dtype=dtype)
+    to_final: dict[int, np.ndarray] = {}
+    at = 0
+    for chunk, start in zip(column.chunks, chunk_starts, strict=True):
+        indices = chunk.indices
+        local = _column_numpy(pc.fill_null(indices, -1) if indices.null_count else indices, dtype)
+        if unified is not None:  # -1 (null) picks the appended -1
+            if start not in to_final:
+                to_final[start] = np.append(unified[start : start + len(chunk.dictionary)], -1)
+            local = to_final[start][local]
+        codes[at : at + len(chunk)] = local
+        at += len(chunk)
+    return codes, values
+
+
+def _nanoseconds(column: pa.ChunkedArray) -> np.ndarray:
+    """Timestamps (any unit, any zone) as int64 nanoseconds since 1970-01-01 UTC."""
+    if not pa.types.is_timestamp(column.type):
+        raise ValueError(f"the timestamp column has type {column.type}, not a timestamp")
+    # Arrow's cast refuses times out of the nanosecond range instead of wrapping around
+    return _column_numpy(column.cast(pa.timestamp("ns", column.type.tz)).cast(pa.int64()), np.int64)
+
+
+def _column_numpy(column: pa.Array | pa.ChunkedArray, dtype: type) -> np.ndarray:
+    """A null-free Arrow column as a numpy array (zero-copy for one chunk of ``dtype``)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    return column.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
 
 
 def default_as_of(lines: pd.DataFrame) -> pd.Timestamp:

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from app.histories import history_lines, to_ns
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, shared_file
 from training.artifact import load_model
 from training.features import FeatureSpec, feature_matrix, rfm_spec, transform_features
-from training.frames import clean_lines, compute_features, default_as_of, top_categories
+from training.frames import (
+    clean_lines,
+    compute_features,
+    default_as_of,
+    features_from_parquet,
+    top_categories,
+)
 from training.io import DatasetSpec, load_transactions
 from training.model import SegmentModel
 
@@ -69,6 +78,11 @@ def assert_paths_agree(lines: pd.DataFrame, spec: FeatureSpec, as_of: pd.Timesta
     ids, online = serving_features(lines, spec, as_of)
     assert ids == list(offline.index)
     np.testing.assert_array_equal(online, offline.to_numpy(np.float64))
+    # training's feature step on a Parquet file of the same lines (several row groups)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "lines.parquet"
+        pq.write_table(pa.Table.from_pandas(clean, preserve_index=False), path, row_group_size=40_000)
+        pd.testing.assert_frame_equal(features_from_parquet(path, spec, as_of), offline)
     return offline
 
 

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-import pandas as pd
+import importlib.util
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE
 from tests.training.test_features import AS_OF, lines
-from training.features import rfm_spec
-from training.frames import clean_lines, compute_features, default_as_of
+from training.errors import DataError
+from training.features import OTHER_CATEGORY, FeatureSpec, rfm_spec, share_name
+from training.frames import (
+    clean_lines,
+    compute_features,
+    default_as_of,
+    features_from_parquet,
+    features_from_table,
+)
+from training.io import DatasetSpec, load_transactions
 
 
 def test_exact_duplicate_lines_counted_once_and_reported() -> None:
@@ -28,3 +44,127 @@ def test_missing_customer_and_zero_amount_dropped_with_counts() -> None:
 def test_default_as_of_is_midnight_after_last_line() -> None:
     frame = lines([("c1", "o1", "2024-01-21T13:45", 1.0)])
     assert default_as_of(frame) == pd.Timestamp("2024-01-22T00:00Z")
+
+
+# --- the Arrow path (features_from_parquet / features_from_table) ----------------------------
+
+SPEC8 = rfm_spec(True, ["apparel", "beauty", "books", "toys"])
+GEN_AS_OF = pd.Timestamp("2024-01-02T00:00:00Z")
+
+
+def generated_lines(n_lines: int, seed: int) -> pa.Table:
+    """A seeded file of bench/generate.py (realistic skew), plus the awkward cases.
+
+    Customers come unsorted; an order id is shared by two customers; some categories are
+    null; returns exist; two customers have only returns.
+    """
+    spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table = module.generate(n_lines, seed).drop_columns(["product_id"])
+    frame = table.to_pandas()
+    rng = np.random.default_rng(seed)
+    frame.loc[rng.random(len(frame)) < 0.05, "category"] = None
+    extra = pd.DataFrame(
+        {
+            "customer_id": [
+                "Zshared1",
+                "Ashared2",
+                "Ashared2",
+                "Bonly_returns",
+                "Bonly_returns",
+                "Conly_ret2",
+            ],
+            "order_id": ["Oshared", "Oshared", "Oown", "Oret1", "Oret2", "Oret3"],
+            "timestamp": pd.to_datetime(
+                ["2023-05-01", "2023-06-01", "2023-07-01", "2023-08-01", "2023-08-02", "2023-09-01"], utc=True
+            ),
+            "amount": [10.0, 20.0, 5.0, -3.0, -4.0, -1.5],
+            "category": ["toys", None, "books", "toys", None, "books"],
+        }
+    )
+    frame = pd.concat([frame, extra], ignore_index=True)
+    frame = frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)  # customers unsorted
+    frame["timestamp"] = frame["timestamp"].astype("datetime64[us, UTC]")
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def groupby_reference(frame: pd.DataFrame, spec: FeatureSpec, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The features by an independent, idiomatic pandas groupby (as bench/agg.py's baseline)."""
+    frame = frame.assign(timestamp=frame["timestamp"].astype("datetime64[ns, UTC]"))
+    buys = frame[frame["amount"] > 0]
+    per = buys.groupby("customer_id").agg(
+        last=("timestamp", "max"), first=("timestamp", "min"), frequency=("order_id", "nunique")
+    )
+    out = pd.DataFrame(index=per.index)
+    out["recency_days"] = (as_of - per["last"]).dt.total_seconds() / 86_400
+    out["frequency"] = per["frequency"].astype(float)
+    out["monetary"] = frame.groupby("customer_id")["amount"].sum().reindex(per.index)
+    out["avg_order_value"] = out["monetary"] / out["frequency"]
+    out["tenure_days"] = (as_of - per["first"]).dt.total_seconds() / 86_400
+    if spec.categories:
+        cat = buys["category"].where(buys["category"].isin(spec.categories), OTHER_CATEGORY)
+        spend = buys.groupby([buys["customer_id"], cat])["amount"].sum().unstack(fill_value=0.0)
+        spend = spend.reindex(columns=[*spec.categories, OTHER_CATEGORY], fill_value=0.0)
+        for c in spend.columns:
+            out[share_name(c)] = (spend[c] / spend.sum(axis=1)).reindex(per.index)
+    return out.sort_index()[spec.names]
+
+
+@pytest.mark.parametrize("row_group_size", [None, 997])  # one dictionary, or many to unify
+def test_parquet_path_equals_groupby_and_dataframe_path_on_generated_lines(
+    tmp_path: Path, row_group_size: int | None
+) -> None:
+    table = generated_lines(20_000, seed=3)
+    path = tmp_path / "lines.parquet"
+    pq.write_table(table, path, row_group_size=row_group_size)
+    got = features_from_parquet(path, SPEC8, GEN_AS_OF)
+    frame = table.to_pandas()
+    expected = groupby_reference(frame, SPEC8, GEN_AS_OF)
+    assert list(got.index) == list(expected.index)  # sorted, same customers
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-12, atol=1e-9)
+    # the same lines as a DataFrame (plain text, one chunk) give identical features
+    pd.testing.assert_frame_equal(compute_features(frame, SPEC8, GEN_AS_OF), got)
+    pd.testing.assert_frame_equal(features_from_table(pq.read_table(path), SPEC8, GEN_AS_OF), got)
+    # the awkward cases: a shared order counts once for each customer; only-returns customers
+    # are left out, and what is left out is the difference training reports
+    assert got.loc["Zshared1", "frequency"] == 1 and got.loc["Ashared2", "frequency"] == 2
+    assert got.loc["Ashared2", "share_other"] == pytest.approx(20 / 25)
+    assert "Bonly_returns" not in got.index and "Conly_ret2" not in got.index
+    only_returns = int((frame.groupby("customer_id")["amount"].max() <= 0).sum())
+    assert only_returns >= 2 and frame["customer_id"].nunique() - len(got) == only_returns
+
+
+def test_parquet_path_on_the_bundled_sample_equals_the_dataframe_path(tmp_path: Path) -> None:
+    lines, _ = load_transactions(SAMPLE, DatasetSpec.from_toml(ONLINE_RETAIL_SPEC))
+    clean, _ = clean_lines(lines)
+    spec = rfm_spec(True)
+    as_of = default_as_of(clean)
+    path = tmp_path / "sample.parquet"
+    pq.write_table(pa.Table.from_pandas(clean, preserve_index=False), path, row_group_size=500)
+    got = features_from_parquet(path, spec, as_of)
+    pd.testing.assert_frame_equal(got, compute_features(clean, spec, as_of))
+    np.testing.assert_allclose(got.to_numpy(), groupby_reference(clean, spec, as_of).to_numpy(), rtol=1e-12)
+    assert got.index.is_monotonic_increasing and len(got) == clean["customer_id"].nunique() - int(
+        (clean.groupby("customer_id")["amount"].max() <= 0).sum()
+    )
+
+
+def test_arrow_path_refuses_unclean_lines(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "customer_id": ["a", None],
+            "order_id": ["1", "2"],
+            "timestamp": pa.array([1, 2], pa.timestamp("s", tz="UTC")),
+            "amount": [1.0, 2.0],
+        }
+    )
+    with pytest.raises(ValueError, match="1 lines have no customer_id"):
+        features_from_table(table, rfm_spec(True), GEN_AS_OF)
+    with pytest.raises(ValueError, match=r"lack the column\(s\) \['amount'\]"):
+        features_from_table(table.drop_columns(["amount"]), rfm_spec(True), GEN_AS_OF)
+    path = tmp_path / "no_ids.parquet"
+    pq.write_table(table.drop_columns(["customer_id"]), path)
+    with pytest.raises(DataError, match="column 'customer_id' not found"):
+        features_from_parquet(path, rfm_spec(True), GEN_AS_OF)
