@@ -1,14 +1,17 @@
 """One aggregation run in its own process: read the Parquet file, compute the features.
 
 ``python bench/agg.py METHOD FILE [OUT.npy]`` prints one JSON line with the seconds
-(read + features, imports excluded) and the process's peak RSS. Methods compute the
-same features (RFM + spend shares of CATEGORIES + other, as of AS_OF):
-``ours`` (training.frames.features_from_parquet, training's feature step on a Parquet file), ``pandas`` (an idiomatic groupby) and
-``duckdb`` (one SQL query).
+(read + features, imports excluded) and the process's peak RSS; with OUT.npy, it then
+saves the features and adds a digest of the customer ids (for the agreement check).
+Methods compute the same features (RFM + spend shares of CATEGORIES + other, as of AS_OF):
+``ours`` (training.frames.features_from_parquet: the feature definition's Arrow edge, the
+same conversion compute_features gives training's cleaned lines), ``pandas`` (an
+idiomatic groupby) and ``duckdb`` (one SQL query).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import resource
 import sys
@@ -86,9 +89,12 @@ def main() -> None:
     frame = METHODS[method](path)
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if len(sys.argv) > 3:
+    out: dict[str, object] = {"method": method, "seconds": seconds, "peak_mb": peak_mb}
+    out["customers"] = len(frame)
+    if len(sys.argv) > 3:  # after the measurement: the features, a digest of the customer ids in order
         np.save(sys.argv[3], frame.to_numpy(np.float64))
-    print(json.dumps({"method": method, "seconds": seconds, "peak_mb": peak_mb, "customers": len(frame)}))
+        out["ids_sha256"] = hashlib.sha256("\n".join(map(str, frame.index)).encode()).hexdigest()
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

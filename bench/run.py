@@ -172,10 +172,12 @@ def run_agg(quick: bool) -> list[dict[str, Any]]:
     for lines in (1_000_000,) if quick else (1_000_000, 10_000_000):
         path = ensure_file(lines)
         runs: dict[str, list[dict[str, Any]]] = {"ours": [], "pandas": [], "duckdb": []}
-        for _ in range(1 if quick else 3):  # interleaved, so that load changes hit all three alike
+        for rep in range(1 if quick else 3):  # interleaved, so that load changes hit all three alike
             for method in runs:
-                res = timed_process([sys.executable, str(BENCH / "agg.py"), method, str(path)])
+                save = [str(OUT / f"agg_{method}.npy")] if rep == 0 else []
+                res = timed_process([sys.executable, str(BENCH / "agg.py"), method, str(path), *save])
                 runs[method].append(json.loads(res["stdout"].strip().splitlines()[-1]))
+        check_agreement(runs)
         med = {m: _median_by(r, "seconds") for m, r in runs.items()}
         rows.append({
             "lines": lines,
@@ -188,6 +190,19 @@ def run_agg(quick: bool) -> list[dict[str, Any]]:
             / _median([r["peak_mb"] for r in runs["duckdb"]]),
         })  # fmt: skip
     return rows
+
+
+def check_agreement(runs: dict[str, list[dict[str, Any]]]) -> None:
+    """The three methods' features agree to 1e-9 (relative or absolute), for the same customers in order."""
+    import numpy as np
+
+    ours = np.load(OUT / "agg_ours.npy")
+    for method in ("pandas", "duckdb"):
+        if runs[method][0]["ids_sha256"] != runs["ours"][0]["ids_sha256"]:
+            raise RuntimeError(f"aggregation: {method} and ours give different customers (or order)")
+        np.testing.assert_allclose(np.load(OUT / f"agg_{method}.npy"), ours, rtol=1e-9, atol=1e-9)
+    for method in runs:
+        (OUT / f"agg_{method}.npy").unlink()
 
 
 def fit_cmd(path: Path, out: Path, name: str, extra: list[str]) -> list[str]:
