@@ -150,7 +150,7 @@ def _features(columns: Loaders, spec: FeatureSpec, as_of: pd.Timestamp) -> pd.Da
                 codes, values = _codes(columns.pop("category")(), np.int32)
                 lookup = {c: i for i, c in enumerate(spec.categories)}
                 other = len(spec.categories)  # also for null (code -1): the appended entry
-                to_spec = [lookup.get(c, other) for c in values.to_pylist()]
+                to_spec = [lookup.get(str(c), other) for c in values.to_pylist()]
                 category = np.array([*to_spec, other], dtype=np.int32)[codes]
                 del codes
         customer, ids = customers.result()
