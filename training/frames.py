@@ -27,7 +27,7 @@ def top_categories(lines: pd.DataFrame, n: int) -> list[str]:
         return []
     cats = lines["category"].astype("string")
     weight = _purchase_weight(lines)
-    totals = weight.groupby(cats.to_numpy(), sort=False).sum()
+    totals = weight.groupby(cats.array, sort=False).sum()  # grouped in Arrow, not as Python objects
     totals = totals[(totals > 0) & (totals.index != OTHER_CATEGORY)]
     order = sorted(totals.items(), key=lambda kv: (-kv[1], str(kv[0])))
     return [str(c) for c, _ in order[:n]]

@@ -10,12 +10,18 @@ import pytest
 
 from tests.conftest import ONLINE_RETAIL_SPEC, SAMPLE
 from training.errors import DataError
-from training.io import ColumnMap, DatasetSpec, load_transactions
+from training.io import ColumnMap, DatasetSpec, load_transactions, normalize_ids
 
 
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_ids_written_as_floats_lose_only_a_trailing_integer_dot_zero() -> None:
+    raw = pd.Series(["17850.0", " 12 ", "", None, "A1.0", "5.00", "1.0.0", "3.0", "x"], dtype="string")
+    got = normalize_ids(raw).tolist()
+    assert got == ["17850", "12", pd.NA, pd.NA, "A1.0", "5.00", "1.0.0", "3", "x"]
 
 
 def test_online_retail_sample_maps_and_normalizes_ids() -> None:
