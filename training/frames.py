@@ -61,17 +61,58 @@ def clean_lines(lines: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
         order = lines["order_id"].astype("string") if "order_id" in lines else visit
         lines = lines.assign(order_id=order.fillna(visit))
     has_id = lines["customer_id"].notna() & (lines["customer_id"].astype("string").str.len() > 0)
-    dropped["missing_customer_id"] = int((~has_id).sum())
-    lines = lines[has_id]
-    key = [c for c in CANONICAL_COLUMNS if c in lines.columns]
-    dup = lines.duplicated(subset=key, keep="first")
+    keep = has_id.to_numpy(dtype=bool)
+    dropped["missing_customer_id"] = int((~keep).sum())
+    dup = _duplicated(lines, [c for c in CANONICAL_COLUMNS if c in lines.columns], keep)
     dropped["duplicate_lines"] = int(dup.sum())
-    lines = lines[~dup]
+    keep &= ~dup
     if "amount" in lines:
-        zero = lines["amount"] == 0
+        zero = keep & (lines["amount"] == 0).to_numpy(dtype=bool)
         dropped["zero_amount"] = int(zero.sum())
-        lines = lines[~zero]
-    return lines, dropped
+        keep &= ~zero
+    # one copy of the kept lines (none when every line is kept)
+    return (lines if keep.all() else lines[keep]), dropped
+
+
+def _duplicated(lines: pd.DataFrame, key: list[str], rows: np.ndarray) -> np.ndarray:
+    """``lines[rows].duplicated(subset=key, keep="first")`` (False off ``rows``), in full only on candidates.
+
+    Equal lines have equal timestamps and amounts: one integer mixing the two picks the
+    candidates (a line whose mix occurs more than once), a small share of the lines.
+    """
+    dup = np.zeros(len(lines), dtype=bool)
+    if not pd.api.types.is_datetime64_any_dtype(lines["timestamp"]):
+        candidate = rows
+    else:
+        mix = lines["timestamp"].to_numpy("datetime64[ns]").view(np.int64)
+        if "amount" in key:  # as pandas compares them: -0.0 equals 0.0, NaN equals NaN
+            amount = lines["amount"].to_numpy(np.float64) + 0.0
+            amount[np.isnan(amount)] = np.nan
+            mix = mix ^ (amount.view(np.int64) * np.int64(0x9E3779B97F4A7C15 - 2**64))
+        candidate = rows & _maybe_repeated(mix, rows)
+    if candidate.any():
+        dup[candidate] = lines[candidate].duplicated(subset=key, keep="first").to_numpy()
+    return dup
+
+
+def _maybe_repeated(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """True for every value occurring more than once among ``values[rows]`` (and a few others).
+
+    A sort finds the repeated values (a hash table over millions of distinct integers is
+    slower); a 16 MB bitmap of their hashes marks the lines, a superset of the repeats.
+    """
+    ranked = np.sort(values[rows])
+    again = ranked[1:][ranked[1:] == ranked[:-1]]
+    if not len(again):
+        return np.zeros(len(values), dtype=bool)
+    marked = np.zeros(1 << 24, dtype=bool)
+    marked[_bucket(again)] = True
+    return marked[_bucket(values)]
+
+
+def _bucket(values: np.ndarray) -> np.ndarray:
+    """A 24-bit multiplicative hash of int64 values."""
+    return ((values.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)).astype(np.intp)
 
 
 def compute_features(lines: pd.DataFrame, spec: FeatureSpec, as_of: pd.Timestamp) -> pd.DataFrame:

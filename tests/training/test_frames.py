@@ -16,6 +16,7 @@ from tests.training.test_features import AS_OF, lines
 from training.errors import DataError
 from training.features import OTHER_CATEGORY, FeatureSpec, rfm_spec, share_name
 from training.frames import (
+    _duplicated,
     clean_lines,
     compute_features,
     default_as_of,
@@ -168,3 +169,28 @@ def test_arrow_path_refuses_unclean_lines(tmp_path: Path) -> None:
     pq.write_table(table.drop_columns(["customer_id"]), path)
     with pytest.raises(DataError, match="column 'customer_id' not found"):
         features_from_parquet(path, rfm_spec(True), GEN_AS_OF)
+
+
+def test_duplicate_lines_are_exactly_pandas_duplicated() -> None:
+    rng = np.random.default_rng(7)
+    n = 3_000
+    frame = pd.DataFrame(
+        {
+            "customer_id": pd.array(rng.choice(["a", "b", "c"], n), dtype="string"),
+            "order_id": pd.array(rng.choice(["o1", "o2", None], n), dtype="string"),
+            "timestamp": pd.to_datetime(rng.integers(0, 4, n) * 86_400, unit="s", utc=True),
+            "amount": rng.choice([1.0, 2.5, 0.0, -0.0, np.nan, -3.0], n),
+            "category": pd.array(rng.choice(["x", "y", None], n), dtype="string"),
+        }
+    )
+    key = list(frame.columns)
+    expected = frame.duplicated(subset=key, keep="first").to_numpy()
+    assert 0 < expected.sum() < n
+    every = np.ones(n, dtype=bool)
+    np.testing.assert_array_equal(_duplicated(frame, key, every), expected)
+    as_text = frame.assign(timestamp=frame["timestamp"].astype("string"))  # not datetimes: compared in full
+    np.testing.assert_array_equal(_duplicated(as_text, key, every), expected)
+    some = rng.random(n) < 0.5  # only among the rows asked about, False elsewhere
+    got = _duplicated(frame, key, some)
+    np.testing.assert_array_equal(got[some], frame[some].duplicated(subset=key).to_numpy())
+    assert not got[~some].any()
