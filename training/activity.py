@@ -35,8 +35,8 @@ def monthly_activity(lines: pd.DataFrame) -> list[dict[str, Any]]:
     frame = pd.DataFrame(
         {
             "month": month,
-            "customer": lines["customer_id"].to_numpy(),
-            "order": lines["order_id"].to_numpy(),
+            "customer": lines["customer_id"].array,  # Arrow text stays Arrow text (no Python objects)
+            "order": lines["order_id"].array,
             "amount": amount,
             "purchase": purchase,
         }
