@@ -10,6 +10,7 @@ with the model. This module imports neither pandas nor pyarrow.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,6 +26,8 @@ CANONICAL_COLUMNS = ("customer_id", "order_id", "timestamp", "amount", "category
 OTHER_CATEGORY = "other"
 SECONDS_PER_DAY = 86_400.0
 NS_PER_DAY = 86_400e9  # exact in a float64
+#: From this many purchase lines, category shares are computed in a second thread.
+PARALLEL_LINES = 1_000_000
 INT64_MIN, INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 
 TRANSFORMS = ("none", "log1p", "signed_log1p")
@@ -170,6 +173,11 @@ def feature_matrix(lines: LineArrays, spec: FeatureSpec, as_of_ns: int) -> tuple
         pc, p_ts, po = lines.customer[purchase], lines.timestamp[purchase], lines.order[purchase]
     else:
         purchase, pc, p_ts, po = None, lines.customer, lines.timestamp, lines.order
+    shares = None
+    if spec.categories and len(pc) >= PARALLEL_LINES:  # numpy releases the GIL: use the other core
+        pool = ThreadPoolExecutor(1)
+        shares = pool.submit(_category_shares, lines, pc, purchase, spec.categories)
+        pool.shutdown(wait=False)
     # last (row 0) and first (row 1) purchase, in one array so the day arithmetic runs once
     ends = np.full((2, n_cust), INT64_MIN, dtype=np.int64)
     ends[1] = INT64_MAX
@@ -184,7 +192,9 @@ def feature_matrix(lines: LineArrays, spec: FeatureSpec, as_of_ns: int) -> tuple
         monetary = np.bincount(lines.customer, weights=amount, minlength=n_cust)
         out["monetary"] = monetary
         out["avg_order_value"] = monetary / np.maximum(frequency, 1.0)
-    if spec.categories:
+    if shares is not None:
+        out |= shares.result()
+    elif spec.categories:
         out |= _category_shares(lines, pc, purchase, spec.categories)
     # one copy into (features, customers), viewed as (customers, features)
     return np.array([out[name] for name in spec.names], dtype=np.float64).T, has_purchase
