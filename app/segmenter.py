@@ -116,12 +116,6 @@ class Segmenter:
             answer(self.assign_arrays(request.model_dump(), max_future_days, loaded))
         )
 
-    def assign_plain(
-        self, request: dict[str, Any], max_future_days: float, loaded: LoadedModel | None = None
-    ) -> dict[str, Any]:
-        """:meth:`assign_arrays` answered as plain data in the shape of :class:`AssignResponse`."""
-        return answer(self.assign_arrays(request, max_future_days, loaded))
-
     def assign_arrays(
         self, request: dict[str, Any], max_future_days: float, loaded: LoadedModel | None = None
     ) -> Assigned:
