@@ -99,24 +99,23 @@ def _by_the_models(body: bytes) -> dict[str, Any]:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         data = _lenient_json(body, exc)
-    try:
-        request = AssignRequest.model_validate(data)
-    except ValidationError as exc:
-        errors = [
-            field_error(loc_to_field(e["loc"]), error_message(dict(e))) for e in exc.errors(include_url=False)
-        ]
-        raise InvalidInput(_summary(errors), errors) from None
+    errors: list[dict[str, str]] = []
+    request = _model_errors(AssignRequest, data, (), errors)
+    if request is None:
+        raise InvalidInput(_summary(errors), errors)
     return request.model_dump(exclude_unset=True)
 
 
 def _model_errors(
     model: type[BaseModel], value: Any, loc: tuple[Any, ...], errors: list[dict[str, str]]
-) -> None:
+) -> BaseModel | None:
+    """``value`` validated by ``model``, or None with its errors (at ``loc``) added to ``errors``."""
     try:
-        model.model_validate(value)
+        return model.model_validate(value)
     except ValidationError as exc:
         for e in exc.errors(include_url=False):
             errors.append(field_error(loc_to_field((*loc, *e["loc"])), error_message(dict(e))))
+        return None
 
 
 def _summary(errors: list[dict[str, str]]) -> str:
