@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from training.coding import sorted_distinct
 from training.features import CANONICAL_COLUMNS, OTHER_CATEGORY, FeatureSpec, LineArrays, feature_matrix
 from training.io import parquet_columns
 
@@ -241,14 +242,7 @@ def _codes(column: pa.ChunkedArray, dtype: type, sort: bool = False) -> tuple[np
         # One sort of the concatenated dictionaries both orders and unifies them (equal
         # neighbours merge): no hashing of the distinct values, no sort of the lines.
         both = pa.concat_arrays(dictionaries) if len(dictionaries) > 1 else dictionaries[0]
-        order = pc.sort_indices(both)
-        ranked = both.take(order)
-        new = np.ones(len(ranked), dtype=bool)
-        differs = pc.not_equal(ranked.slice(1), ranked.slice(0, len(ranked) - 1))
-        new[1:] = differs.to_numpy(zero_copy_only=False)
-        unified = np.empty(len(ranked), dtype=dtype)
-        unified[order.to_numpy()] = np.cumsum(new, dtype=dtype) - 1
-        values = ranked.filter(pa.array(new))
+        values, unified = sorted_distinct(both, dtype)
     elif len(dictionaries) == 1:
         values = dictionaries[0]
     else:

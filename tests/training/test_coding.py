@@ -1,0 +1,71 @@
+"""Arrow columns to codes: checked against plain Python on seeded random values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from training.coding import short_keys, sorted_distinct
+
+ALPHABET = ["a", "b", "z", "0", "9", "é", "\x00", "€"]  # 1-3 bytes each in UTF-8
+
+
+def random_texts(
+    rng: np.random.Generator, n: int, max_chars: int, alphabet: list[str] = ALPHABET
+) -> list[str]:
+    """Strings of 0..max_chars characters drawn from a few letters (many repeats)."""
+    return ["".join(rng.choice(alphabet, rng.integers(0, max_chars + 1))) for _ in range(n)]
+
+
+def test_short_keys_compare_as_the_bytes_do() -> None:
+    rng = np.random.default_rng(0)
+    texts = [t for t in random_texts(rng, 3_000, 5) if len(t.encode()) <= 8 and not t.endswith("\x00")]
+    texts += ["", "a", "a\x00b", "zzzzzzzz", "12345678"]
+    keys = short_keys(pa.array(texts))
+    assert keys is not None and keys.dtype == np.uint64
+    raw = [t.encode() for t in texts]
+    for i, j in zip(rng.integers(0, len(texts), 20_000), rng.integers(0, len(texts), 20_000), strict=True):
+        assert (keys[i] < keys[j]) == (raw[i] < raw[j]) and (keys[i] == keys[j]) == (raw[i] == raw[j])
+    assert keys[texts.index("")] == 0 and keys[texts.index("a")] == 0x61 << 56
+
+
+def test_short_keys_of_a_slice_and_of_binary_values() -> None:
+    values = pa.array(["skip", "b", "ab", "abc"]).slice(1)
+    keys = short_keys(values)
+    assert keys is not None and list(np.argsort(keys)) == [1, 2, 0]
+    binary = short_keys(pa.array([b"\x01", b"\x00\x01"], pa.binary()))
+    assert binary is not None and binary[1] < binary[0]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pa.array(["123456789"]),  # longer than 8 bytes
+        pa.array(["a", "a\x00"]),  # would share a key
+        pa.array(["a", None]),
+        pa.array([1, 2]),
+        pa.array(["a"], pa.large_string()),
+    ],
+)
+def test_short_keys_refuse_what_they_cannot_key(values: pa.Array) -> None:
+    assert short_keys(values) is None
+
+
+@pytest.mark.parametrize("max_chars", [2, 12])  # integer keys, or Arrow's sort of longer values
+def test_sorted_distinct_equals_python_sorted_set(max_chars: int) -> None:
+    rng = np.random.default_rng(max_chars)
+    texts = random_texts(rng, 5_000, max_chars, [c for c in ALPHABET if c != "\x00"])
+    values = pa.array(texts)
+    assert (short_keys(values) is None) == (max_chars > 2)
+    distinct, rank = sorted_distinct(values, np.int64)
+    expected = sorted(set(texts), key=str.encode)
+    assert distinct.to_pylist() == expected and rank.dtype == np.int64
+    assert [expected[r] for r in rank] == texts
+
+
+@pytest.mark.parametrize("texts", [[], ["only"], ["same", "same"], ["longer than eight", "b", "b"]])
+def test_sorted_distinct_edge_cases(texts: list[str]) -> None:
+    distinct, rank = sorted_distinct(pa.array(texts, pa.string()), np.int32)
+    assert distinct.to_pylist() == sorted(set(texts)) and rank.dtype == np.int32
+    assert [distinct[int(r)].as_py() for r in rank] == texts
