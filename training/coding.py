@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+_NS_PER_UNIT = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 #: Per value length 0..8, the bits of a big-endian 8-byte word that the value fills.
 _LENGTH_MASKS = np.array(
     [0, *(~np.uint64(0) << np.uint64(8 * (8 - n)) for n in range(1, 9))], dtype=np.uint64
@@ -67,3 +68,84 @@ def sorted_distinct(values: pa.Array, dtype: type) -> tuple[pa.Array, np.ndarray
     rank = np.empty(len(ranked), dtype=dtype)
     rank[order.to_numpy()] = np.cumsum(new, dtype=dtype) - 1
     return ranked.filter(pa.array(new)), rank
+
+
+def dictionary_codes(column: pa.ChunkedArray, dtype: type, sort: bool = False) -> tuple[np.ndarray, pa.Array]:
+    """Codes (null: -1) of a column in one dictionary of its distinct values, and that dictionary.
+
+    With ``sort``, the dictionary is sorted (the codes are ranks): only the distinct values
+    are sorted, and the ranks ride on the code mapping the chunks need anyway.
+    """
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)  # one dictionary shared by every chunk
+    # The Parquet reader shares one dictionary among a row group's chunks: unify the
+    # distinct dictionaries only (ChunkedArray.unify_dictionaries rehashes every chunk's).
+    if column.num_chunks == 0:
+        return np.empty(0, dtype=dtype), pa.array([], type=column.type.value_type)
+    starts: dict[tuple[int, ...], int] = {}
+    dictionaries: list[pa.Array] = []
+    chunk_starts: list[int] = []
+    for chunk in column.chunks:
+        d = chunk.dictionary
+        key = tuple([*(0 if b is None else b.address for b in d.buffers()), d.offset, len(d)])
+        if key not in starts:
+            starts[key] = sum(len(x) for x in dictionaries)
+            dictionaries.append(d)
+        chunk_starts.append(starts[key])
+    unified: np.ndarray | None = None  # position in the concatenated dictionaries -> final code
+    if sort and sum(len(d) for d in dictionaries) > 1:
+        # One sort of the concatenated dictionaries both orders and unifies them (equal
+        # neighbours merge): no hashing of the distinct values, no sort of the lines.
+        both = pa.concat_arrays(dictionaries) if len(dictionaries) > 1 else dictionaries[0]
+        values, unified = sorted_distinct(both, dtype)
+    elif len(dictionaries) == 1:
+        values = dictionaries[0]
+    else:
+        encoded = pc.dictionary_encode(pa.concat_arrays(dictionaries))
+        values, unified = encoded.dictionary, encoded.indices.to_numpy().astype(dtype)
+    codes: np.ndarray = np.empty(len(column), dtype=dtype)
+    to_final: dict[int, np.ndarray] = {}
+    at = 0
+    for chunk, start in zip(column.chunks, chunk_starts, strict=True):
+        indices = chunk.indices
+        local = column_numpy(pc.fill_null(indices, -1) if indices.null_count else indices, dtype)
+        if unified is not None:  # -1 (null) picks the appended -1
+            if start not in to_final:
+                to_final[start] = np.append(unified[start : start + len(chunk.dictionary)], -1)
+            local = to_final[start][local]
+        codes[at : at + len(chunk)] = local
+        at += len(chunk)
+    return codes, values
+
+
+def nanoseconds(column: pa.ChunkedArray) -> np.ndarray:
+    """Timestamps (any unit, any zone, no nulls) as int64 nanoseconds since 1970-01-01 UTC.
+
+    Each chunk is scaled straight into the one output array (Arrow's cast and a combine of
+    the chunks would copy the lines twice more).
+
+    Raises
+    ------
+    ValueError
+        When the column is not a timestamp, or a time is out of the nanosecond range.
+    """
+    if not pa.types.is_timestamp(column.type):
+        raise ValueError(f"the timestamp column has type {column.type}, not a timestamp")
+    factor = _NS_PER_UNIT[column.type.unit]
+    lowest, highest = -(2**63 // factor), (2**63 - 1) // factor  # scaled, they fit an int64
+    out = np.empty(len(column), dtype=np.int64)
+    at = 0
+    for chunk in column.chunks:
+        values = chunk.cast(pa.int64()).to_numpy()  # the stored UTC integers, zero-copy
+        if len(values) and (values.min() < lowest or values.max() > highest):
+            raise ValueError("a timestamp is out of the range of nanoseconds since 1970 (years 1677-2262)")
+        np.multiply(values, factor, out=out[at : at + len(values)])
+        at += len(values)
+    return out
+
+
+def column_numpy(column: pa.Array | pa.ChunkedArray, dtype: type) -> np.ndarray:
+    """A null-free Arrow column as a numpy array (zero-copy for one chunk of ``dtype``)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    return column.to_numpy(zero_copy_only=False).astype(dtype, copy=False)

@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from training.coding import sorted_distinct
+from training.coding import column_numpy, dictionary_codes, nanoseconds
 from training.features import CANONICAL_COLUMNS, OTHER_CATEGORY, FeatureSpec, LineArrays, feature_matrix
 from training.io import parquet_columns
 
@@ -179,22 +178,22 @@ def _features(columns: Loaders, spec: FeatureSpec, as_of: pd.Timestamp) -> pd.Da
         raise ValueError(f"canonical lines lack the column(s) {missing}")
     # Arrow reads and hashes without the GIL: the two id columns in two threads, the rest here.
     with ThreadPoolExecutor(2) as pool:
-        orders = pool.submit(lambda: _codes(_load(columns, "order_id"), np.int32))
+        orders = pool.submit(lambda: dictionary_codes(_load(columns, "order_id"), np.int32))
         # int64 customer codes (the core's ufunc.at runs its fast loop on equal dtypes), in
         # sorted order of the ids: the output comes out sorted without sorting any lines
-        customers = pool.submit(lambda: _codes(_load(columns, "customer_id"), np.int64, sort=True))
-        timestamp = _nanoseconds(_load(columns, "timestamp"))
-        amount = _column_numpy(_load(columns, "amount"), np.float64) if spec.has_money else None
+        customers = pool.submit(lambda: dictionary_codes(_load(columns, "customer_id"), np.int64, sort=True))
+        timestamp = nanoseconds(_load(columns, "timestamp"))
+        amount = column_numpy(_load(columns, "amount"), np.float64) if spec.has_money else None
         category = None
-        if spec.categories:
+        if spec.categories and "category" in columns:
+            codes, values = dictionary_codes(columns.pop("category")(), np.int32)
+            lookup = {c: i for i, c in enumerate(spec.categories)}
+            other = len(spec.categories)  # also for null (code -1): the appended entry
+            to_spec = [lookup.get(str(c), other) for c in values.to_pylist()]
+            category = np.array([*to_spec, other], dtype=np.int32)[codes]
+            del codes
+        elif spec.categories:
             category = np.full(len(timestamp), len(spec.categories), dtype=np.int32)
-            if "category" in columns:
-                codes, values = _codes(columns.pop("category")(), np.int32)
-                lookup = {c: i for i, c in enumerate(spec.categories)}
-                other = len(spec.categories)  # also for null (code -1): the appended entry
-                to_spec = [lookup.get(str(c), other) for c in values.to_pylist()]
-                category = np.array([*to_spec, other], dtype=np.int32)[codes]
-                del codes
         customer, ids = customers.result()
         order = orders.result()[0]
     arrays = LineArrays(customer, order, timestamp, amount, category, n_customers=len(ids))
@@ -213,69 +212,6 @@ def _load(columns: Loaders, name: str) -> pa.ChunkedArray:
     if column.null_count:
         raise ValueError(f"{column.null_count} lines have no {name}: clean the lines first")
     return column
-
-
-def _codes(column: pa.ChunkedArray, dtype: type, sort: bool = False) -> tuple[np.ndarray, pa.Array]:
-    """Codes (null: -1) of a column in one dictionary of its distinct values, and that dictionary.
-
-    With ``sort``, the dictionary is sorted (the codes are ranks): only the distinct values
-    are sorted, and the ranks ride on the code mapping the chunks need anyway.
-    """
-    if not pa.types.is_dictionary(column.type):
-        column = pc.dictionary_encode(column)  # one dictionary shared by every chunk
-    # The Parquet reader shares one dictionary among a row group's chunks: unify the
-    # distinct dictionaries only (ChunkedArray.unify_dictionaries rehashes every chunk's).
-    if column.num_chunks == 0:
-        return np.empty(0, dtype=dtype), pa.array([], type=column.type.value_type)
-    starts: dict[tuple[int, ...], int] = {}
-    dictionaries: list[pa.Array] = []
-    chunk_starts: list[int] = []
-    for chunk in column.chunks:
-        d = chunk.dictionary
-        key = tuple([*(0 if b is None else b.address for b in d.buffers()), d.offset, len(d)])
-        if key not in starts:
-            starts[key] = sum(len(x) for x in dictionaries)
-            dictionaries.append(d)
-        chunk_starts.append(starts[key])
-    unified: np.ndarray | None = None  # position in the concatenated dictionaries -> final code
-    if sort and sum(len(d) for d in dictionaries) > 1:
-        # One sort of the concatenated dictionaries both orders and unifies them (equal
-        # neighbours merge): no hashing of the distinct values, no sort of the lines.
-        both = pa.concat_arrays(dictionaries) if len(dictionaries) > 1 else dictionaries[0]
-        values, unified = sorted_distinct(both, dtype)
-    elif len(dictionaries) == 1:
-        values = dictionaries[0]
-    else:
-        encoded = pc.dictionary_encode(pa.concat_arrays(dictionaries))
-        values, unified = encoded.dictionary, encoded.indices.to_numpy().astype(dtype)
-    codes: np.ndarray = np.empty(len(column), dtype=dtype)
-    to_final: dict[int, np.ndarray] = {}
-    at = 0
-    for chunk, start in zip(column.chunks, chunk_starts, strict=True):
-        indices = chunk.indices
-        local = _column_numpy(pc.fill_null(indices, -1) if indices.null_count else indices, dtype)
-        if unified is not None:  # -1 (null) picks the appended -1
-            if start not in to_final:
-                to_final[start] = np.append(unified[start : start + len(chunk.dictionary)], -1)
-            local = to_final[start][local]
-        codes[at : at + len(chunk)] = local
-        at += len(chunk)
-    return codes, values
-
-
-def _nanoseconds(column: pa.ChunkedArray) -> np.ndarray:
-    """Timestamps (any unit, any zone) as int64 nanoseconds since 1970-01-01 UTC."""
-    if not pa.types.is_timestamp(column.type):
-        raise ValueError(f"the timestamp column has type {column.type}, not a timestamp")
-    # Arrow's cast refuses times out of the nanosecond range instead of wrapping around
-    return _column_numpy(column.cast(pa.timestamp("ns", column.type.tz)).cast(pa.int64()), np.int64)
-
-
-def _column_numpy(column: pa.Array | pa.ChunkedArray, dtype: type) -> np.ndarray:
-    """A null-free Arrow column as a numpy array (zero-copy for one chunk of ``dtype``)."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    return column.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
 
 
 def default_as_of(lines: pd.DataFrame) -> pd.Timestamp:

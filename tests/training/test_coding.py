@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from training.coding import short_keys, sorted_distinct
+from training.coding import nanoseconds, short_keys, sorted_distinct
 
 ALPHABET = ["a", "b", "z", "0", "9", "é", "\x00", "€"]  # 1-3 bytes each in UTF-8
 
@@ -69,3 +69,24 @@ def test_sorted_distinct_edge_cases(texts: list[str]) -> None:
     distinct, rank = sorted_distinct(pa.array(texts, pa.string()), np.int32)
     assert distinct.to_pylist() == sorted(set(texts)) and rank.dtype == np.int32
     assert [distinct[int(r)].as_py() for r in rank] == texts
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_nanoseconds_equal_arrows_cast_in_every_unit_and_zone(unit: str) -> None:
+    rng = np.random.default_rng(5)
+    kind = pa.timestamp(unit, "Europe/Paris")
+    span = 2**63 // {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[unit]  # the whole range that fits
+    chunks = [pa.array(rng.integers(-span, span, n), kind) for n in (1_000, 0, 7)]
+    column = pa.chunked_array(chunks, kind)
+    expected = column.cast(pa.timestamp("ns", "Europe/Paris")).cast(pa.int64()).to_numpy()
+    got = nanoseconds(column)
+    assert got.dtype == np.int64 and len(got) == 1_007
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_nanoseconds_refuse_times_out_of_range_and_other_types() -> None:
+    for value in (2**62, -(2**62)):  # seconds far beyond the years 1677-2262
+        with pytest.raises(ValueError, match="out of the range"):
+            nanoseconds(pa.chunked_array([pa.array([0, value], pa.timestamp("s"))]))
+    with pytest.raises(ValueError, match="not a timestamp"):
+        nanoseconds(pa.chunked_array([pa.array([1, 2])]))
