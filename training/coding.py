@@ -27,10 +27,17 @@ def short_keys(values: pa.Array) -> np.ndarray | None:
     would both be ``0x61 << 56``). None when a value is longer than 8 bytes or ends in a
     zero byte, when there are nulls, or when ``values`` is not string or binary.
     """
-    if values.null_count or not (pa.types.is_string(values.type) or pa.types.is_binary(values.type)):
+    if values.null_count or not _is_text(values.type):
         return None
     n = len(values)
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32, count=n + 1, offset=4 * values.offset)
+    width = np.dtype(
+        np.int64
+        if pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
+        else np.int32
+    )
+    offsets = np.frombuffer(
+        values.buffers()[1], dtype=width, count=n + 1, offset=width.itemsize * values.offset
+    )
     lengths = np.diff(offsets)
     if n == 0 or lengths.max() > 8:
         return None if n else np.empty(0, dtype=np.uint64)
@@ -46,6 +53,14 @@ def short_keys(values: pa.Array) -> np.ndarray | None:
     keys = windows[offsets[:-1] - begin].view(">u8").ravel().astype(np.uint64)
     keys &= _LENGTH_MASKS[lengths]
     return keys
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    """String or binary values with offsets (not views, not dictionaries)."""
+    return any(
+        f(kind)
+        for f in (pa.types.is_string, pa.types.is_binary, pa.types.is_large_string, pa.types.is_large_binary)
+    )
 
 
 def sorted_distinct(values: pa.Array, dtype: type) -> tuple[pa.Array, np.ndarray]:
@@ -116,6 +131,34 @@ def dictionary_codes(column: pa.ChunkedArray, dtype: type, sort: bool = False) -
         codes[at : at + len(chunk)] = local
         at += len(chunk)
     return codes, values
+
+
+def order_codes(column: pa.ChunkedArray, dtype: type) -> np.ndarray:
+    """Dense codes of a null-free id column: equal values get equal codes, from 0 up.
+
+    When the values never decrease from one line to the next (a file sorted by this id,
+    as many exports are), the codes number the runs of equal values: two comparisons of
+    neighbouring lines instead of hashing every line. Otherwise Arrow's hash
+    (:func:`dictionary_codes`), codes in order of first appearance either way.
+    """
+    n = len(column)
+    if n > 1 and _never_decreases(column):
+        new = np.empty(n, dtype=bool)
+        new[0] = True
+        new[1:] = pc.not_equal(column.slice(1), column.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+        return np.cumsum(new, dtype=dtype) - 1
+    return dictionary_codes(column, dtype)[0]
+
+
+def _never_decreases(column: pa.ChunkedArray) -> bool:
+    """Whether each value is at least the one before (text compares by its bytes)."""
+    if not (_is_text(column.type) or pa.types.is_integer(column.type)):
+        return False  # NaN or dictionaries would not compare as equality does
+    for part in (column.slice(0, 1 << 16), column):  # unsorted lines mostly fail the cheap check
+        n = len(part)
+        if n > 1 and pc.any(pc.less(part.slice(1), part.slice(0, n - 1))).as_py():
+            return False
+    return True
 
 
 def nanoseconds(column: pa.ChunkedArray) -> np.ndarray:

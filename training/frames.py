@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from training.coding import column_numpy, dictionary_codes, nanoseconds
+from training.coding import column_numpy, dictionary_codes, nanoseconds, order_codes
 from training.features import CANONICAL_COLUMNS, OTHER_CATEGORY, FeatureSpec, LineArrays, feature_matrix
 from training.io import parquet_columns
 
@@ -178,7 +178,7 @@ def _features(columns: Loaders, spec: FeatureSpec, as_of: pd.Timestamp) -> pd.Da
         raise ValueError(f"canonical lines lack the column(s) {missing}")
     # Arrow reads and hashes without the GIL: the two id columns in two threads, the rest here.
     with ThreadPoolExecutor(2) as pool:
-        orders = pool.submit(lambda: dictionary_codes(_load(columns, "order_id"), np.int32))
+        orders = pool.submit(lambda: order_codes(_load(columns, "order_id"), np.int32))
         # int64 customer codes (the core's ufunc.at runs its fast loop on equal dtypes), in
         # sorted order of the ids: the output comes out sorted without sorting any lines
         customers = pool.submit(lambda: dictionary_codes(_load(columns, "customer_id"), np.int64, sort=True))
@@ -195,7 +195,7 @@ def _features(columns: Loaders, spec: FeatureSpec, as_of: pd.Timestamp) -> pd.Da
         elif spec.categories:
             category = np.full(len(timestamp), len(spec.categories), dtype=np.int32)
         customer, ids = customers.result()
-        order = orders.result()[0]
+        order = orders.result()
     arrays = LineArrays(customer, order, timestamp, amount, category, n_customers=len(ids))
     del customer, order, timestamp, amount, category
     pa.default_memory_pool().release_unused()  # the freed text and chunks, before the core allocates

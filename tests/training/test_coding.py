@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
-from training.coding import nanoseconds, short_keys, sorted_distinct
+from training.coding import _never_decreases, nanoseconds, order_codes, short_keys, sorted_distinct
 
 ALPHABET = ["a", "b", "z", "0", "9", "é", "\x00", "€"]  # 1-3 bytes each in UTF-8
 
@@ -34,8 +35,11 @@ def test_short_keys_of_a_slice_and_of_binary_values() -> None:
     values = pa.array(["skip", "b", "ab", "abc"]).slice(1)
     keys = short_keys(values)
     assert keys is not None and list(np.argsort(keys)) == [1, 2, 0]
-    binary = short_keys(pa.array([b"\x01", b"\x00\x01"], pa.binary()))
-    assert binary is not None and binary[1] < binary[0]
+    for kind in (pa.binary(), pa.large_binary()):
+        binary = short_keys(pa.array([b"\x01", b"\x00\x01"], kind))
+        assert binary is not None and binary[1] < binary[0]
+    large = short_keys(pa.array(["skip", "b", "ab", "abc"], pa.large_string()).slice(1))
+    assert large is not None and list(large) == list(keys)
 
 
 @pytest.mark.parametrize(
@@ -45,7 +49,7 @@ def test_short_keys_of_a_slice_and_of_binary_values() -> None:
         pa.array(["a", "a\x00"]),  # would share a key
         pa.array(["a", None]),
         pa.array([1, 2]),
-        pa.array(["a"], pa.large_string()),
+        pa.array(["a"], pa.string_view()),
     ],
 )
 def test_short_keys_refuse_what_they_cannot_key(values: pa.Array) -> None:
@@ -90,3 +94,34 @@ def test_nanoseconds_refuse_times_out_of_range_and_other_types() -> None:
             nanoseconds(pa.chunked_array([pa.array([0, value], pa.timestamp("s"))]))
     with pytest.raises(ValueError, match="not a timestamp"):
         nanoseconds(pa.chunked_array([pa.array([1, 2])]))
+
+
+def order_cases() -> list[tuple[pa.ChunkedArray, bool]]:
+    """Id columns, and whether they never decrease (coded by runs, without hashing)."""
+    rng = np.random.default_rng(11)
+    ids = np.sort(rng.integers(0, 30_000, 100_000))
+    text = [f"O{i:06d}" for i in ids]  # sorted by text too: runs of equal ids
+    late = [*text[:90_000], "O000000", *text[90_000:]]  # one step down after the cheap check
+    return [
+        (pa.chunked_array([text[:40_000], text[40_000:]]), True),
+        (pa.chunked_array([late]), False),
+        (pa.chunked_array([text], pa.large_string()), True),
+        (pa.chunked_array([[text[i] for i in rng.permutation(len(text))]]), False),
+        (pa.chunked_array([ids[::-1].copy()]), False),
+        (pa.chunked_array([np.repeat(ids, 2)]), True),
+        (
+            pa.chunked_array([np.sort(rng.integers(0, 50, 1_000)).astype(float)]),
+            False,
+        ),  # NaN-free, still hashed
+        (pa.chunked_array([["only"]]), False),
+        (pa.chunked_array([[]], pa.string()), False),
+    ]
+
+
+@pytest.mark.parametrize(("column", "by_runs"), order_cases())
+def test_order_codes_equal_pandas_factorize(column: pa.ChunkedArray, by_runs: bool) -> None:
+    assert _never_decreases(column) == by_runs or len(column) < 2
+    got = order_codes(column, np.int32)
+    expected, _ = pd.factorize(pd.Series(column.to_pylist(), dtype=object))
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, expected)

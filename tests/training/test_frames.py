@@ -137,6 +137,18 @@ def test_parquet_path_equals_groupby_and_dataframe_path_on_generated_lines(
     assert only_returns >= 2 and frame["customer_id"].nunique() - len(got) == only_returns
 
 
+def test_parquet_path_on_lines_sorted_by_order_id_equals_groupby(tmp_path: Path) -> None:
+    """Sorted order ids are coded by runs, not hashed; a shared order id stays one run."""
+    table = generated_lines(20_000, seed=4).sort_by("order_id")
+    path = tmp_path / "sorted.parquet"
+    pq.write_table(table, path, row_group_size=3_001)
+    got = features_from_parquet(path, SPEC8, GEN_AS_OF)
+    expected = groupby_reference(table.to_pandas(), SPEC8, GEN_AS_OF)
+    assert list(got.index) == list(expected.index)
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-12, atol=1e-9)
+    assert got.loc["Zshared1", "frequency"] == 1 and got.loc["Ashared2", "frequency"] == 2
+
+
 def test_parquet_path_on_the_bundled_sample_equals_the_dataframe_path(tmp_path: Path) -> None:
     lines, _ = load_transactions(SAMPLE, DatasetSpec.from_toml(ONLINE_RETAIL_SPEC))
     clean, _ = clean_lines(lines)
