@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -23,9 +23,8 @@ from sklearn.pipeline import Pipeline
 from training.features import FeatureSpec, transform_features, transform_plan
 
 
-@dataclass(frozen=True)
-class Assignment:
-    """Per-customer result arrays (row i belongs to input row i)."""
+class Assignment(NamedTuple):
+    """Per-customer result arrays (row i belongs to input row i); a named tuple, cheap per request."""
 
     segment_index: np.ndarray
     distance: np.ndarray
@@ -106,7 +105,7 @@ class SegmentModel:
         # ||x - c||^2 computed directly (not by the expanded dot-product form) so ties
         # and rounding match scikit-learn's predict on the same float64 data.
         diff = Xs[:, None, :] - self.centroids_
-        d2 = np.add.reduce(np.square(diff, out=diff), axis=2)
+        d2 = np.square(diff, out=diff).sum(axis=2)
         if self.mixture_ is not None:
             proba = np.asarray(self.mixture_.predict_proba(Xs), dtype=np.float64)
             order = np.argsort(-proba, axis=1, kind="stable")
@@ -114,9 +113,10 @@ class SegmentModel:
             best = order[:, 0]
             nxt = order[:, 1] if self.n_segments > 1 else best
             return Assignment(best, np.sqrt(d2[rows, best]), nxt, np.sqrt(d2[rows, nxt]), proba)
-        order = np.argsort(d2, axis=1, kind="stable")
-        # The sorted values are the distances in ``order``'s order: no gather by index.
-        nearest = np.sqrt(np.sort(d2, axis=1)[:, :2])
+        # Array methods, not np.argsort/np.sort: the wrappers cost more than the sort of a row.
+        order = d2.argsort(axis=1, kind="stable")
+        d2.sort(axis=1)  # in place: the sorted values are the distances in ``order``'s order
+        nearest = np.sqrt(d2[:, :2])
         second = 1 if self.n_segments > 1 else 0
         return Assignment(order[:, 0], nearest[:, 0], order[:, second], nearest[:, second])
 
