@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from bisect import bisect_right
+from itertools import accumulate, pairwise
 from typing import Any
 
 import numpy as np
+from pydantic_core import TzInfo
 
 from app.errors import field_error
 from app.schemas import OUT_OF_UTC_RANGE
@@ -53,13 +56,25 @@ def _line_ns(stamp: dt.datetime, offset_ns: int) -> int:
     return ns if _MIN_NS <= ns <= _MAX_NS else OVERFLOW
 
 
-def _offset_ns(stamp: dt.datetime) -> int:
-    delta = stamp.utcoffset()
-    return (
-        0
-        if delta is None
-        else (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
-    )
+#: tzinfo types whose offset is the same at every instant (one ``utcoffset`` call per zone).
+_FIXED_ZONES = (dt.timezone, TzInfo)
+
+
+def _stamps_ns(stamps: list[dt.datetime]) -> dict[dt.datetime, int]:
+    """Nanoseconds (or OVERFLOW) of each distinct timestamp of ``stamps``."""
+    ns_of: dict[dt.datetime, int] = dict.fromkeys(stamps, 0)
+    offsets: dict[dt.tzinfo | None, int] = {None: 0}
+    for stamp in ns_of:
+        zone = stamp.tzinfo
+        offset = offsets.get(zone)
+        if offset is None:
+            delta = stamp.utcoffset()
+            assert delta is not None  # naive stamps hit offsets[None]
+            offset = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+            if type(zone) in _FIXED_ZONES:
+                offsets[zone] = offset
+        ns_of[stamp] = _line_ns(stamp, offset)
+    return ns_of
 
 
 def history_lines(
@@ -72,99 +87,126 @@ def history_lines(
 
     Customer ``k`` of ``customers`` gets customer code ``k``. Cleaning follows
     :func:`training.frames.clean_lines`: a line without an order id belongs to the
-    visit at its timestamp, and exact duplicate lines count once.
+    visit at its timestamp, and exact duplicate lines count once. The rules run over
+    whole columns (one list per field; timestamps once per distinct value); only lines
+    that give quantity and unit price, or no usable amount, take the per-line rules.
 
     Parameters
     ----------
     customers : list of (index in the request, customer as plain data)
-        Transactions are dicts with every field of :class:`app.schemas.Transaction`.
+        Transactions are dicts with the fields of :class:`app.schemas.Transaction`
+        (absent fields may be absent).
     spec : FeatureSpec
         The model's features; decides whether money and categories are needed.
     as_of : datetime
         No line may be later than this.
     latest_allowed : datetime
         Timestamps past this (now plus a tolerance) are refused as in the future.
+
+    Returns
+    -------
+    lines : LineArrays
+        Meaningful only without errors.
+    errors : list of dict
+        In line order, each at its field (``customers[i].transactions[j].timestamp``).
     """
-    errors: list[dict[str, str]] = []
+    counts = [len(c["transactions"]) for _, c in customers]
+    txs = [t for _, c in customers for t in c["transactions"]]
+    n = len(txs)
+    starts = list(accumulate(counts, initial=0))
+
+    def where(p: int) -> str:
+        k = bisect_right(starts, p) - 1
+        return f"customers[{customers[k][0]}].transactions[{p - starts[k]}]"
+
+    found: list[tuple[int, int, dict[str, str]]] = []  # (line, rank in line, error): sorted at the end
+    stamps = [t["timestamp"] for t in txs]
+    ns_of = _stamps_ns(stamps)
     as_of_ns, latest_ns = to_ns(as_utc(as_of)), to_ns(as_utc(latest_allowed))
-    ns_of: dict[dt.datetime, int] = {}
-    orders: dict[object, int] = {}
+    limit = min(as_of_ns, latest_ns)
+    if min(ns_of.values()) < 0 or max(ns_of.values()) > limit:
+        for p, stamp in enumerate(stamps):
+            ns = ns_of[stamp]
+            if not 0 <= ns <= limit:
+                problem = _stamp_problem(ns, as_of, latest_ns)
+                found.append((p, 0, field_error(f"{where(p)}.timestamp", problem)))
+
+    amounts = [t.get("amount") for t in txs]
+    quantities = [t.get("quantity") for t in txs]
+    prices = [t.get("unit_price") for t in txs]
+    if None in amounts or 0 in amounts or quantities.count(None) < n or prices.count(None) < n:
+        for p, (a, q, u) in enumerate(zip(amounts, quantities, prices, strict=True)):
+            if a is None or a == 0 or q is not None or u is not None:  # the per-line rules decide
+                line_errors: list[dict[str, str]] = []
+                amounts[p] = _amount(a, q, u, spec.has_money, where(p), line_errors)
+                found += [(p, 1, e) for e in line_errors]
+        # a line without usable money (an error, or none needed) counts as a purchase
+        amounts = [1.0 if a is None else a for a in amounts]
+    for k, (first, end) in enumerate(pairwise(starts)):
+        if first < end and max(amounts[first:end]) <= 0:
+            message = "has no purchase line (only returns): features are undefined"
+            found.append((end - 1, 2, field_error(f"customers[{customers[k][0]}].transactions", message)))
+    if found:
+        found.sort(key=lambda f: f[:2])
+        return _canonical([], [], [], ([], [], []), spec, len(customers)), [e for *_, e in found]
+    if len(customers) == 1:
+        codes = [0] * n
+    else:
+        codes = np.repeat(np.arange(len(customers), dtype=np.intp), counts).tolist()
+    ns_list = [ns_of[s] for s in stamps]
+    ids = (
+        [t.get("order_id") for t in txs],
+        [t.get("category") for t in txs],
+        [t.get("product_id") for t in txs],
+    )
+    return _canonical(codes, ns_list, amounts, ids, spec, len(customers)), []
+
+
+def _canonical(
+    codes: list[int],
+    ns: list[int],
+    amounts: list[float],
+    ids: tuple[list[Any], list[Any], list[Any]],
+    spec: FeatureSpec,
+    n_customers: int,
+) -> LineArrays:
+    """Valid lines as arrays: exact duplicates dropped, orders and categories coded.
+
+    ``ids`` holds the order id, category and product id columns.
+    """
+    order_ids, categories, products = ids
+    money = amounts if spec.has_money else [None] * len(codes)
+    keys = list(zip(codes, order_ids, ns, money, categories, products, strict=True))
+    if len(set(keys)) < len(keys):
+        n = len(keys)  # each key's first line: the reversed dict ends on the smallest index
+        keep = sorted(dict(zip(reversed(keys), range(n - 1, -1, -1), strict=True)).values())
+        codes, ns, amounts = [codes[p] for p in keep], [ns[p] for p in keep], [amounts[p] for p in keep]
+        order_ids, categories = [order_ids[p] for p in keep], [categories[p] for p in keep]
+    if None in order_ids:  # a line without an order id is the visit at its timestamp
+        order_ids = [(k, t) if o is None else o for k, o, t in zip(codes, order_ids, ns, strict=True)]
+    index = {o: c for c, o in enumerate(dict.fromkeys(order_ids))}
     lookup = {c: k for k, c in enumerate(spec.categories)}
     other = len(spec.categories)
-    seen: set[tuple[object, ...]] = set()
-    lines_of: list[int] = []  # kept lines per customer (customer codes repeat: np.repeat at the end)
-    order_col: list[int] = []
-    ts_col: list[int] = []
-    amount_col: list[float] = []
-    cat_col: list[int] = []
-    limit_ns = min(as_of_ns, latest_ns)
-    has_money, has_categories = spec.has_money, bool(spec.categories)
-    for k, (i, cust) in enumerate(customers):
-        has_purchase = False
-        kept_before = len(ts_col)
-        for j, t in enumerate(cust["transactions"]):
-            stamp = t["timestamp"]
-            ns = ns_of.get(stamp)  # the parser hands equal timestamps over as one object
-            if ns is None:
-                ns = ns_of[stamp] = _line_ns(stamp, _offset_ns(stamp))
-            if not 0 <= ns <= limit_ns:
-                where = f"customers[{i}].transactions[{j}].timestamp"
-                if ns == OVERFLOW:
-                    errors.append(field_error(where, OUT_OF_UTC_RANGE))
-                elif ns < 0:
-                    errors.append(field_error(where, "is before 1970-01-01"))
-                elif ns > latest_ns:
-                    errors.append(field_error(where, "is in the future"))
-                else:
-                    errors.append(field_error(where, f"is after as_of {as_of.isoformat()}"))
-            amount = t.get("amount")
-            if (
-                amount is None
-                or amount == 0
-                or "quantity" in t  # present (even as null): the careful path decides
-                or "unit_price" in t
-            ):
-                where = f"customers[{i}].transactions[{j}]"
-                amount = _amount(amount, t.get("quantity"), t.get("unit_price"), has_money, where, errors)
-            if amount is None or amount > 0:
-                has_purchase = True
-            if errors:
-                continue
-            order_id, category = t.get("order_id"), t.get("category")
-            money = amount if has_money else None
-            key = (k, order_id, ns, money, category, t.get("product_id"))
-            if key in seen:
-                continue
-            seen.add(key)
-            order_key = order_id if order_id is not None else (k, ns)  # a visit: one per timestamp
-            code = orders.get(order_key)
-            if code is None:
-                code = orders[order_key] = len(orders)
-            order_col.append(code)
-            ts_col.append(ns)
-            if has_money:
-                amount_col.append(money)  # type: ignore[arg-type]  # not None with money: checked above
-            if has_categories:
-                cat_col.append(lookup.get(category, other))
-        lines_of.append(len(ts_col) - kept_before)
-        if not has_purchase:
-            errors.append(
-                field_error(
-                    f"customers[{i}].transactions",
-                    "has no purchase line (only returns): features are undefined",
-                )
-            )
-    lines = LineArrays(
-        customer=np.repeat(np.arange(len(customers), dtype=np.intp), lines_of)
-        if len(customers) > 1
-        else np.zeros(len(ts_col), dtype=np.intp),
-        order=np.array(order_col, dtype=np.intp),
-        timestamp=np.array(ts_col, dtype=np.int64),
-        amount=np.array(amount_col, dtype=np.float64) if has_money else None,
-        category=np.array(cat_col, dtype=np.intp) if has_categories else None,
-        n_customers=len(customers),
+    return LineArrays(
+        customer=np.array(codes, dtype=np.intp),
+        order=np.array([index[o] for o in order_ids], dtype=np.intp),
+        timestamp=np.array(ns, dtype=np.int64),
+        amount=np.array(amounts, dtype=np.float64) if spec.has_money else None,
+        category=np.array([lookup.get(c, other) for c in categories], dtype=np.intp)
+        if spec.categories
+        else None,
+        n_customers=n_customers,
     )
-    return lines, errors
+
+
+def _stamp_problem(ns: int, as_of: dt.datetime, latest_ns: int) -> str:
+    if ns == OVERFLOW:
+        return OUT_OF_UTC_RANGE
+    if ns < 0:
+        return "is before 1970-01-01"
+    if ns > latest_ns:
+        return "is in the future"
+    return f"is after as_of {as_of.isoformat()}"
 
 
 def _amount(
