@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,7 +157,7 @@ class Segmenter:
                     "this model is trained on a customer table: send features",
                 )
             )
-        X = np.empty((len(customers), len(spec.names)), dtype=np.float64)
+        X = None
         if histories and not spec.is_table:
             lines, line_errors = history_lines(histories, spec, as_of, latest)
             errors += line_errors
@@ -165,27 +166,30 @@ class Segmenter:
                 if len(histories) == len(customers):
                     X = H
                 else:
+                    X = np.empty((len(customers), len(spec.names)), dtype=np.float64)
                     X[[i for i, _ in histories]] = H
-                errors += _overflowed(histories, H, spec.names)
+                if not math.isfinite(H.sum()):  # a cheap test first; the sum may overflow on its own
+                    errors += _overflowed(histories, H, spec.names)
         if len(histories) < len(customers):
+            if X is None:
+                X = np.empty((len(customers), len(spec.names)), dtype=np.float64)
             for i, cust in enumerate(customers):
                 if cust.get("features") is not None:
                     vector = _feature_vector(cust["features"], spec.names, i, errors)
                     if vector is not None:
                         X[i] = vector
-        if errors:
+        if errors or X is None:
             raise InvalidInput("; ".join(f"{e['field']}: {e['message']}" for e in errors[:3]), errors)
         result = loaded.model.assign(X)
-        far = ~(np.isfinite(result.distance) & np.isfinite(result.next_distance))
-        if far.any():
+        if not math.isfinite(result.distance.sum() + result.next_distance.sum()):
+            far = ~(np.isfinite(result.distance) & np.isfinite(result.next_distance))
             message = "gives features too large to place: the distance overflows a float"
-            raise InvalidInput(
-                f"features too large: {message}",
-                [
-                    field_error(f"customers[{r}].{_input_of(customers[r])}", message)
-                    for r in np.flatnonzero(far).tolist()
-                ],
-            )
+            errors = [
+                field_error(f"customers[{r}].{_input_of(customers[r])}", message)
+                for r in np.flatnonzero(far).tolist()
+            ]
+            if errors:
+                raise InvalidInput(f"features too large: {message}", errors)
         return Assigned(loaded, as_of, ids, X, result)
 
 
