@@ -168,7 +168,7 @@ class Segmenter:
                 else:
                     X = np.empty((len(customers), len(spec.names)), dtype=np.float64)
                     X[[i for i, _ in histories]] = H
-                if not math.isfinite(H.sum()):  # a cheap test first; the sum may overflow on its own
+                if not np.isfinite(H).all():  # one test first; the rows only then
                     errors += _overflowed(histories, H, spec.names)
         if len(histories) < len(customers):
             if X is None:
@@ -181,6 +181,7 @@ class Segmenter:
         if errors or X is None:
             raise InvalidInput("; ".join(f"{e['field']}: {e['message']}" for e in errors[:3]), errors)
         result = loaded.model.assign(X)
+        # distances are at most ~1.3e154 (their squares are finite), so the sum is finite iff each is
         if not math.isfinite(result.distance.sum() + result.next_distance.sum()):
             far = ~(np.isfinite(result.distance) & np.isfinite(result.next_distance))
             message = "gives features too large to place: the distance overflows a float"
