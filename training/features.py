@@ -29,6 +29,7 @@ NS_PER_DAY = 86_400e9  # exact in a float64
 #: From this many purchase lines, category shares are computed in a second thread.
 PARALLEL_LINES = 1_000_000
 INT64_MIN, INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+INT32_MAX = int(np.iinfo(np.int32).max)
 
 TRANSFORMS = ("none", "log1p", "signed_log1p")
 
@@ -168,36 +169,39 @@ def feature_matrix(lines: LineArrays, spec: FeatureSpec, as_of_ns: int) -> tuple
         Features in original units, spec order (rows of customers without a purchase are undefined).
     has_purchase : ndarray of bool, shape (n_customers,)
     """
-    n_cust, amount = lines.n_customers, lines.amount
-    if amount is not None:
-        purchase = amount > 0.0
-        pc, p_ts, po = lines.customer[purchase], lines.timestamp[purchase], lines.order[purchase]
-    else:
-        purchase, pc, p_ts, po = None, lines.customer, lines.timestamp, lines.order
+    n_cust, amount, customer = lines.n_customers, lines.amount, lines.customer
+    # Each purchase line's customer, other lines in slot n_cust (dropped): the columns are
+    # used in place (no copies of the purchase lines' times, amounts or categories).
+    purchase = amount > 0.0 if amount is not None else None
+    slot = np.where(purchase, customer, n_cust) if purchase is not None else customer
     shares = None
-    if spec.categories and len(pc) >= PARALLEL_LINES:  # numpy releases the GIL: use the other core
+    if spec.categories and len(slot) >= PARALLEL_LINES:  # numpy releases the GIL: use the other core
         pool = ThreadPoolExecutor(1)
-        shares = pool.submit(_category_shares, lines, pc, purchase, spec.categories)
+        shares = pool.submit(_category_shares, lines, slot, spec.categories)
         pool.shutdown(wait=False)
     # last (row 0) and first (row 1) purchase, in one array so the day arithmetic runs once
-    ends = np.empty((2, n_cust), dtype=np.int64)
+    ends = np.empty((2, n_cust + 1), dtype=np.int64)
     ends[0], ends[1] = INT64_MIN, INT64_MAX
-    np.maximum.at(ends[0], pc, p_ts)
-    np.minimum.at(ends[1], pc, p_ts)
+    np.maximum.at(ends[0], slot, lines.timestamp)
+    np.minimum.at(ends[1], slot, lines.timestamp)
+    ends = ends[:, :n_cust]
     has_purchase = ends[0] != INT64_MIN
-    frequency = _distinct_orders(pc, po, n_cust)
+    if purchase is not None:
+        frequency = _distinct_orders(customer[purchase], lines.order[purchase], n_cust)
+    else:
+        frequency = _distinct_orders(customer, lines.order, n_cust)
     # (as_of - ends) in exact int64 first (no rounding of nanoseconds since 1970), then days
     days = np.subtract(as_of_ns, ends) / NS_PER_DAY
 
     out: dict[str, np.ndarray] = {"recency_days": days[0], "frequency": frequency, "tenure_days": days[1]}
     if amount is not None:
-        monetary = np.bincount(lines.customer, weights=amount, minlength=n_cust)
+        monetary = np.bincount(customer, weights=amount, minlength=n_cust)
         out["monetary"] = monetary
         out["avg_order_value"] = monetary / np.maximum(frequency, 1.0)
     if shares is not None:
         out |= shares.result()
     elif spec.categories:
-        out |= _category_shares(lines, pc, purchase, spec.categories)
+        out |= _category_shares(lines, slot, spec.categories)
     # one copy into (features, customers), viewed as (customers, features)
     return np.array([out[name] for name in spec.names], dtype=np.float64).T, has_purchase
 
@@ -212,9 +216,10 @@ def _distinct_orders(pc: np.ndarray, po: np.ndarray, n_cust: int) -> np.ndarray:
             np.float64
         )
     n_orders = int(po.max()) + 1
-    low = np.full(n_orders, n_cust, dtype=np.int64)
+    # in the customer codes' dtype: ufunc.at takes its fast loop when no cast is needed
+    low = np.full(n_orders, n_cust, dtype=pc.dtype)
     np.minimum.at(low, po, pc)
-    high = np.full(n_orders, -1, dtype=np.int64)
+    high = np.full(n_orders, -1, dtype=pc.dtype)
     np.maximum.at(high, po, pc)
     single = low == high
     frequency = np.bincount(low[single], minlength=n_cust)
@@ -226,24 +231,20 @@ def _distinct_orders(pc: np.ndarray, po: np.ndarray, n_cust: int) -> np.ndarray:
     return frequency.astype(np.float64)
 
 
-def _category_shares(
-    lines: LineArrays, pc: np.ndarray, purchase: np.ndarray | None, categories: list[str]
-) -> dict[str, np.ndarray]:
+def _category_shares(lines: LineArrays, slot: np.ndarray, categories: list[str]) -> dict[str, np.ndarray]:
+    """Each category's share of purchase spend; ``slot`` is the customer, ``n_customers`` off purchases."""
     width = len(categories) + 1
     n_cust = lines.n_customers
-    if lines.category is None:
-        cat = np.full(len(pc), width - 1, dtype=np.int64)
-    else:
-        cat = lines.category[purchase] if purchase is not None else lines.category
-    if lines.amount is None:
-        weight = np.ones(len(pc))
-    else:
-        weight = lines.amount[purchase] if purchase is not None else lines.amount
-    spend = np.bincount(pc * width + cat, weights=weight, minlength=n_cust * width).reshape(n_cust, width)
+    bins = (n_cust + 1) * width
+    index = (slot if bins <= INT32_MAX else slot.astype(np.int64)) * width  # in the codes' dtype
+    index += width - 1 if lines.category is None else lines.category
+    sums = np.bincount(index, weights=lines.amount, minlength=bins)  # line counts without money
+    del index
+    spend = sums[: n_cust * width].astype(np.float64, copy=False).reshape(n_cust, width)
     total = spend.sum(axis=1, keepdims=True)
-    shares = np.divide(spend, total, out=np.zeros_like(spend), where=total > 0)
+    np.divide(spend, total, out=spend, where=total > 0)  # rows without purchases stay 0
     names = [share_name(c) for c in [*categories, OTHER_CATEGORY]]
-    return {name: shares[:, j] for j, name in enumerate(names)}
+    return {name: spend[:, j] for j, name in enumerate(names)}
 
 
 def transform_plan(spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray, bool]:

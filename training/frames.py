@@ -179,9 +179,9 @@ def _features(columns: Loaders, spec: FeatureSpec, as_of: pd.Timestamp) -> pd.Da
     # Arrow reads and hashes without the GIL: the two id columns in two threads, the rest here.
     with ThreadPoolExecutor(2) as pool:
         orders = pool.submit(lambda: order_codes(_load(columns, "order_id"), np.int32))
-        # int64 customer codes (the core's ufunc.at runs its fast loop on equal dtypes), in
-        # sorted order of the ids: the output comes out sorted without sorting any lines
-        customers = pool.submit(lambda: dictionary_codes(_load(columns, "customer_id"), np.int64, sort=True))
+        # customer codes in sorted order of the ids: the output comes out sorted without
+        # sorting any lines
+        customers = pool.submit(lambda: dictionary_codes(_load(columns, "customer_id"), np.int32, sort=True))
         timestamp = nanoseconds(_load(columns, "timestamp"))
         amount = column_numpy(_load(columns, "amount"), np.float64) if spec.has_money else None
         category = None

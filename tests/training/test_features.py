@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.features import FeatureSpec, rfm_spec, transform_features
+from training.features import FeatureSpec, LineArrays, feature_matrix, rfm_spec, transform_features
 from training.frames import clean_lines, compute_features, top_categories
 
 AS_OF = pd.Timestamp("2024-01-31T00:00:00Z")
@@ -136,3 +136,45 @@ def test_line_order_does_not_change_features() -> None:
     a = features_of(lines(rows))
     b = features_of(lines(rows[::-1]))
     pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize("with_money", [True, False])
+def test_feature_matrix_on_arrays_equals_a_groupby_for_any_code_dtype(with_money: bool) -> None:
+    """The core on seeded codes (returns, shared orders, a customer without lines) vs pandas."""
+    rng = np.random.default_rng(21)
+    n, n_cust, cats = 5_000, 300, ["x", "y", "z"]
+    customer = rng.integers(0, n_cust - 1, n)  # the last customer has no lines at all
+    order = rng.integers(0, 900, n)  # order ids shared across customers
+    timestamp = rng.integers(0, 10**17, n)
+    amount = np.round(rng.normal(20, 30, n), 2) if with_money else None
+    category = rng.integers(0, len(cats) + 1, n)
+    spec = rfm_spec(with_money, cats)
+    frame = pd.DataFrame({"c": customer, "o": order, "ts": timestamp, "a": 1.0 if amount is None else amount})
+    frame["cat"] = category
+    buys = frame[frame["a"] > 0]
+    per = buys.groupby("c").agg(last=("ts", "max"), first=("ts", "min"), frequency=("o", "nunique"))
+    spend = (
+        buys.groupby(["c", "cat"])["a"]
+        .sum()
+        .unstack(fill_value=0.0)
+        .reindex(columns=range(4), fill_value=0.0)
+    )
+    expected = {
+        "recency_days": (10**17 - per["last"]) / 86_400e9,
+        "frequency": per["frequency"].astype(float),
+        "tenure_days": (10**17 - per["first"]) / 86_400e9,
+        **{f"share_{c}": spend[j] / spend.sum(axis=1) for j, c in enumerate([*cats, "other"])},
+    }
+    if with_money:
+        expected["monetary"] = frame.groupby("c")["a"].sum().reindex(per.index)
+        expected["avg_order_value"] = expected["monetary"] / expected["frequency"]
+    for dtype in (np.int32, np.intp):
+        arrays = LineArrays(
+            customer.astype(dtype), order.astype(dtype), timestamp, amount, category.astype(dtype), n_cust
+        )
+        X, has_purchase = feature_matrix(arrays, spec, 10**17)
+        assert list(np.flatnonzero(has_purchase)) == list(per.index)
+        for j, name in enumerate(spec.names):
+            np.testing.assert_allclose(
+                X[has_purchase, j], expected[name].to_numpy(), rtol=1e-12, err_msg=name
+            )
