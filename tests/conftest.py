@@ -14,7 +14,7 @@ from typing import BinaryIO
 import httpx
 import pytest
 
-from training.io import DatasetSpec
+from training.dataset import DatasetSpec
 from training.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,9 +22,9 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from training.artifact import load_model
+from training.dataset import DatasetSpec
 from training.errors import DataError
 from training.frames import clean_lines, compute_features
-from training.io import DatasetSpec
 from training.shards import BLOCK_BYTES, default_shards, file_kind, partition, read_shard
 
 MAX_EXAMPLES = 5

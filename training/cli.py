@@ -11,9 +11,9 @@ import pandas as pd
 
 from training.algorithms import ALGORITHMS
 from training.bulk import format_report, score_file
+from training.dataset import ColumnMap, DatasetSpec
 from training.errors import DataError, TrainingError
 from training.identity import format_migration
-from training.io import ColumnMap, DatasetSpec
 from training.train import TrainConfig, train
 
 COLUMN_OPTIONS = [f for f in ColumnMap.__dataclass_fields__]

@@ -21,15 +21,15 @@ import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from training.dataset import DatasetSpec
 from training.errors import DataError
-from training.io import (
-    DatasetSpec,
+from training.io import read_header
+from training.loading import (
     LoadReport,
     canonical_lines,
     category_lookup,
     check_bad_fraction,
     check_money_columns,
-    read_header,
 )
 
 #: Target size of a shard in input bytes (uncompressed CSV); bounds pass-2 memory.

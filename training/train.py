@@ -49,8 +49,9 @@ from sklearn.preprocessing import StandardScaler
 from training import artifact, features, frames, identity, reference, selection
 from training.activity import monthly_activity
 from training.algorithms import ALGORITHMS
+from training.dataset import DatasetSpec
 from training.errors import DataError
-from training.io import DatasetSpec, LoadReport, load_customer_table, load_transactions
+from training.loading import LoadReport, load_customer_table, load_transactions
 from training.model import SegmentModel
 from training.naming import name_segments
 

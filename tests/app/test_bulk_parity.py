@@ -14,7 +14,7 @@ import pytest
 from tests.app.payloads import batches, customers, read_online_retail
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE, Server, shared_file, start_server, stop_server
 from training.bulk import score_file
-from training.io import DatasetSpec
+from training.dataset import DatasetSpec
 
 BUNDLED = ROOT / "models" / "online-retail"
 

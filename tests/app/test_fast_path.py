@@ -17,6 +17,7 @@ import pytest
 from app.histories import history_lines, to_ns
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, shared_file
 from training.artifact import load_model
+from training.dataset import DatasetSpec
 from training.features import FeatureSpec, feature_matrix, rfm_spec, transform_features
 from training.frames import (
     clean_lines,
@@ -25,7 +26,7 @@ from training.frames import (
     features_from_parquet,
     top_categories,
 )
-from training.io import DatasetSpec, load_transactions
+from training.loading import load_transactions
 from training.model import SegmentModel
 
 FAR = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)

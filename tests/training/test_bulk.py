@@ -12,8 +12,8 @@ import pytest
 
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE
 from training.bulk import score_file
+from training.dataset import DatasetSpec
 from training.errors import DataError
-from training.io import DatasetSpec
 
 SPEC = DatasetSpec.from_toml(ONLINE_RETAIL_SPEC)
 

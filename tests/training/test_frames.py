@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE
 from tests.training.test_features import AS_OF, lines
+from training.dataset import DatasetSpec
 from training.errors import DataError
 from training.features import OTHER_CATEGORY, FeatureSpec, rfm_spec, share_name
 from training.frames import (
@@ -23,7 +24,7 @@ from training.frames import (
     features_from_parquet,
     features_from_table,
 )
-from training.io import DatasetSpec, load_transactions
+from training.loading import load_transactions
 
 
 def test_exact_duplicate_lines_counted_once_and_reported() -> None:

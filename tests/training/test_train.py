@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE, shared_file, train_sample
 from training.artifact import load_model
 from training.cli import main
-from training.io import DatasetSpec
+from training.dataset import DatasetSpec
 from training.train import TrainConfig, train
 
 

@@ -1,0 +1,195 @@
+"""Load transaction files and customer tables into canonical lines, reporting bad rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from training.dataset import ColumnMap, DatasetSpec
+from training.errors import DataError
+from training.io import normalize_ids, read_table
+
+MAX_REPORTED_BAD_ROWS = 20
+NS_MIN, NS_MAX = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+
+
+@dataclass
+class LoadReport:
+    """What loading read and what it rejected."""
+
+    rows_read: int = 0
+    bad_rows: dict[str, int] = field(default_factory=dict)
+    bad_examples: list[str] = field(default_factory=list)
+    category_missing: int = 0
+
+
+def _numeric(values: pd.Series) -> pd.Series:
+    num = pd.to_numeric(values, errors="coerce").astype(np.float64)
+    return num.where(np.isfinite(num))
+
+
+def _note_bad(report: LoadReport, reason: str, mask: pd.Series, line_no: pd.Series) -> None:
+    count = int(mask.sum())
+    if not count:
+        return
+    report.bad_rows[reason] = report.bad_rows.get(reason, 0) + count
+    room = MAX_REPORTED_BAD_ROWS - len(report.bad_examples)
+    for line in line_no[mask].head(max(room, 0)):
+        report.bad_examples.append(f"line {line}: {reason}")
+
+
+def load_transactions(path: Path, spec: DatasetSpec) -> tuple[pd.DataFrame, LoadReport]:
+    """Read a transaction file into canonical lines.
+
+    Rows whose fields can't be parsed are rejected and reported with their line
+    numbers (capped); loading fails when more than ``spec.max_bad_fraction`` of the
+    rows with a customer id are bad. Rows without a customer id are kept here
+    (``customer_id`` NA) so that cleaning counts them.
+    """
+    check_money_columns(spec.columns)
+    raw = read_table(path, spec.columns.source_columns())
+    report = LoadReport(rows_read=len(raw))
+    is_csv = not path.name.lower().endswith((".parquet", ".pq"))
+    line_no = pd.Series(np.arange(len(raw)) + (2 if is_csv else 0), index=raw.index)
+    categories = category_lookup(spec, path.parent)
+    out, bad = canonical_lines(raw, spec, line_no, report, categories)
+    check_bad_fraction(path, spec, report, int(out["customer_id"].notna().sum()), int(bad.sum()))
+    return out[~bad].reset_index(drop=True), report
+
+
+def check_money_columns(cm: ColumnMap) -> None:
+    if cm.amount is None and (cm.quantity is None) != (cm.unit_price is None):
+        raise DataError("money needs either an amount column or both quantity and unit_price")
+
+
+def check_bad_fraction(path: Path, spec: DatasetSpec, report: LoadReport, n_with_id: int, n_bad: int) -> None:
+    """Fail when more than ``spec.max_bad_fraction`` of the rows with a customer id are bad."""
+    if n_with_id and n_bad / n_with_id > spec.max_bad_fraction:
+        shown = "; ".join(report.bad_examples[:5])
+        raise DataError(
+            f"{path}: {n_bad} of {n_with_id} rows with a customer id are bad "
+            f"({n_bad / n_with_id:.1%} > {spec.max_bad_fraction:.1%} allowed): {shown}"
+        )
+
+
+def canonical_lines(
+    raw: pd.DataFrame,
+    spec: DatasetSpec,
+    line_no: pd.Series,
+    report: LoadReport,
+    categories: pd.Series | None = None,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Map raw text columns (a whole file or one chunk of it) to canonical lines.
+
+    Parameters
+    ----------
+    raw : DataFrame
+        The file's own columns, as text.
+    line_no : Series
+        The file line number of each row (for error reports).
+    report : LoadReport
+        Receives bad-row counts and examples.
+    categories : Series, optional
+        product_id -> category lookup (from :func:`category_lookup`).
+
+    Returns
+    -------
+    lines : DataFrame
+        Canonical columns for every row (bad rows included).
+    bad : Series of bool
+        Rows that have a customer id but a field that does not parse.
+    """
+    cm = spec.columns
+    out = pd.DataFrame(index=raw.index)
+    out["customer_id"] = normalize_ids(raw[cm.customer_id])
+    has_id = out["customer_id"].notna()
+    out["timestamp"] = parse_timestamps(raw[cm.timestamp], spec.timezone)
+    bad = pd.Series(False, index=raw.index)
+    _mark(report, bad, has_id & out["timestamp"].isna(), "timestamp does not parse", line_no)
+    if cm.order_id:
+        out["order_id"] = normalize_ids(raw[cm.order_id])
+    if cm.amount is not None:
+        out["amount"] = _numeric(raw[cm.amount])
+        _mark(report, bad, has_id & ~bad & out["amount"].isna(), "amount is not a number", line_no)
+    elif cm.quantity is not None and cm.unit_price is not None:
+        qty, price = _numeric(raw[cm.quantity]), _numeric(raw[cm.unit_price])
+        _mark(report, bad, has_id & ~bad & qty.isna(), "quantity is not a number", line_no)
+        _mark(report, bad, has_id & ~bad & price.isna(), "unit_price is not a number", line_no)
+        _mark(report, bad, has_id & ~bad & (qty == 0), "quantity is zero", line_no)
+        _mark(report, bad, has_id & ~bad & (price < 0), "unit_price is negative", line_no)
+        out["amount"] = qty * price
+    if cm.product_id:
+        out["product_id"] = normalize_ids(raw[cm.product_id])
+    if cm.category:
+        out["category"] = raw[cm.category].astype("string")
+    elif categories is not None:
+        if "product_id" not in out:
+            raise DataError("a categories file needs the product_id column mapped")
+        out["category"] = out["product_id"].map(categories).astype("string")
+        report.category_missing += int(out["category"].isna().sum())
+    return out, bad
+
+
+def _mark(report: LoadReport, bad: pd.Series, mask: pd.Series, reason: str, line_no: pd.Series) -> None:
+    _note_bad(report, reason, mask, line_no)
+    bad |= mask
+
+
+def parse_timestamps(values: pd.Series, timezone: str = "UTC") -> pd.Series:
+    """ISO 8601 text to UTC timestamps; naive values are read in ``timezone``."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = pd.to_datetime(values)
+    else:
+        parsed = pd.to_datetime(
+            values.astype("string"), errors="coerce", format="ISO8601", utc=timezone == "UTC"
+        )
+    if getattr(parsed.dt, "tz", None) is None:
+        parsed = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    parsed = parsed.dt.tz_convert("UTC")
+    # Beyond nanosecond range (years before 1677 or after 2262, e.g. a numeric column mapped
+    # as the timestamp) a value can't be a line's time: it does not parse.
+    in_range = (parsed >= NS_MIN) & (parsed <= NS_MAX)
+    return parsed.where(in_range).astype("datetime64[ns, UTC]")
+
+
+def category_lookup(spec: DatasetSpec, base: Path) -> pd.Series | None:
+    """The product_id -> category table of ``spec`` (None without a categories file)."""
+    if not (spec.categories_file and spec.categories_column) or spec.columns.category:
+        return None
+    if spec.columns.product_id is None:
+        raise DataError("a categories file needs the product_id column mapped")
+    cat_path = Path(spec.categories_file or "")
+    if not cat_path.is_absolute() and not cat_path.exists():
+        cat_path = base / cat_path
+    column = spec.categories_column or "category"
+    table = read_table(cat_path, [spec.categories_key, column])
+    keys = normalize_ids(table[spec.categories_key])
+    mapping = pd.Series(table[column].astype("string").to_numpy(), index=keys.to_numpy())
+    return mapping[~mapping.index.duplicated()]
+
+
+def load_customer_table(
+    path: Path, columns: list[str], id_column: str | None, max_bad_fraction: float = 0.01
+) -> tuple[pd.DataFrame, LoadReport]:
+    """Read chosen numeric columns of a customer-level table (index: customer id)."""
+    raw = read_table(path, [*columns, *([id_column] if id_column else [])])
+    report = LoadReport(rows_read=len(raw))
+    line_no = pd.Series(np.arange(len(raw)) + 2, index=raw.index)
+    values = pd.DataFrame({c: _numeric(raw[c]) for c in columns}, index=raw.index)
+    bad = pd.Series(False, index=raw.index)
+    for c in columns:
+        _mark(report, bad, values[c].isna() & ~bad, f"{c} is not a number", line_no)
+    if bad.sum() / len(raw) > max_bad_fraction:
+        raise DataError(
+            f"{path}: {int(bad.sum())} of {len(raw)} rows are bad: " + "; ".join(report.bad_examples[:5])
+        )
+    ids = normalize_ids(raw[id_column]) if id_column else line_no.astype("string")
+    values.index = pd.Index(ids.to_numpy(), name="customer_id")
+    values = values[~bad.to_numpy()]
+    if values.index.duplicated().any():
+        dupes = list(values.index[values.index.duplicated()][:5])
+        raise DataError(f"{path}: duplicate customer ids in {id_column}: {dupes}")
+    return values, report
