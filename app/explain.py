@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.schemas import CentroidGap, Explanation, FeatureContribution
+from app.responses import CentroidGap, Explanation, FeatureContribution
 from training.model import SegmentModel
 
 

@@ -18,7 +18,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PayloadTooLarge, UnsupportedMediaType, field_error, problem
-from app.schemas import Problem
+from app.responses import Problem
 
 #: ``responses=`` entries for routes that read a JSON body.
 BODY_RESPONSES: dict[int | str, dict[str, Any]] = {

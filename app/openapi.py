@@ -8,7 +8,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app.errors import PROBLEM_MEDIA_TYPE
-from app.schemas import AssignRequest, Problem
+from app.responses import Problem
+from app.schemas import AssignRequest
 
 #: Models documented as request bodies by reference (routes read them from raw bytes).
 REQUEST_MODELS = (AssignRequest,)

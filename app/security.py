@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 from app.deps import SettingsDep
 from app.errors import Forbidden, Unauthorized
-from app.schemas import Problem
+from app.responses import Problem
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="segments"'}
 

@@ -14,7 +14,8 @@ import numpy as np
 from app.errors import InvalidInput, ModelRefused, NotReady, field_error
 from app.histories import EPOCH, as_utc, history_lines, to_ns
 from app.model_check import check_model
-from app.schemas import AssignRequest, AssignResponse
+from app.responses import AssignResponse
+from app.schemas import AssignRequest
 from training.artifact import load_model, resolve_model_dir
 from training.errors import ArtifactError
 from training.features import feature_matrix

@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 from pydantic import TypeAdapter, ValidationError
 
 from app.errors import InvalidInput, field_error, loc_to_field
-from app.schemas import AssignRequest, AssignResponse, Customer, Transaction
+from app.responses import AssignResponse
+from app.schemas import AssignRequest, Customer, Transaction
 
 CSV_TYPES = ("text/csv",)
 PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet")

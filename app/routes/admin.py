@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends
 
 from app.deps import SegmenterDep, SettingsDep
 from app.reload import reload_model
-from app.schemas import Problem, ReloadRequest, ReloadResponse
+from app.responses import Problem, ReloadResponse
+from app.schemas import ReloadRequest
 from app.security import ADMIN_RESPONSES, require_admin
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])

@@ -13,7 +13,8 @@ from app.deps import SegmenterDep, SettingsDep
 from app.errors import InvalidInput, field_error
 from app.observe import observe
 from app.parsing import parse_assign
-from app.schemas import AssignRequest, AssignResponse, Problem
+from app.responses import AssignResponse, Problem
+from app.schemas import AssignRequest
 from app.segmenter import Segmenter, answer
 
 router = APIRouter(prefix="/v1", tags=["segments"])

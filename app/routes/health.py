@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from app.deps import SegmenterDep
 from app.errors import NotReady
-from app.schemas import Health, Problem
+from app.responses import Health, Problem
 
 router = APIRouter(tags=["health"])
 

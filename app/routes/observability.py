@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.deps import SegmenterDep
 from app.observe import reference_of
-from app.schemas import DriftResponse, Problem
+from app.responses import DriftResponse, Problem
 from app.security import API_KEY_RESPONSES, ApiKeyDep
 
 router = APIRouter()

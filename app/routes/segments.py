@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.deps import SegmenterDep
-from app.schemas import ModelInfo, Problem, Segment, SegmentsResponse
+from app.responses import ModelInfo, Problem, Segment, SegmentsResponse
 
 router = APIRouter(prefix="/v1", tags=["model"])
 

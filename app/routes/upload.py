@@ -20,8 +20,8 @@ from starlette.types import Scope
 from app.deps import SegmenterDep, SettingsDep
 from app.errors import InvalidInput, PayloadTooLarge
 from app.observe import observe
+from app.responses import AssignResponse, Problem
 from app.routes.assign import check_limits
-from app.schemas import AssignResponse, Problem
 from app.segmenter import answer
 from app.uploads import CSV_TYPES, PARQUET_TYPES, answer_csv, read_upload, relabel, upload_request
 

@@ -8,7 +8,8 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from app.schemas import AssignRequest, AssignResponse
+from app.responses import AssignResponse
+from app.schemas import AssignRequest
 
 BODY = {
     "as_of": "2011-12-10T00:00:00Z",
