@@ -14,8 +14,9 @@ from typing import BinaryIO
 import httpx
 import pytest
 
+from training.config import TrainConfig
 from training.dataset import DatasetSpec
-from training.train import TrainConfig, train
+from training.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "data" / "online_retail_sample.csv.gz"

@@ -11,10 +11,11 @@ import pandas as pd
 
 from training.algorithms import ALGORITHMS
 from training.bulk import format_report, score_file
+from training.config import TrainConfig
 from training.dataset import ColumnMap, DatasetSpec
 from training.errors import DataError, TrainingError
 from training.identity import format_migration
-from training.train import TrainConfig, train
+from training.train import train
 
 COLUMN_OPTIONS = [f for f in ColumnMap.__dataclass_fields__]
 

@@ -1,4 +1,4 @@
-"""The training distribution of each feature, as bins, and the population stability index.
+"""The training distribution of each feature, as ranges and bins, and the population stability index.
 
 Training stores, per feature, the inner bin edges (deciles, merged where equal) and the
 share of training customers in each bin; the service bins what it assigned with the same
@@ -32,6 +32,20 @@ def feature_bins(X: pd.DataFrame, n_bins: int = N_BINS) -> dict[str, dict[str, l
         counts = bin_counts(values, edges)
         out[name] = {"edges": edges.tolist(), "proportions": (counts / counts.sum()).tolist()}
     return out
+
+
+def feature_ranges(X: pd.DataFrame) -> dict[str, dict[str, float]]:
+    q = X.quantile([0.0, 0.01, 0.5, 0.99, 1.0])
+    return {
+        c: {
+            "min": q.loc[0.0, c],
+            "p01": q.loc[0.01, c],
+            "median": q.loc[0.5, c],
+            "p99": q.loc[0.99, c],
+            "max": q.loc[1.0, c],
+        }
+        for c in X.columns
+    }
 
 
 def psi(expected: np.ndarray, actual_counts: np.ndarray) -> float:

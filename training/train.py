@@ -32,11 +32,10 @@ Metadata keys written by selection and identity (read by the report, the service
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -49,42 +48,11 @@ from sklearn.preprocessing import StandardScaler
 from training import artifact, features, frames, identity, reference, selection
 from training.activity import monthly_activity
 from training.algorithms import ALGORITHMS
-from training.dataset import DatasetSpec
+from training.config import TrainConfig, check_config
 from training.errors import DataError
+from training.evaluation import evaluate
 from training.loading import LoadReport, load_customer_table, load_transactions
 from training.model import SegmentModel
-from training.naming import name_segments
-
-
-@dataclass
-class TrainConfig:
-    """Everything a training run needs; the CLI fills it in."""
-
-    input: Path
-    dataset: DatasetSpec = field(default_factory=DatasetSpec)
-    table_columns: list[str] | None = None
-    table_id: str | None = None
-    log_columns: list[str] = field(default_factory=list)
-    k: int | None = None
-    k_min: int = 2
-    k_max: int = 10
-    seed: int = 42
-    n_init: int = 10
-    top_categories: int = 8
-    as_of: pd.Timestamp | None = None
-    out: Path = Path("models")
-    name: str = "model"
-    names_file: Path | None = None
-    report: bool = True
-    demographics: Path | None = None
-    demographics_id: str | None = None
-    algorithm: str = "kmeans"
-    compare: bool = False
-    #: Previous model to keep segment ids from; None: ``out/name``'s LATEST if any.
-    previous: Path | None = None
-    use_previous: bool = True
-    #: Keep only lines before this time (a training cut-off).
-    until: pd.Timestamp | None = None
 
 
 @dataclass
@@ -188,71 +156,6 @@ def fit(prep: Prepared, config: TrainConfig) -> tuple[Pipeline, dict[str, Any]]:
     return pipeline, info
 
 
-def evaluate(
-    prep: Prepared, model: SegmentModel, names_file: Path | None, ids: identity.Identities | None = None
-) -> tuple[list[dict[str, Any]], pd.DataFrame]:
-    """Assign the training customers and describe each segment (step 6).
-
-    ``ids`` (from :func:`identity.match`) gives each label its stable id and kept
-    name; without it the id is the label. ``names_file`` overrides names by id.
-    """
-    X = prep.X
-    result = model.assign(X.to_numpy(np.float64))
-    labels = result.segment_index
-    k = model.n_segments
-    named = name_segments(X, labels, not prep.spec.is_table)
-    seg_ids = ids.ids if ids else list(range(k))
-    names = identity.unique_names([n["name"] for n in named], ids.kept_names if ids else {})
-    overrides = _read_names(names_file) if names_file else {}
-    sizes = np.bincount(labels, minlength=k)
-    revenue = X["monetary"].clip(lower=0).groupby(labels).sum() if "monetary" in X else None
-    centroids = model.centroids_original()
-    segments = []
-    for i in range(k):
-        seg = {
-            "id": seg_ids[i],
-            "label": i,
-            "name": overrides.get(str(seg_ids[i]), names[i]),
-            "description": named[i]["description"],
-            "size": int(sizes[i]),
-            "share": float(sizes[i] / len(X)),
-            "centroid": dict(zip(prep.spec.names, centroids[i].tolist(), strict=True)),
-            "centroid_scaled": model.centroids_[i].tolist(),
-            "median": X[labels == i].median().to_dict() if sizes[i] else {n: None for n in X.columns},
-        }
-        if revenue is not None:
-            seg["revenue_share"] = float(revenue.get(i, 0.0) / max(revenue.sum(), 1e-12))
-        segments.append(seg)
-    assignments = X.reset_index()
-    assignments.insert(1, "segment_id", np.asarray(seg_ids, dtype=np.int64)[labels])
-    assignments.insert(2, "segment_name", [segments[i]["name"] for i in labels])
-    if result.probabilities is not None:
-        for i in range(k):
-            assignments[f"probability_{seg_ids[i]}"] = result.probabilities[:, i]
-    return segments, assignments
-
-
-def _read_names(path: Path) -> dict[str, str]:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-        raise DataError(f"{path}: expected a JSON object of segment id -> name")
-    return {str(k): v for k, v in data.items()}
-
-
-def feature_ranges(X: pd.DataFrame) -> dict[str, dict[str, float]]:
-    q = X.quantile([0.0, 0.01, 0.5, 0.99, 1.0])
-    return {
-        c: {
-            "min": q.loc[0.0, c],
-            "p01": q.loc[0.01, c],
-            "median": q.loc[0.5, c],
-            "p99": q.loc[0.99, c],
-            "max": q.loc[1.0, c],
-        }
-        for c in X.columns
-    }
-
-
 def _report_hook(config: TrainConfig) -> Callable[[Path], object] | None:
     """Writes the report into the model directory before it is renamed into place."""
     if not config.report:
@@ -262,14 +165,6 @@ def _report_hook(config: TrainConfig) -> Callable[[Path], object] | None:
     options = ReportOptions(config.demographics, config.demographics_id, log=log)
     options.check()
     return partial(write_report, options=options)
-
-
-def check_config(config: TrainConfig) -> None:
-    """Refuse impossible segment counts before any work (``--k 0``, ``--k-min 5 --k-max 3``)."""
-    if config.k is not None and config.k < 2:
-        raise DataError(f"--k {config.k}: a segmentation needs at least 2 segments")
-    if config.k is None and not 2 <= config.k_min <= config.k_max:
-        raise DataError(f"--k-min {config.k_min} --k-max {config.k_max}: need 2 <= k-min <= k-max")
 
 
 def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
@@ -311,7 +206,7 @@ def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
             **prep.summary,
         },
         "features": prep.spec.to_dict(),
-        "feature_ranges": feature_ranges(prep.X),
+        "feature_ranges": reference.feature_ranges(prep.X),
         "feature_bins": reference.feature_bins(prep.X),
         "pipeline_input": "transformed features (features.transforms applied), spec order",
         "parameters": {

@@ -12,10 +12,11 @@ import pytest
 from tests.conftest import ONLINE_RETAIL_SPEC, shared_file, train_sample
 from training import identity
 from training.cli import main
+from training.config import TrainConfig
 from training.errors import ArtifactError
 from training.features import table_spec
 from training.model import SegmentModel
-from training.train import TrainConfig, train
+from training.train import train
 
 SPEC = table_spec(["a", "b"])
 

@@ -9,7 +9,8 @@ import pytest
 
 from tests.conftest import shared_file
 from training import selection
-from training.train import TrainConfig, train
+from training.config import TrainConfig
+from training.train import train
 
 
 def blobs(n_per: int = 60, centers: int = 3, seed: int = 0) -> np.ndarray:

@@ -12,8 +12,9 @@ import pytest
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE, shared_file, train_sample
 from training.artifact import load_model
 from training.cli import main
+from training.config import TrainConfig
 from training.dataset import DatasetSpec
-from training.train import TrainConfig, train
+from training.train import train
 
 
 def test_sample_model_directory_records_provenance(sample_model: tuple[Path, dict]) -> None:
