@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI
 from app import errors
 from app.config import Settings, get_settings
 from app.drift import DriftMonitor
-from app.guards import BODY_RESPONSES, BodyLimitMiddleware, json_body
+from app.guards import BODY_RESPONSES, BodyLimitMiddleware
 from app.logs import AccessMiddleware, configure_logging
 from app.metrics import Metrics
 from app.openapi import install_request_schemas
@@ -20,7 +20,6 @@ from app.reload import install_sighup
 from app.routes import admin, assign, floor, health, observability, page, segments, upload
 from app.security import API_KEY_RESPONSES, require_api_key
 from app.segmenter import Segmenter
-from app.uploads import CSV_TYPES, PARQUET_TYPES
 
 logger = logging.getLogger("segments")
 
@@ -68,11 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     keyed = [Depends(require_api_key)]
     # Before assign: its route matches POST /v1/assign only for CSV and Parquet bodies.
     app.include_router(upload.router, dependencies=keyed, responses=API_KEY_RESPONSES)
-    app.include_router(
-        assign.router,
-        dependencies=[*keyed, Depends(json_body(*CSV_TYPES, *PARQUET_TYPES))],
-        responses={**API_KEY_RESPONSES, **BODY_RESPONSES},
-    )
+    # JSON only: assign.require_json, awaited by the route itself (see there)
+    app.include_router(assign.router, dependencies=keyed, responses={**API_KEY_RESPONSES, **BODY_RESPONSES})
     # /metrics stays open for scrapers; /v1/drift carries ApiKeyDep itself.
     app.include_router(observability.router)
     app.include_router(segments.router, dependencies=keyed, responses=API_KEY_RESPONSES)
