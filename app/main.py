@@ -64,14 +64,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AccessMiddleware, metrics=app.state.metrics, state=app.state)
     errors.install(app)
     app.include_router(health.router)
-    keyed = [Depends(require_api_key)]
+    # Without API keys the /v1 routes are open: no guard to run (or document) per request.
+    keyed = [Depends(require_api_key)] if settings.api_keys else []
+    key_responses = API_KEY_RESPONSES if settings.api_keys else {}
     # Before assign: its route matches POST /v1/assign only for CSV and Parquet bodies.
-    app.include_router(upload.router, dependencies=keyed, responses=API_KEY_RESPONSES)
+    app.include_router(upload.router, dependencies=keyed, responses=key_responses)
     # JSON only: assign.require_json, awaited by the route itself (see there)
-    app.include_router(assign.router, dependencies=keyed, responses={**API_KEY_RESPONSES, **BODY_RESPONSES})
+    app.include_router(assign.router, dependencies=keyed, responses={**key_responses, **BODY_RESPONSES})
     # /metrics stays open for scrapers; /v1/drift carries ApiKeyDep itself.
     app.include_router(observability.router)
-    app.include_router(segments.router, dependencies=keyed, responses=API_KEY_RESPONSES)
+    app.include_router(segments.router, dependencies=keyed, responses=key_responses)
     app.include_router(admin.router)
     app.include_router(page.router)
     app.mount("/static", page.static_files(), name="static")
