@@ -201,7 +201,13 @@ def _features(columns: Loaders, spec: FeatureSpec, as_of: pd.Timestamp) -> pd.Da
     pa.default_memory_pool().release_unused()  # the freed text and chunks, before the core allocates
     X, has_purchase = feature_matrix(arrays, spec, pd.Timestamp(as_of).value)
     del arrays
-    frame = pd.DataFrame(X[has_purchase], columns=list(spec.names), copy=False)
+    # Keep the customers with a purchase by moving each feature's values to the front of
+    # its own row (X is a view of one (features, customers) array): no second matrix.
+    kept = int(has_purchase.sum())
+    if kept < len(has_purchase):
+        for values in X.T:
+            values[:kept] = values[has_purchase]
+    frame = pd.DataFrame(X[:kept], columns=list(spec.names), copy=False)
     frame.index = pd.Index(ids.filter(pa.array(has_purchase)).to_pandas(), name="customer_id")
     return frame
 
