@@ -66,13 +66,20 @@ def _is_text(kind: pa.DataType) -> bool:
 def sorted_distinct(values: pa.Array, dtype: type) -> tuple[pa.Array, np.ndarray]:
     """The sorted distinct values of ``values`` (no nulls) and each value's rank among them.
 
-    Short strings (:func:`short_keys`) are ranked by one numpy sort of their integer keys;
-    anything else by Arrow's sort of the values, equal neighbours merged.
+    Short strings (:func:`short_keys`) are ranked by a numpy sort of their distinct integer
+    keys; anything else by Arrow's sort of the values, equal neighbours merged.
     """
     keys = short_keys(values)
     if keys is not None:
-        _, first, rank = np.unique(keys, return_index=True, return_inverse=True)
-        return values.take(pa.array(first)), rank.astype(dtype, copy=False)
+        # hashed first (the row groups' dictionaries repeat ids), then only distinct keys sorted
+        encoded = pc.dictionary_encode(pa.array(keys))
+        distinct, inverse = encoded.dictionary.to_numpy(), encoded.indices.to_numpy()
+        order = np.argsort(distinct)
+        rank: np.ndarray = np.empty(len(distinct), dtype=dtype)
+        rank[order] = np.arange(len(distinct), dtype=dtype)
+        where = np.empty(len(distinct), dtype=np.int64)
+        where[inverse] = np.arange(len(keys))  # any position of a key: equal keys, equal values
+        return values.take(pa.array(where[order])), rank[inverse]
     order = pc.sort_indices(values)
     ranked = values.take(order)
     new = np.ones(len(ranked), dtype=bool)
