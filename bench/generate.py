@@ -3,7 +3,9 @@
 Skew as in real shops: most customers buy once (about 60%), a long Pareto tail of
 repeat buyers, a handful of very heavy ones (hundreds of orders); orders have a
 geometric number of lines, amounts are log-normal, about 2% of lines are returns,
-categories and products are Zipf-distributed. Columns are the canonical ones
+categories and products are Zipf-distributed. Lines come grouped by customer (an export
+sorted by customer), or with ``layout="time"`` in time order with order ids numbered in
+time order (a transaction log, as shops write it). Columns are the canonical ones
 (customer_id, order_id, timestamp, amount, category, product_id) so that
 ``python -m training fit --input FILE`` reads it without a dataset spec.
 
@@ -34,7 +36,9 @@ def _ids(prefix: str, numbers: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise(pa.scalar(prefix), text, "")
 
 
-def generate(n_lines: int, seed: int = 0, n_customers: int | None = None) -> pa.Table:
+def generate(
+    n_lines: int, seed: int = 0, n_customers: int | None = None, layout: str = "customer"
+) -> pa.Table:
     """A table of exactly ``n_lines`` canonical transaction lines.
 
     Parameters
@@ -46,6 +50,8 @@ def generate(n_lines: int, seed: int = 0, n_customers: int | None = None) -> pa.
     n_customers : int, optional
         Target number of customers (default ``n_lines / 10``); lines per customer
         then follow the same skewed distribution, rescaled.
+    layout : {"customer", "time"}
+        Lines grouped by customer, or in time order (the same lines either way).
     """
     rng = np.random.default_rng(seed)
     n_cust = n_customers or max(1, int(n_lines / LINES_PER_CUSTOMER))
@@ -73,6 +79,21 @@ def generate(n_lines: int, seed: int = 0, n_customers: int | None = None) -> pa.
     cat_weights = 1.0 / np.arange(1, len(CATEGORIES) + 1) ** 1.1
     category = rng.choice(len(CATEGORIES), n_lines, p=cat_weights / cat_weights.sum())
     product = np.minimum(rng.zipf(1.3, n_lines), 20_000) * 100 + category
+    if layout == "time":  # a log: lines in time order, order ids (invoices) numbered as they come
+        by_time = np.argsort(order_ts, kind="stable")
+        rank = np.empty(n_orders, dtype=np.int64)
+        rank[by_time] = np.arange(n_orders)
+        lines = np.argsort(rank[order_of_line], kind="stable")
+        cust_line, amount, category, product = (
+            cust_line[lines],
+            amount[lines],
+            category[lines],
+            product[lines],
+        )
+        order_ts = order_ts[by_time]
+        order_of_line = rank[order_of_line][lines]
+    elif layout != "customer":
+        raise ValueError(f"unknown layout {layout!r}")
 
     return pa.table(
         {
@@ -93,10 +114,11 @@ def main() -> None:
     parser.add_argument("--lines", type=int, required=True)
     parser.add_argument("--customers", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--layout", choices=["customer", "time"], default="customer")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    table = generate(args.lines, args.seed, args.customers)
+    table = generate(args.lines, args.seed, args.customers, args.layout)
     pq.write_table(table, args.out)
     cust = pc.count_distinct(table["customer_id"]).as_py()
     print(f"{args.out}: {table.num_rows:,} lines, {cust:,} customers")

@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 
+LAYOUTS = {"customer": "grouped by customer", "time": "in time order"}
+
+
 def _ok(flag: bool) -> str:
     return "met" if flag else "MISSED"
 
@@ -72,18 +75,19 @@ def render(r: dict[str, Any]) -> str:
                 "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
         for row in r["aggregation"]:
             out.append(
-                f"| {row['lines']:,} lines | {row['customers']:,} | {row['ours_s']:.2f} ({row['ours_peak_mb']:.0f}) "
+                f"| {row['lines']:,} lines, {LAYOUTS[row.get('layout', 'customer')]} | {row['customers']:,} | {row['ours_s']:.2f} ({row['ours_peak_mb']:.0f}) "
                 f"| {row['pandas_s']:.2f} ({row['pandas_peak_mb']:.0f}) "
                 f"| {row['duckdb_s']:.2f} ({row['duckdb_peak_mb']:.0f}) | {row['pandas_over_ours']:.2f}x "
                 f"| {row['ours_over_duckdb']:.2f}x | {row['mem_ours_over_duckdb']:.2f}x |"
             )
-        big = r["aggregation"][-1]
-        targets.append((f"aggregation {big['lines']:,} lines >= 5x pandas", f"{big['pandas_over_ours']:.2f}x",
-                        _ok(big["pandas_over_ours"] >= 5)))  # fmt: skip
-        targets.append(("... and <= 1.5x DuckDB time", f"{big['ours_over_duckdb']:.2f}x",
-                        _ok(big["ours_over_duckdb"] <= 1.5)))  # fmt: skip
-        targets.append(("... and <= 1.5x DuckDB peak memory", f"{big['mem_ours_over_duckdb']:.2f}x",
-                        _ok(big["mem_ours_over_duckdb"] <= 1.5)))  # fmt: skip
+        for big in [row for row in r["aggregation"] if row["lines"] >= 10_000_000]:
+            where = f"{big['lines']:,} lines, {LAYOUTS[big.get('layout', 'customer')]}"
+            targets.append((f"aggregation {where}: >= 5x pandas", f"{big['pandas_over_ours']:.2f}x",
+                            _ok(big["pandas_over_ours"] >= 5)))  # fmt: skip
+            targets.append(("... and <= 1.5x DuckDB time", f"{big['ours_over_duckdb']:.2f}x",
+                            _ok(big["ours_over_duckdb"] <= 1.5)))  # fmt: skip
+            targets.append(("... and <= 1.5x DuckDB peak memory", f"{big['mem_ours_over_duckdb']:.2f}x",
+                            _ok(big["mem_ours_over_duckdb"] <= 1.5)))  # fmt: skip
         out.append("")
     if "training" in r:
         out += ["| training end to end | wall s | CPU s | peak MB |", "|---|---:|---:|---:|"]

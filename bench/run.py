@@ -155,11 +155,12 @@ def timed_process(cmd: list[str]) -> dict[str, Any]:
             "stdout": stdout}  # fmt: skip
 
 
-def ensure_file(lines: int, customers: int | None = None) -> Path:
-    name = f"tx_{lines // 1_000_000}m.parquet" if customers is None else f"tx_{customers}c.parquet"
-    path = OUT / name
+def ensure_file(lines: int, customers: int | None = None, layout: str = "customer") -> Path:
+    name = f"tx_{lines // 1_000_000}m" if customers is None else f"tx_{customers}c"
+    path = OUT / f"{name}{'' if layout == 'customer' else '_' + layout}.parquet"
     if not path.exists():
         cmd = [sys.executable, str(BENCH / "generate.py"), "--lines", str(lines), "--out", str(path)]
+        cmd += ["--layout", layout]
         if customers:
             cmd += ["--customers", str(customers)]
         subprocess.run(cmd, check=True)
@@ -168,8 +169,11 @@ def ensure_file(lines: int, customers: int | None = None) -> Path:
 
 def run_agg(quick: bool) -> list[dict[str, Any]]:
     rows = []
-    for lines in (1_000_000,) if quick else (1_000_000, 10_000_000):
-        path = ensure_file(lines)
+    sizes = [(1_000_000, "customer")]
+    if not quick:  # the same 10M lines grouped by customer, and in time order as a shop's log
+        sizes += [(10_000_000, "customer"), (10_000_000, "time")]
+    for lines, layout in sizes:
+        path = ensure_file(lines, layout=layout)
         runs: dict[str, list[dict[str, Any]]] = {"ours": [], "pandas": [], "duckdb": []}
         for rep in range(1 if quick else 3):  # interleaved, so that load changes hit all three alike
             for method in runs:
@@ -180,6 +184,7 @@ def run_agg(quick: bool) -> list[dict[str, Any]]:
         med = {m: _median_by(r, "seconds") for m, r in runs.items()}
         rows.append({
             "lines": lines,
+            "layout": layout,
             "customers": med["ours"]["customers"],
             **{f"{m}_s": med[m]["seconds"] for m in runs},
             **{f"{m}_peak_mb": _median([r["peak_mb"] for r in runs[m]]) for m in runs},
