@@ -124,7 +124,7 @@ def history_lines(
     ns_of = _stamps_ns(stamps)
     as_of_ns, latest_ns = to_ns(as_utc(as_of)), to_ns(as_utc(latest_allowed))
     limit = min(as_of_ns, latest_ns)
-    if min(ns_of.values()) < 0 or max(ns_of.values()) > limit:
+    if ns_of and (min(ns_of.values()) < 0 or max(ns_of.values()) > limit):
         for p, stamp in enumerate(stamps):
             ns = ns_of[stamp]
             if not 0 <= ns <= limit:
@@ -143,7 +143,7 @@ def history_lines(
         # a line without usable money (an error, or none needed) counts as a purchase
         amounts = [1.0 if a is None else a for a in amounts]
     for k, (first, end) in enumerate(pairwise(starts)):
-        if first < end and max(amounts[first:end]) <= 0:
+        if first == end or max(amounts[first:end]) <= 0:  # no line at all: no purchase either
             message = "has no purchase line (only returns): features are undefined"
             found.append((end - 1, 2, field_error(f"customers[{customers[k][0]}].transactions", message)))
     if found:

@@ -174,3 +174,11 @@ def test_errors_come_in_line_order_across_customers() -> None:
         ),
         field_error("customers[3].transactions[1].amount", zero),
     ]
+
+
+def test_a_customer_without_lines_has_no_purchase() -> None:
+    """The schema refuses empty histories; the rules still do not let one through."""
+    customers = [(0, {"transactions": []}), (1, {"transactions": [{"timestamp": PREFIX, "amount": 2.0}]})]
+    _, errors = history_lines(customers, rfm_spec(True), AS_OF, LATEST)
+    message = "has no purchase line (only returns): features are undefined"
+    assert errors == [field_error("customers[0].transactions", message)]
