@@ -8,6 +8,7 @@ RUN python -m venv /opt/venv
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY training ./training
+COPY segments_core ./segments_core
 # Exact pins from pyproject.toml: the bundled model loads with the scikit-learn that saved it.
 RUN /opt/venv/bin/pip install --no-compile .
 

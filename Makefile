@@ -22,8 +22,8 @@ serve: install
 	$(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) --timeout-keep-alive 75 --loop asyncio
 
 lint: install
-	$(BIN)/ruff check app training tests scripts
-	$(BIN)/ruff format --check app training tests scripts
+	$(BIN)/ruff check app training segments_core tests scripts
+	$(BIN)/ruff format --check app training segments_core tests scripts
 	$(BIN)/mypy
 
 # The page's browser test drives Debian's chromium (never a downloaded browser build).

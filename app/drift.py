@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from app.segmenter import LoadedModel
-from training import reference
-from training.artifact import ASSIGNMENTS
+from segments_core import reference
+from segments_core.artifact import ASSIGNMENTS
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.responses import CentroidGap, Explanation, FeatureContribution
-from training.model import SegmentModel
+from segments_core.model import SegmentModel
 
 
 def explain(

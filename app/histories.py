@@ -13,7 +13,7 @@ from pydantic_core import TzInfo
 
 from app.errors import field_error
 from app.schemas import OUT_OF_UTC_RANGE
-from training.features import FeatureSpec, LineArrays
+from segments_core.features import FeatureSpec, LineArrays
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 

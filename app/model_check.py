@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from training.artifact import ASSIGNMENTS
-from training.errors import ArtifactError
-from training.model import SegmentModel
+from segments_core.artifact import ASSIGNMENTS
+from segments_core.errors import ArtifactError
+from segments_core.model import SegmentModel
 
 CHECK_ROWS = 256
 

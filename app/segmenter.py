@@ -16,10 +16,10 @@ from app.histories import EPOCH, as_utc, history_lines, to_ns
 from app.model_check import check_model
 from app.responses import AssignResponse
 from app.schemas import AssignRequest
-from training.artifact import load_model, resolve_model_dir
-from training.errors import ArtifactError
-from training.features import feature_matrix
-from training.model import Assignment, SegmentModel
+from segments_core.artifact import load_model, resolve_model_dir
+from segments_core.errors import ArtifactError
+from segments_core.features import feature_matrix
+from segments_core.model import Assignment, SegmentModel
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ COLUMNS = ["customer_id", "order_id", "timestamp", "amount", "category"]
 
 
 def ours(path: Path) -> pd.DataFrame:
-    from training.features import rfm_spec
+    from segments_core.features import rfm_spec
     from training.frames import features_from_parquet
 
     return features_from_parquet(path, rfm_spec(True, CATEGORIES), AS_OF)

@@ -109,8 +109,8 @@ def features_bodies(model_dir: Path) -> tuple[bytes, bytes]:
     """One customer's precomputed features: for us (original units) and for MLServer (transformed)."""
     import numpy as np
 
-    from training.artifact import load_model
-    from training.features import transform_features
+    from segments_core.artifact import load_model
+    from segments_core.features import transform_features
 
     meta, _, model = load_model(model_dir)
     names = model.spec.names

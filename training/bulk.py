@@ -21,9 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from training.artifact import load_model
+from segments_core.artifact import load_model
+from segments_core.errors import DataError
 from training.dataset import DatasetSpec
-from training.errors import DataError
 from training.frames import clean_lines, compute_features
 from training.shards import BLOCK_BYTES, default_shards, file_kind, partition, read_shard
 

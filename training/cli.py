@@ -9,11 +9,11 @@ from typing import Any
 
 import pandas as pd
 
+from segments_core.errors import DataError, TrainingError
 from training.algorithms import ALGORITHMS
 from training.bulk import format_report, score_file
 from training.config import TrainConfig
 from training.dataset import ColumnMap, DatasetSpec
-from training.errors import DataError, TrainingError
 from training.identity import format_migration
 from training.train import train
 

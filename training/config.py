@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from segments_core.errors import DataError
 from training.dataset import DatasetSpec
-from training.errors import DataError
 
 
 @dataclass

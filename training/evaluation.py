@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from segments_core.errors import DataError
+from segments_core.model import SegmentModel
 from training import identity
-from training.errors import DataError
-from training.model import SegmentModel
 from training.naming import name_segments
 
 if TYPE_CHECKING:

@@ -1,8 +1,8 @@
 """The pandas/Arrow edge of the one feature definition.
 
 Training's cleaning rules and the conversion of canonical lines (a DataFrame or an
-Arrow table) into :class:`~training.features.LineArrays` integer codes; the features
-themselves are computed by :func:`training.features.feature_matrix`.
+Arrow table) into :class:`~segments_core.features.LineArrays` integer codes; the features
+themselves are computed by :func:`segments_core.features.feature_matrix`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from segments_core.features import CANONICAL_COLUMNS, OTHER_CATEGORY, FeatureSpec, LineArrays, feature_matrix
 from training.coding import column_numpy, dictionary_codes, nanoseconds, order_codes
-from training.features import CANONICAL_COLUMNS, OTHER_CATEGORY, FeatureSpec, LineArrays, feature_matrix
 from training.io import parquet_columns
 
 
@@ -140,7 +140,7 @@ def line_columns(spec: FeatureSpec) -> list[str]:
 def features_from_table(table: pa.Table, spec: FeatureSpec, as_of: pd.Timestamp) -> pd.DataFrame:
     """Per-customer features of cleaned canonical lines in an Arrow table, as of ``as_of``.
 
-    The Arrow edge of :func:`~training.features.feature_matrix`: id columns become integer
+    The Arrow edge of :func:`~segments_core.features.feature_matrix`: id columns become integer
     codes (kept when already dictionary-encoded, hashed here otherwise), timestamps int64
     nanoseconds, amounts float64. Customers without any purchase line are left out;
     callers report them.

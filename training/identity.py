@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from training import artifact
-from training.errors import ArtifactError
-from training.features import FeatureSpec, transform_features
-from training.model import SegmentModel
+from segments_core import artifact
+from segments_core.errors import ArtifactError
+from segments_core.features import FeatureSpec, transform_features
+from segments_core.model import SegmentModel
 
 #: Farthest two centroids may be (scaled units, Euclidean over the shared features)
 #: and still be the same segment.

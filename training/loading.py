@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from segments_core.errors import DataError
 from training.dataset import ColumnMap, DatasetSpec
-from training.errors import DataError
 from training.io import normalize_ids, read_table
 
 MAX_REPORTED_BAD_ROWS = 20

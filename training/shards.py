@@ -21,8 +21,8 @@ import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from segments_core.errors import DataError
 from training.dataset import DatasetSpec
-from training.errors import DataError
 from training.io import read_header
 from training.loading import (
     LoadReport,

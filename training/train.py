@@ -45,14 +45,15 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from training import artifact, features, frames, identity, reference, selection
+from segments_core import artifact, features, reference
+from segments_core.errors import DataError
+from segments_core.model import SegmentModel
+from training import frames, identity, selection
 from training.activity import monthly_activity
 from training.algorithms import ALGORITHMS
 from training.config import TrainConfig, check_config
-from training.errors import DataError
 from training.evaluation import evaluate
 from training.loading import LoadReport, load_customer_table, load_transactions
-from training.model import SegmentModel
 
 
 @dataclass

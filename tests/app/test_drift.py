@@ -17,11 +17,11 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.drift import DriftMonitor, Reference
 from app.main import create_app
+from segments_core.features import FeatureSpec
 from tests.app.payloads import batches, customers, read_online_retail
 from tests.conftest import ONLINE_RETAIL_SPEC, SAMPLE, shared_file
 from training.config import TrainConfig
 from training.dataset import DatasetSpec
-from training.features import FeatureSpec
 from training.frames import clean_lines, compute_features
 from training.loading import load_transactions
 from training.train import train

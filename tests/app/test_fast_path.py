@@ -15,10 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from app.histories import history_lines, to_ns
+from segments_core.artifact import load_model
+from segments_core.features import FeatureSpec, feature_matrix, rfm_spec, transform_features
+from segments_core.model import SegmentModel
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, shared_file
-from training.artifact import load_model
 from training.dataset import DatasetSpec
-from training.features import FeatureSpec, feature_matrix, rfm_spec, transform_features
 from training.frames import (
     clean_lines,
     compute_features,
@@ -27,7 +28,6 @@ from training.frames import (
     top_categories,
 )
 from training.loading import load_transactions
-from training.model import SegmentModel
 
 FAR = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 BUNDLED = ROOT / "models" / "online-retail"

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 from app.errors import field_error
 from app.histories import _amount, history_lines
 from app.schemas import OUT_OF_UTC_RANGE
-from training.features import FeatureSpec, rfm_spec
+from segments_core.features import FeatureSpec, rfm_spec
 
 AS_OF = dt.datetime(2012, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2011, 12, 20, tzinfo=dt.UTC)  # earlier than as_of: "in the future" is reachable

@@ -14,7 +14,7 @@ from app.errors import InvalidInput, error_message, loc_to_field
 from app.histories import as_utc, history_lines
 from app.parsing import LEAN, LeanTransaction, parse_assign
 from app.schemas import AssignRequest, Transaction
-from training.features import rfm_spec
+from segments_core.features import rfm_spec
 
 GOOD: dict[str, Any] = {
     "as_of": "2011-12-10T00:00:00Z",

@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from segments_core.artifact import sha256_file
 from tests.app.two_models import TwoModels, expected_results, request_body, train_two
-from training.artifact import sha256_file
 
 KEY = "admin-key-for-tests"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -9,8 +9,8 @@ import pytest
 
 from app.errors import InvalidInput
 from app.segmenter import LoadedModel, Segmenter
-from training.features import table_spec
-from training.model import SegmentModel
+from segments_core.features import table_spec
+from segments_core.model import SegmentModel
 
 
 def loaded_with_scale(scale: float, far: float = 1.0) -> LoadedModel:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from training.features import rfm_spec
+from segments_core.features import rfm_spec
 from training.frames import features_from_table
 
 ROOT = Path(__file__).resolve().parents[2]

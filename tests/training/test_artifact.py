@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from training import artifact
-from training.errors import ArtifactError
+from segments_core import artifact
+from segments_core.errors import ArtifactError
 
 
 def copy_model(sample_model: tuple[Path, dict], tmp_path: Path) -> Path:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from segments_core.errors import DataError
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE
 from training.bulk import score_file
 from training.dataset import DatasetSpec
-from training.errors import DataError
 
 SPEC = DatasetSpec.from_toml(ONLINE_RETAIL_SPEC)
 

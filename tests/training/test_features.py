@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.features import FeatureSpec, LineArrays, feature_matrix, rfm_spec, transform_features
+from segments_core.features import FeatureSpec, LineArrays, feature_matrix, rfm_spec, transform_features
 from training.frames import clean_lines, compute_features, top_categories
 
 AS_OF = pd.Timestamp("2024-01-31T00:00:00Z")

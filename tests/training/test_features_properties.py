@@ -9,7 +9,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from training.features import OTHER_CATEGORY, rfm_spec, share_name
+from segments_core.features import OTHER_CATEGORY, rfm_spec, share_name
 from training.frames import clean_lines, compute_features
 
 SPEC = rfm_spec(has_money=True, categories=["x", "y"])

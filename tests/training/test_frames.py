@@ -11,11 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from segments_core.errors import DataError
+from segments_core.features import OTHER_CATEGORY, FeatureSpec, rfm_spec, share_name
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE
 from tests.training.test_features import AS_OF, lines
 from training.dataset import DatasetSpec
-from training.errors import DataError
-from training.features import OTHER_CATEGORY, FeatureSpec, rfm_spec, share_name
 from training.frames import (
     _duplicated,
     clean_lines,

@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from segments_core.errors import ArtifactError
+from segments_core.features import table_spec
+from segments_core.model import SegmentModel
 from tests.conftest import ONLINE_RETAIL_SPEC, shared_file, train_sample
 from training import identity
 from training.cli import main
 from training.config import TrainConfig
-from training.errors import ArtifactError
-from training.features import table_spec
-from training.model import SegmentModel
 from training.train import train
 
 SPEC = table_spec(["a", "b"])

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from segments_core.errors import DataError
 from training.dataset import ColumnMap, DatasetSpec
-from training.errors import DataError
 from training.io import normalize_ids
 from training.loading import load_transactions
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from segments_core.errors import DataError
 from tests.conftest import ONLINE_RETAIL_SPEC, SAMPLE
 from training.dataset import ColumnMap, DatasetSpec
-from training.errors import DataError
 from training.loading import load_transactions
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from training import artifact
+from segments_core import artifact
 from training.cli import main
 from training.report import ReportOptions, write_report
 

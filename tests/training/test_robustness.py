@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from segments_core import artifact
 from tests.conftest import ROOT
-from training import artifact
 from training.cli import main
 
 HEADER = "customer_id,timestamp,amount\n"

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from segments_core.artifact import load_model
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE, shared_file, train_sample
-from training.artifact import load_model
 from training.cli import main
 from training.config import TrainConfig
 from training.dataset import DatasetSpec

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from training.artifact import resolve_model_dir
-from training.errors import DataError
+from segments_core.artifact import resolve_model_dir
+from segments_core.errors import DataError
 from training.report import demographics as demo_mod
 from training.report import figures_eda as eda
 from training.report import figures_identity as ident

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from training.errors import DataError
+from segments_core.errors import DataError
 from training.io import normalize_ids, read_table
 from training.report.context import ReportContext
 from training.report.plotting import RGBA, Item, Note, fixed_margins, new_figure, render, segment_labels

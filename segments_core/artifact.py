@@ -25,9 +25,9 @@ import pandas as pd
 import sklearn
 from sklearn.pipeline import Pipeline
 
-from training.errors import ArtifactError
-from training.features import FeatureSpec
-from training.model import SegmentModel
+from segments_core.errors import ArtifactError
+from segments_core.features import FeatureSpec
+from segments_core.model import SegmentModel
 
 METADATA = "metadata.json"
 PIPELINE = "pipeline.joblib"
