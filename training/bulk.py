@@ -23,8 +23,9 @@ from tqdm import tqdm
 
 from segments_core.artifact import load_model
 from segments_core.errors import DataError
+from segments_core.results import format_dropped, result_columns, typed
 from training.dataset import DatasetSpec
-from training.frames import clean_lines, compute_features
+from training.frames import clean, compute_features
 from training.shards import BLOCK_BYTES, default_shards, file_kind, partition, read_shard
 
 MAX_EXAMPLES = 5
@@ -40,8 +41,8 @@ class BulkReport:
     rows_dropped: dict[str, int] = field(default_factory=dict)
     bad_row_examples: list[str] = field(default_factory=list)
     customers: int = 0
-    only_returns: int = 0
-    only_returns_examples: list[str] = field(default_factory=list)
+    no_purchases: int = 0
+    no_purchases_examples: list[str] = field(default_factory=list)
     segment_counts: dict[str, int] = field(default_factory=dict)
     shards: int = 0
     seconds: float = 0.0
@@ -75,9 +76,16 @@ class _Output:
 
 
 def result_frame(
-    X: pd.DataFrame, model_assign: Any, segment_ids: list[int], segment_names: list[str]
+    X: pd.DataFrame,
+    model_assign: Any,
+    segment_ids: list[int],
+    segment_names: list[str],
+    dropped: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One output row per customer: ids, segment, distances, features (original units)."""
+    """One output row per customer in the columns of :func:`segments_core.results.result_columns`.
+
+    ``dropped``: lines dropped per customer and rule (from :func:`training.frames.clean`).
+    """
     result = model_assign(X.to_numpy(np.float64))
     ids, names = np.asarray(segment_ids), np.asarray(segment_names, dtype=object)
     best, nxt = result.segment_index, result.next_index
@@ -85,18 +93,40 @@ def result_frame(
     out = pd.DataFrame(
         {
             "customer_id": X.index.to_numpy(),
+            "status": "assigned",
             "segment_id": ids[best],
             "segment_name": names[best],
             "distance": result.distance,
-            "next_segment_id": pd.array(np.where(single, 0, ids[nxt]), dtype="Int64"),
+            "next_segment_id": np.where(single, 0, ids[nxt]),
             "next_segment_name": np.where(single, None, names[nxt]),
             "next_distance": np.where(single, np.nan, result.next_distance),
         }
     )
+    out["next_segment_id"] = out["next_segment_id"].astype("Int64")
     out.loc[single, "next_segment_id"] = pd.NA
     for name in X.columns:
         out[name] = X[name].to_numpy()
-    return out
+    out["lines_dropped"] = _dropped_cells(out["customer_id"], dropped)
+    out["errors"] = ""
+    return typed(out[result_columns(list(X.columns))], list(X.columns))
+
+
+def no_purchase_frame(ids: pd.Index, feature_names: list[str], dropped: pd.DataFrame | None) -> pd.DataFrame:
+    """Rows for customers left without a purchase line (status ``no_purchases``, no segment)."""
+    out = pd.DataFrame({c: pd.Series([None] * len(ids), dtype=object) for c in result_columns(feature_names)})
+    out["customer_id"] = ids.to_numpy()
+    out["status"] = "no_purchases"
+    out["lines_dropped"] = _dropped_cells(out["customer_id"], dropped)
+    out["errors"] = ""
+    return typed(out, feature_names)
+
+
+def _dropped_cells(customer_ids: pd.Series, dropped: pd.DataFrame | None) -> list[str]:
+    if dropped is None or dropped.empty:
+        return [""] * len(customer_ids)
+    rows = dropped.reindex(customer_ids.to_numpy()).fillna(0).astype(int)
+    columns = list(rows.columns)
+    return [format_dropped(dict(zip(columns, r, strict=True))) for r in rows.itertuples(index=False)]
 
 
 def score_file(
@@ -161,16 +191,19 @@ def score_file(
         output = _Output(output_path)
         try:
             for shard in tqdm(shard_files, desc="pass 2: score", unit="shard", disable=disable):
-                lines, dropped = clean_lines(read_shard(shard))
+                cleaned = clean(read_shard(shard))
                 shard.unlink()
-                for reason, n in dropped.items():
+                for reason, n in cleaned.dropped.items():
                     if reason != "missing_customer_id":
                         report.rows_dropped[reason] = report.rows_dropped.get(reason, 0) + n
-                X = compute_features(lines, model.spec, as_of)
-                _note_only_returns(report, lines, X)
+                X = compute_features(cleaned.lines, model.spec, as_of)
+                left = cleaned.customer_ids.difference(X.index).sort_values()
+                _note_no_purchases(report, left)
+                if len(left):
+                    output.write(no_purchase_frame(left, model.spec.names, cleaned.by_customer))
                 if X.empty:
                     continue
-                frame = result_frame(X, model.assign, seg_ids, seg_names)
+                frame = result_frame(X, model.assign, seg_ids, seg_names, cleaned.by_customer)
                 output.write(frame)
                 report.customers += len(frame)
                 for seg, n in frame["segment_id"].value_counts().items():
@@ -184,12 +217,10 @@ def score_file(
     return report
 
 
-def _note_only_returns(report: BulkReport, lines: pd.DataFrame, X: pd.DataFrame) -> None:
-    ids = pd.Index(lines["customer_id"].unique())
-    left = ids.difference(X.index)
-    report.only_returns += len(left)
-    room = MAX_EXAMPLES - len(report.only_returns_examples)
-    report.only_returns_examples += [str(c) for c in left[: max(room, 0)]]
+def _note_no_purchases(report: BulkReport, left: pd.Index) -> None:
+    report.no_purchases += len(left)
+    room = MAX_EXAMPLES - len(report.no_purchases_examples)
+    report.no_purchases_examples += [str(c) for c in left[: max(room, 0)]]
 
 
 def format_report(report: BulkReport, output: Path) -> str:
@@ -201,10 +232,11 @@ def format_report(report: BulkReport, output: Path) -> str:
     out += [f"  dropped {n:>10,}  {reason}" for reason, n in report.rows_dropped.items() if n]
     out += [f"    {example}" for example in report.bad_row_examples[:MAX_EXAMPLES]]
     out.append(f"customers scored: {report.customers:,} -> {output}")
-    if report.only_returns:
-        shown = ", ".join(report.only_returns_examples)
+    if report.no_purchases:
+        shown = ", ".join(report.no_purchases_examples)
         out.append(
-            f"customers left out (only returns, features undefined): {report.only_returns:,} ({shown})"
+            f"customers without a purchase line (listed with status no_purchases, no segment): "
+            f"{report.no_purchases:,} ({shown})"
         )
     out += [f"  segment {name}: {n:,}" for name, n in report.segment_counts.items()]
     return "\n".join(out)

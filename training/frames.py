@@ -11,12 +11,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from segments_core.features import CANONICAL_COLUMNS, OTHER_CATEGORY, FeatureSpec, LineArrays, feature_matrix
+from segments_core.rules import DROP_CODES, KEPT, MONEY_OUTCOMES, ZERO_AMOUNT
 from training.coding import column_numpy, dictionary_codes, nanoseconds, order_codes
 from training.io import parquet_columns
 
@@ -39,20 +41,30 @@ def _purchase_weight(lines: pd.DataFrame) -> pd.Series:
     return pd.Series(1.0, index=lines.index)
 
 
+class Cleaned(NamedTuple):
+    """Lines after the rulebook's cleaning, and what it dropped."""
+
+    lines: pd.DataFrame
+    dropped: dict[str, int]
+    #: customers that had a line with an id (before any drop): for the ``no_purchases`` count
+    customer_ids: pd.Index
+    #: lines dropped per customer and rule (index customer_id, one column per rule code)
+    by_customer: pd.DataFrame
+
+
 def clean_lines(lines: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Apply the cleaning rules shared by training and serving.
+    """:func:`clean` returning the kept lines and the drop counts only."""
+    cleaned = clean(lines)
+    return cleaned.lines, cleaned.dropped
 
-    A line without an order id belongs to the visit at its timestamp. Rows without
-    a customer id are dropped, exact duplicate lines are removed, and
-    zero-amount lines (which are neither a purchase nor a return) are dropped.
-    Returns (negative amounts) are kept: they reduce net spend.
 
-    Returns
-    -------
-    lines : DataFrame
-        The kept lines.
-    dropped : dict
-        Rows dropped per reason.
+def clean(lines: pd.DataFrame) -> Cleaned:
+    """Apply the rulebook's line drops (:mod:`segments_core.rules`), in its order.
+
+    A line without an order id belongs to the visit at its timestamp. Rows without a
+    customer id are dropped, then exact duplicate lines, then lines whose money outcome
+    (the ``drop`` column set by loading, or a zero ``amount``) is a drop: zero quantity,
+    zero unit price, zero amount. Returns (negative amounts) are kept.
     """
     dropped: dict[str, int] = {}
     if "order_id" not in lines or lines["order_id"].isna().any():
@@ -63,15 +75,33 @@ def clean_lines(lines: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     has_id = lines["customer_id"].notna() & (lines["customer_id"].astype("string").str.len() > 0)
     keep = has_id.to_numpy(dtype=bool)
     dropped["missing_customer_id"] = int((~keep).sum())
+    reason = np.zeros(len(lines), dtype=np.int8)  # 0: kept; else 1 + index in DROP_CODES
     dup = _duplicated(lines, [c for c in CANONICAL_COLUMNS if c in lines.columns], keep)
-    dropped["duplicate_lines"] = int(dup.sum())
+    reason[dup] = 1 + DROP_CODES.index("duplicate_lines")
     keep &= ~dup
     if "amount" in lines:
-        zero = keep & (lines["amount"] == 0).to_numpy(dtype=bool)
-        dropped["zero_amount"] = int(zero.sum())
-        keep &= ~zero
-    # one copy of the kept lines (none when every line is kept)
-    return (lines if keep.all() else lines[keep]), dropped
+        outcome = (
+            lines["drop"].to_numpy(np.int8)
+            if "drop" in lines
+            else np.where(lines["amount"].to_numpy(np.float64) == 0, ZERO_AMOUNT, KEPT)
+        )
+        for code, (rule, *_) in MONEY_OUTCOMES.items():
+            if code < 10:
+                hit = keep & (outcome == code)
+                reason[hit] = 1 + DROP_CODES.index(rule)
+                keep &= ~hit
+    for i, rule in enumerate(DROP_CODES):
+        if rule != "missing_customer_id":
+            dropped[rule] = int((reason == i + 1).sum())
+    customer_ids = pd.Index(lines["customer_id"][has_id].unique())
+    gone = reason > 0
+    by_customer = pd.crosstab(
+        lines["customer_id"][gone].to_numpy(), np.asarray(DROP_CODES, dtype=object)[reason[gone] - 1]
+    )
+    kept = lines if keep.all() else lines[keep]  # one copy of the kept lines (none when all are kept)
+    if "drop" in kept:
+        kept = kept.drop(columns="drop")
+    return Cleaned(kept, dropped, customer_ids, by_customer)
 
 
 def _duplicated(lines: pd.DataFrame, key: list[str], rows: np.ndarray) -> np.ndarray:

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 
 from segments_core.errors import DataError
+from segments_core.rules import MONEY_OUTCOMES, line_money, normalize_ids, parse_timestamps
 from training.dataset import ColumnMap, DatasetSpec
-from training.io import normalize_ids, read_table
+from training.io import read_table
 
 MAX_REPORTED_BAD_ROWS = 20
-NS_MIN, NS_MAX = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
 
 
 @dataclass
@@ -111,16 +111,23 @@ def canonical_lines(
     _mark(report, bad, has_id & out["timestamp"].isna(), "timestamp does not parse", line_no)
     if cm.order_id:
         out["order_id"] = normalize_ids(raw[cm.order_id])
-    if cm.amount is not None:
-        out["amount"] = _numeric(raw[cm.amount])
-        _mark(report, bad, has_id & ~bad & out["amount"].isna(), "amount is not a number", line_no)
-    elif cm.quantity is not None and cm.unit_price is not None:
-        qty, price = _numeric(raw[cm.quantity]), _numeric(raw[cm.unit_price])
-        _mark(report, bad, has_id & ~bad & qty.isna(), "quantity is not a number", line_no)
-        _mark(report, bad, has_id & ~bad & price.isna(), "unit_price is not a number", line_no)
-        _mark(report, bad, has_id & ~bad & (qty == 0), "quantity is zero", line_no)
-        _mark(report, bad, has_id & ~bad & (price < 0), "unit_price is negative", line_no)
-        out["amount"] = qty * price
+    if cm.amount is not None or cm.quantity is not None:
+        given = {c: getattr(cm, c) for c in ("amount", "quantity", "unit_price")}
+        numbers = {c: _numeric(raw[col]) if col else None for c, col in given.items()}
+        for c, col in given.items():
+            unread = numbers[c]
+            if col is not None and unread is not None and unread.isna().any():  # a cell, but no number
+                text = raw[col][unread.isna()].astype("string").str.strip()
+                written = (text.notna() & (text != "")).reindex(raw.index, fill_value=False)
+                _mark(report, bad, has_id & ~bad & written, f"{c} is not a number", line_no)
+        a, q, u = (None if v is None else v.to_numpy(np.float64) for v in numbers.values())
+        amount, outcome = line_money(a, q, u, has_money=True)
+        for code, (rule, column, message) in MONEY_OUTCOMES.items():
+            if code >= 10:  # invalid lines: bad rows
+                hit = has_id & ~bad & pd.Series(outcome == code, index=raw.index)
+                _mark(report, bad, hit, f"{rule}: {column + ' ' if column else ''}{message}", line_no)
+        out["amount"] = amount
+        out["drop"] = outcome  # drops (zero quantity, price or amount) are counted by clean_lines
     if cm.product_id:
         out["product_id"] = normalize_ids(raw[cm.product_id])
     if cm.category:
@@ -136,23 +143,6 @@ def canonical_lines(
 def _mark(report: LoadReport, bad: pd.Series, mask: pd.Series, reason: str, line_no: pd.Series) -> None:
     _note_bad(report, reason, mask, line_no)
     bad |= mask
-
-
-def parse_timestamps(values: pd.Series, timezone: str = "UTC") -> pd.Series:
-    """ISO 8601 text to UTC timestamps; naive values are read in ``timezone``."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = pd.to_datetime(values)
-    else:
-        parsed = pd.to_datetime(
-            values.astype("string"), errors="coerce", format="ISO8601", utc=timezone == "UTC"
-        )
-    if getattr(parsed.dt, "tz", None) is None:
-        parsed = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
-    parsed = parsed.dt.tz_convert("UTC")
-    # Beyond nanosecond range (years before 1677 or after 2262, e.g. a numeric column mapped
-    # as the timestamp) a value can't be a line's time: it does not parse.
-    in_range = (parsed >= NS_MIN) & (parsed <= NS_MAX)
-    return parsed.where(in_range).astype("datetime64[ns, UTC]")
 
 
 def category_lookup(spec: DatasetSpec, base: Path) -> pd.Series | None:

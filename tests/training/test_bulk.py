@@ -12,6 +12,7 @@ import pytest
 
 from segments_core.errors import DataError
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE
+from segments_core.results import result_columns
 from training.bulk import score_file
 from training.dataset import DatasetSpec
 
@@ -29,7 +30,11 @@ def read_out(path: Path) -> pd.DataFrame:
 def test_bulk_equals_training_assignments(sample_model: tuple[Path, dict], tmp_path: Path) -> None:
     path, meta = sample_model
     report = score_file(path, SAMPLE, tmp_path / "out.csv", SPEC, shards=3)
-    out = read_out(tmp_path / "out.csv")
+    listed = read_out(tmp_path / "out.csv")
+    # customers without a purchase are listed, without a segment, never left out
+    absent = listed[listed["status"] == "no_purchases"]
+    assert len(absent) == report.no_purchases and absent["segment_id"].isna().all()
+    out = listed[listed["status"] == "assigned"]
     expected = pd.read_parquet(path / "assignments.parquet").set_index("customer_id").sort_index()
     assert list(out.index) == list(expected.index)
     assert (out["segment_id"] == expected["segment_id"]).all()
@@ -40,7 +45,7 @@ def test_bulk_equals_training_assignments(sample_model: tuple[Path, dict], tmp_p
     assert report.rows_read == meta["data"]["rows_read"]
     for reason, count in meta["data"]["rows_dropped"].items():
         assert report.rows_dropped.get(reason, 0) == count, reason
-    assert report.only_returns == meta["data"]["customers_dropped"]["only_returns"]
+    assert report.no_purchases == meta["data"]["customers_dropped"]["no_purchases"]
     assert sum(report.segment_counts.values()) == len(out) == report.customers
 
 
@@ -52,6 +57,7 @@ def test_shards_and_block_size_do_not_change_answers(sample_model: tuple[Path, d
     assert report.shards == 17
     one, many = read_out(tmp_path / "one.parquet"), read_out(tmp_path / "many.parquet")
     pd.testing.assert_frame_equal(one, many)
+    one = one[one["status"] == "assigned"]
     assert one["distance"].gt(0).all() and (one["next_distance"] >= one["distance"]).all()
 
 
@@ -111,7 +117,7 @@ def test_as_of_override_moves_recency(sample_model: tuple[Path, dict], tmp_path:
 
 
 def test_cli_assign_and_its_errors(sample_model: tuple[Path, dict], tmp_path: Path) -> None:
-    path, _ = sample_model
+    path, meta = sample_model
     out = tmp_path / "out.parquet"
     cmd = [sys.executable, "-m", "training", "assign", "--model", str(path.parent), "--input", str(SAMPLE)]
     cmd += ["--dataset", str(ONLINE_RETAIL_SPEC), "--output", str(out), "--progress"]
@@ -119,15 +125,7 @@ def test_cli_assign_and_its_errors(sample_model: tuple[Path, dict], tmp_path: Pa
     assert done.returncode == 0, done.stderr
     assert "customers scored" in done.stdout and "pass 2: score" in done.stderr
     frame = pd.read_parquet(out)
-    assert list(frame.columns[:7]) == [
-        "customer_id",
-        "segment_id",
-        "segment_name",
-        "distance",
-        "next_segment_id",
-        "next_segment_name",
-        "next_distance",
-    ]
+    assert list(frame.columns) == result_columns(meta["features"]["names"])  # the one result description
     bad = [*cmd[:-3], "--customer-id-col", "Customer", "--output", str(tmp_path / "x.csv")]
     done = subprocess.run(bad, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2

@@ -39,7 +39,13 @@ def test_missing_customer_and_zero_amount_dropped_with_counts() -> None:
         [("c1", "o1", "2024-01-21", 30.0), (None, "o2", "2024-01-21", 5.0), ("c1", "o3", "2024-01-22", 0.0)]
     )
     cleaned, dropped = clean_lines(frame)
-    assert dropped == {"missing_customer_id": 1, "duplicate_lines": 0, "zero_amount": 1}
+    assert dropped == {
+        "missing_customer_id": 1,
+        "duplicate_lines": 0,
+        "zero_quantity": 0,
+        "zero_price": 0,
+        "zero_amount": 1,
+    }
     assert len(cleaned) == 1
 
 

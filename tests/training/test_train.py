@@ -25,7 +25,7 @@ def test_sample_model_directory_records_provenance(sample_model: tuple[Path, dic
     data = meta["data"]
     assert data["rows_read"] == 12_304
     assert data["rows_dropped"]["missing_customer_id"] == 300
-    assert data["customers"] == 150 - data["customers_dropped"]["only_returns"]
+    assert data["customers"] == 150 - data["customers_dropped"]["no_purchases"]
     assert len(data["sha256"]) == 64
     assert meta["features"]["names"] == [
         "recency_days",

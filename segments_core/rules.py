@@ -1,0 +1,337 @@
+"""The rulebook: every rule about a purchase line and a customer, in one place.
+
+Training (:mod:`training.loading`, :mod:`training.frames`), bulk scoring, the CSV/Parquet
+upload and the JSON route all apply these functions; nothing else states a rule. Each
+rule has an outcome:
+
+- ``kept``: the line is used as it is;
+- ``dropped``: the line is left out and counted under the rule's code, per customer
+  in every answer and per file in training's summary;
+- ``invalid``: the line (training: the file row, counted as bad, loading fails past the
+  dataset's ``max_bad_fraction``; serving: the customer, answered ``invalid`` with the
+  field named, the others answered);
+- ``no_purchases``: a customer status (answered and counted, never silently absent).
+
+Rules apply in the order of :data:`RULES`; a line is counted under the first rule that
+drops it. The README's rule table is generated from :data:`RULES`
+(``python -m segments_core.rules``), and a test fails when the two differ.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+Outcome = Literal["kept", "dropped", "invalid", "no_purchases"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: what it is about, when it applies, and what happens."""
+
+    code: str
+    subject: Literal["line", "customer", "request"]
+    when: str
+    outcome: Outcome
+    why: str
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "missing_customer_id",
+        "line",
+        "the customer id is empty or blank (files)",
+        "dropped",
+        "a line nobody bought can't describe a customer; a JSON customer must carry its id",
+    ),
+    Rule(
+        "id_text",
+        "line",
+        "an id (customer, order, product) is written as a float (`17850.0`) or with surrounding spaces",
+        "kept",
+        "the id is read as text without the `.0` and the spaces, so `17850.0` is `17850` everywhere",
+    ),
+    Rule(
+        "bad_timestamp",
+        "line",
+        "the timestamp is not ISO 8601: extended (`2011-06-01T08:26:00Z`), "
+        "basic (`20110601T082600Z`) or date-only (`2011-06-01`, `20110601`); numbers and numeric "
+        "strings such as `1323475200` are never read as epoch seconds",
+        "invalid",
+        "an unreadable time would place the customer anywhere",
+    ),
+    Rule(
+        "time_zone",
+        "line",
+        "the timestamp has an offset (`+01:00`, `Z`) or none",
+        "kept",
+        "converted to UTC; without an offset it is UTC (training files: the dataset's `timezone`)",
+    ),
+    Rule(
+        "timestamp_out_of_range",
+        "line",
+        "the timestamp is before 1970-01-01, after `as_of`, or more than the tolerance in the future",
+        "invalid",
+        "features are measured up to `as_of`; a later line is a mistake in the data or the request",
+    ),
+    Rule(
+        "bad_number",
+        "line",
+        "amount, quantity or unit_price is not a finite number, or only one "
+        "of quantity and unit_price is given, or amount together with them",
+        "invalid",
+        "the line's money is unknown",
+    ),
+    Rule(
+        "missing_money",
+        "line",
+        "a line has no amount (nor quantity and unit_price) and the model uses spend",
+        "invalid",
+        "monetary features need every line's money",
+    ),
+    Rule(
+        "negative_price",
+        "line",
+        "unit_price is below zero",
+        "invalid",
+        "a price is never negative; a return is a negative quantity or amount",
+    ),
+    Rule(
+        "duplicate_lines",
+        "line",
+        "a line repeats another of the same customer exactly (order id, "
+        "timestamp, amount, category, product id)",
+        "dropped",
+        "exports often repeat lines; a copy is not a second purchase",
+    ),
+    Rule("zero_quantity", "line", "quantity is zero", "dropped", "neither a purchase nor a return"),
+    Rule(
+        "zero_price",
+        "line",
+        "unit_price is zero (free items)",
+        "dropped",
+        "carries no spend; free items are not purchases",
+    ),
+    Rule("zero_amount", "line", "amount is zero", "dropped", "neither a purchase nor a return"),
+    Rule(
+        "return",
+        "line",
+        "amount or quantity is negative (returns, cancellations such as Online Retail's `C` invoices)",
+        "kept",
+        "reduces net spend; not a visit",
+    ),
+    Rule(
+        "missing_order_id",
+        "line",
+        "the line has no order id",
+        "kept",
+        "the line belongs to the visit at its timestamp",
+    ),
+    Rule(
+        "no_purchases",
+        "customer",
+        "no line with a positive amount is left (only returns, or every line dropped)",
+        "no_purchases",
+        "features are undefined; answered with this status and counted, never silently absent",
+    ),
+    Rule(
+        "duplicate_customer",
+        "customer",
+        "a request names the same customer id twice",
+        "invalid",
+        "the later customer is refused; merge the histories instead",
+    ),
+    Rule(
+        "as_of",
+        "request",
+        "`as_of` is given as an ISO 8601 timestamp (the same forms as lines)",
+        "kept",
+        "the reference time; default now (serving) or midnight UTC after the last line (training)",
+    ),
+)
+RULE_CODES = tuple(r.code for r in RULES)
+#: The codes under which lines are dropped, in the order they are tested.
+DROP_CODES = tuple(r.code for r in RULES if r.outcome == "dropped")
+
+# --- ids ------------------------------------------------------------------------------
+
+_FLOAT_ID = re.compile(r"^(\d+)\.0$")
+
+
+def normalize_id(value: str) -> str | None:
+    """One id as text (rule ``id_text``); None for a blank id (rule ``missing_customer_id``)."""
+    text = value.strip()
+    if text.endswith(".0"):
+        text = _FLOAT_ID.sub(r"\1", text)
+    return text or None
+
+
+def normalize_ids(values: pd.Series) -> pd.Series:
+    """:func:`normalize_id` over a column; blank ids become NA."""
+    text = values.astype("string").str.strip()
+    floaty = text.str.endswith(".0").fillna(False)
+    if floaty.any():  # the regex only where an id may be a float (5x faster on millions of ids)
+        text = text.mask(floaty, text[floaty].str.replace(_FLOAT_ID.pattern, r"\1", regex=True))
+    return text.replace("", pd.NA)
+
+
+# --- timestamps -----------------------------------------------------------------------
+
+_TIME = r"(?:\d{2}(?::\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)?|\d{4}(?:\d{2}(?:[.,]\d{1,9})?)?)"
+_BASIC_TIME = r"\d{2}(?:\d{2}(?:\d{2}(?:[.,]\d{1,9})?)?)?"
+_ZONE = r"(?:Z|z|[+-]\d{2}(?::?\d{2})?)"
+#: The accepted timestamp forms (rule ``bad_timestamp``): extended or basic, date-only allowed.
+TIMESTAMP_PATTERN = (
+    rf"^(?:\d{{4}}-\d{{2}}-\d{{2}}(?:[T ]{_TIME}{_ZONE}?)?|\d{{8}}(?:T{_BASIC_TIME}{_ZONE}?)?)$"
+)
+_HAS_ZONE = rf"[T ].*{_ZONE}$"
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+NOT_A_TIMESTAMP = (
+    "is not an ISO 8601 timestamp (2011-06-01T08:26:00Z, 20110601T082600Z or 2011-06-01); "
+    "numbers are never read as epoch seconds"
+)
+OUT_OF_UTC_RANGE = "is out of range once converted to UTC"
+
+
+def parse_timestamp(text: object) -> dt.datetime:
+    """One timestamp as an aware UTC datetime (naive is UTC).
+
+    Raises
+    ------
+    ValueError
+        With the rule's message, for anything but an accepted ISO 8601 string.
+    """
+    if not isinstance(text, str) or not _TIMESTAMP.match(text):
+        raise ValueError(NOT_A_TIMESTAMP)
+    fixed = text.replace(",", ".")
+    fixed = re.sub(r"(\.\d{6})\d+", r"\1", fixed)  # Python reads microseconds; pandas ns
+    try:
+        value = dt.datetime.fromisoformat(fixed[:-1] + "+00:00" if fixed[-1] in "Zz" else fixed)
+    except ValueError:
+        raise ValueError(f"{NOT_A_TIMESTAMP}: not a valid date or time") from None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(OUT_OF_UTC_RANGE) from None
+
+
+def parse_timestamps(values: pd.Series, timezone: str = "UTC") -> pd.Series:
+    """:func:`parse_timestamp` over a column (NaT where the rule refuses); naive in ``timezone``."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = pd.to_datetime(values)
+    else:  # each distinct text is checked and parsed once
+        codes, distinct = pd.factorize(values.astype("string"))
+        text = pd.Series(distinct, dtype="string")
+        text = text.where(text.str.match(TIMESTAMP_PATTERN).fillna(False).to_numpy(bool))
+        text = text.str.replace(",", ".", regex=False).str.replace("z", "Z", regex=False)
+        once = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+        naive = ~text.str.contains(_HAS_ZONE).fillna(True).to_numpy(bool)
+        if timezone != "UTC" and naive.any():  # naive times are the dataset's local time
+            local = pd.to_datetime(text[naive], errors="coerce", format="ISO8601")
+            local = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+            once[naive] = local.dt.tz_convert("UTC")
+        parsed = pd.Series(once.array.take(codes, allow_fill=True), index=values.index)
+    if getattr(parsed.dt, "tz", None) is None:
+        parsed = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    parsed = parsed.dt.tz_convert("UTC")
+    # nanosecond range: beyond it (years before 1677 or after 2262) a value is not a line's time
+    lo, hi = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+    return parsed.where((parsed >= lo) & (parsed <= hi)).astype("datetime64[ns, UTC]")
+
+
+# --- money ----------------------------------------------------------------------------
+
+KEPT, ZERO_QUANTITY, ZERO_PRICE, ZERO_AMOUNT = 0, 1, 2, 3
+BOTH_GIVEN, HALF_GIVEN, MISSING_MONEY, NEGATIVE_PRICE, OVERFLOW = 10, 11, 12, 13, 14
+#: Money outcome -> (rule code, field, message); fields are relative to the line.
+MONEY_OUTCOMES: dict[int, tuple[str, str, str]] = {
+    ZERO_QUANTITY: ("zero_quantity", "quantity", "is zero"),
+    ZERO_PRICE: ("zero_price", "unit_price", "is zero"),
+    ZERO_AMOUNT: ("zero_amount", "amount", "is zero"),
+    BOTH_GIVEN: ("bad_number", "", "give amount or quantity and unit_price, not both"),
+    HALF_GIVEN: ("bad_number", "", "quantity and unit_price go together: one of them is missing"),
+    MISSING_MONEY: (
+        "missing_money",
+        "amount",
+        "is required (or quantity and unit_price): the model uses spend",
+    ),
+    NEGATIVE_PRICE: ("negative_price", "unit_price", "is negative: a return is a negative quantity"),
+    OVERFLOW: ("bad_number", "", "quantity x unit_price is too large for a float"),
+}
+
+
+def line_money(
+    amount: np.ndarray | None, quantity: np.ndarray | None, unit_price: np.ndarray | None, has_money: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each line's money and its outcome (rules ``bad_number`` ... ``zero_amount``).
+
+    Parameters
+    ----------
+    amount, quantity, unit_price : float arrays or None
+        NaN (or a missing column, None) where the line does not give the value.
+    has_money : bool
+        Whether the model uses spend (then a line without money is invalid).
+
+    Returns
+    -------
+    amount : float array
+        The line total (quantity x unit_price where those are given); NaN without money.
+    outcome : int8 array
+        :data:`KEPT`, a drop (1-9) or an invalid line (10 and above), see :data:`MONEY_OUTCOMES`.
+    """
+    n = len(next(a for a in (amount, quantity, unit_price, np.empty(0)) if a is not None))
+    nan = np.full(n, np.nan)
+    a, q, u = (nan if v is None else np.asarray(v, dtype=np.float64) for v in (amount, quantity, unit_price))
+    has_a, has_q, has_u = ~np.isnan(a), ~np.isnan(q), ~np.isnan(u)
+    with np.errstate(over="ignore", invalid="ignore"):
+        product = q * u
+    total = np.where(has_a, a, np.where(has_q & has_u, product, np.nan))
+    out = np.zeros(n, dtype=np.int8)
+    # np.select takes the first match: the order of the rules
+    out = np.select(
+        [
+            has_a & (has_q | has_u),
+            ~has_a & (has_q != has_u),
+            ~has_a & ~has_q & ~has_u & has_money,
+            has_u & (u < 0),
+            has_q & has_u & ~np.isfinite(product),
+            has_q & (q == 0),
+            has_u & (u == 0),
+            total == 0,
+        ],
+        [
+            BOTH_GIVEN,
+            HALF_GIVEN,
+            MISSING_MONEY,
+            NEGATIVE_PRICE,
+            OVERFLOW,
+            ZERO_QUANTITY,
+            ZERO_PRICE,
+            ZERO_AMOUNT,
+        ],
+        KEPT,
+    ).astype(np.int8)
+    return total, out
+
+
+def is_purchase(amount: np.ndarray | None, n: int) -> np.ndarray:
+    """Lines that count as a purchase: a positive amount, or every kept line without money."""
+    return np.ones(n, dtype=bool) if amount is None else amount > 0
+
+
+def rule_table() -> str:
+    """The rulebook as a Markdown table (the README's copy is generated from it)."""
+    rows = ["| rule | about | when | outcome | why |", "|---|---|---|---|---|"]
+    rows += [f"| `{r.code}` | {r.subject} | {r.when} | {r.outcome} | {r.why} |" for r in RULES]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(rule_table())
