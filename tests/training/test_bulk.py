@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from segments_core.errors import DataError
-from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE
 from segments_core.results import result_columns
+from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE
 from training.bulk import score_file
 from training.dataset import DatasetSpec
 
