@@ -37,7 +37,7 @@ def observe(state: Any, assigned: Assigned, explain_it: bool) -> list[dict[str, 
     list of dict or None
         One explanation per customer (JSON-ready), when ``explain_it``.
     """
-    if not assigned.customer_ids:
+    if not assigned.rows:
         return None
     loaded, X = assigned.loaded, assigned.X
     labels, nxt = assigned.result.segment_index, assigned.result.next_index

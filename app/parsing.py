@@ -11,16 +11,15 @@ is stricter about than the models is answered with the models' values.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Annotated, Any, NotRequired
 
 import orjson
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, with_config
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
 from app.errors import InvalidInput, error_message, field_error, loc_to_field
-from app.schemas import AssignRequest, Customer, Transaction
+from app.schemas import AssignRequest, Customer, Transaction, usable_id
 
 
 def lean_schema(model: type[BaseModel], nested: dict[str, Any], bare: dict[str, Any] | None = None) -> Any:
@@ -39,60 +38,60 @@ def lean_schema(model: type[BaseModel], nested: dict[str, Any], bare: dict[str, 
     return with_config(ConfigDict(extra=model.model_config.get("extra")))(lean)
 
 
-# A line's timestamp is taken as text here and parsed by :func:`_parse_timestamps`, once
-# per distinct text, by pydantic's own datetime parser: the model's two Python validators
-# per line cost more than the rest of the parse, and the lines of one order share their
-# timestamp. ``_iso_text`` (no JSON numbers) holds since ``str`` refuses numbers;
-# :func:`app.histories.history_lines` converts to UTC (``_to_utc``) once per distinct
-# timestamp, with the same error when that leaves years 1-9999.
+# A line's timestamp is taken as text here: :func:`app.histories.history_lines` reads it
+# by the rulebook once per distinct text, and a bad one is that customer's error, not the
+# request's. (The model's validator per line would cost more than the rest of the parse.)
 LeanTransaction = lean_schema(Transaction, {}, {"timestamp": str})
-_DATETIME = TypeAdapter(dt.datetime)
 LeanCustomer = lean_schema(Customer, {"transactions": list[LeanTransaction] | None})  # type: ignore[valid-type]
 LeanRequest = lean_schema(AssignRequest, {"customers": list[LeanCustomer]})  # type: ignore[valid-type]
 LEAN = TypeAdapter(LeanRequest)
 
 
-def parse_assign(body: bytes) -> dict[str, Any]:
-    """Decode and validate a /v1/assign body into plain data (datetimes parsed).
+def parse_assign(body: bytes, strict: bool = False) -> dict[str, Any]:
+    """Decode and validate a /v1/assign body into plain data.
 
-    Returns
-    -------
-    dict
-        The request as dicts and lists; optional fields absent from the body are absent.
+    A problem of the request (malformed JSON, a wrong top-level field, no customers)
+    refuses it. A customer that breaks the schema is kept in its place with its errors
+    under ``_errors`` (and its id, when usable), to be answered ``invalid``; with
+    ``strict`` (here or in the body) any such customer refuses the request.
 
     Raises
     ------
     InvalidInput
-        Malformed JSON or any schema violation, with every field that is wrong.
+        Malformed JSON or a request-level schema violation, with every field that is wrong.
     """
     try:
         request: dict[str, Any] = LEAN.validate_json(body)
-        _parse_timestamps(request["customers"])
     except ValidationError:
-        return _by_the_models(body)
+        return _by_the_models(body, strict)
     errors: list[dict[str, str]] = []
     for i, cust in enumerate(request["customers"]):
         if (cust.get("transactions") is None) == (cust.get("features") is None):
-            _model_errors(Customer, cust, ("customers", i), errors)  # the model's own one-of rule
-    if errors:
+            own: list[dict[str, str]] = []
+            fixed = _model_errors(Customer, cust, ("customers", i), own)  # the model's one-of rule
+            request["customers"][i] = _customer(fixed, cust, own)
+            errors += own
+    if errors and (strict or request.get("strict")):
         raise InvalidInput(_summary(errors), errors)
     return request
 
 
-def _parse_timestamps(customers: list[dict[str, Any]]) -> None:
-    """Line timestamps from text to datetimes in place; equal texts share one datetime."""
-    parsed: dict[str, dt.datetime] = {}
-    for cust in customers:
-        for t in cust.get("transactions") or ():
-            text = t["timestamp"]
-            stamp = parsed.get(text)
-            if stamp is None:
-                stamp = parsed[text] = _DATETIME.validate_strings(text)
-            t["timestamp"] = stamp
+def _customer(model: BaseModel | None, raw: Any, errors: list[dict[str, str]]) -> dict[str, Any]:
+    """A customer as plain data; a refused one keeps its errors (and its id when usable)."""
+    if model is not None:
+        return model.model_dump(exclude_unset=True)  # timestamps already read by the rulebook
+    cid = usable_id(raw.get("customer_id")) if isinstance(raw, dict) else None
+    return {"customer_id": cid, "_errors": list(errors)}
 
 
-def _by_the_models(body: bytes) -> dict[str, Any]:
-    """A body the lean validator refused, validated by the models: their errors, or their values."""
+class _Shell(AssignRequest):
+    """The request with its customers unchecked: they are validated one by one."""
+
+    customers: list[Any] = Field(min_length=1)  # type: ignore[assignment]
+
+
+def _by_the_models(body: bytes, strict: bool) -> dict[str, Any]:
+    """A body the lean validator refused, validated by the models, customer by customer."""
     if not body.strip():
         raise InvalidInput("body: Field required", [field_error("body", "Field required")])
     try:
@@ -100,10 +99,19 @@ def _by_the_models(body: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         data = _lenient_json(body, exc)
     errors: list[dict[str, str]] = []
-    request = _model_errors(AssignRequest, data, (), errors)
-    if request is None:
+    shell = _model_errors(_Shell, data, (), errors)
+    if not isinstance(shell, _Shell):
         raise InvalidInput(_summary(errors), errors)
-    return request.model_dump(exclude_unset=True)
+    request = shell.model_dump(exclude_unset=True)
+    customers = []
+    for i, raw in enumerate(shell.customers):
+        own: list[dict[str, str]] = []
+        customers.append(_customer(_model_errors(Customer, raw, ("customers", i), own), raw, own))
+        errors += own
+    if errors and (strict or shell.strict):
+        raise InvalidInput(_summary(errors), errors)
+    request["customers"] = customers
+    return request
 
 
 def _model_errors(

@@ -7,40 +7,29 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class NextSegment(BaseModel):
-    segment_id: int
-    segment_name: str
-    distance: float
+from segments_core import results as core_results
 
 
-class SegmentProbability(BaseModel):
-    segment_id: int
-    segment_name: str
-    probability: float = Field(ge=0, le=1)
+class CustomerResult(core_results.CustomerResult):
+    """One customer's answer (:class:`segments_core.results.CustomerResult`), explained on request."""
 
-
-class CustomerResult(BaseModel):
-    customer_id: str
-    segment_id: int
-    segment_name: str
-    distance: float = Field(description="distance to the segment's centroid (scaled space)")
-    next_segment: NextSegment | None
-    features: dict[str, float] = Field(description="features in original units")
     explanation: Explanation | None = Field(
         None, exclude_if=lambda v: v is None, description="with explain=true: why this segment"
     )
-    probabilities: list[SegmentProbability] | None = Field(
-        None,
-        exclude_if=lambda v: v is None,
-        description="Gaussian-mixture models only: every segment's membership probability (sums to 1)",
-    )
+
+
+class AssignSummary(BaseModel):
+    assigned: int = Field(ge=0)
+    no_purchases: int = Field(ge=0)
+    invalid: int = Field(ge=0)
+    lines_dropped: dict[str, int] = Field(description="lines the rulebook left out, per rule code")
 
 
 class AssignResponse(BaseModel):
     model_version: str
     as_of: dt.datetime
-    results: list[CustomerResult]
+    summary: AssignSummary
+    results: list[CustomerResult] = Field(description="one per posted customer, in request order")
 
 
 class Segment(BaseModel):

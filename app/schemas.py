@@ -10,14 +10,19 @@ from pydantic import (
     AfterValidator,
     AllowInfNan,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     Strict,
     StringConstraints,
+    TypeAdapter,
+    ValidationError,
     field_validator,
     model_validator,
 )
+from typing_extensions import TypedDict
+
+from segments_core.rules import normalize_id, parse_timestamp
 
 ID_MAX = 128
 Id = Field(min_length=1, max_length=ID_MAX)
@@ -26,35 +31,24 @@ MAX_FEATURE_KEYS = 64
 ID_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 
 
-def _iso_text(value: Any) -> Any:
-    if isinstance(value, int | float):
-        raise ValueError("must be an ISO 8601 string such as 2011-12-09T12:50:00Z, not a number")
-    return value
-
-
-OUT_OF_UTC_RANGE = "is out of range once converted to UTC"
-
-
-def _to_utc(value: dt.datetime) -> dt.datetime:
-    """Naive is UTC; an offset is converted to UTC (refused if that leaves years 1-9999)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    try:
-        return value.astimezone(dt.UTC)
-    except OverflowError:
-        raise ValueError(OUT_OF_UTC_RANGE) from None
+def _rulebook_time(value: Any) -> dt.datetime:
+    """Any timestamp text, by the rulebook (:func:`segments_core.rules.parse_timestamp`)."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return parse_timestamp(value)
 
 
 def _printable_id(value: str) -> str:
-    if not value.strip():
+    normal = normalize_id(value)  # the rulebook's id_text rule: as training reads ids
+    if normal is None:
         raise ValueError("must not be blank")
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
         raise ValueError("must not contain control characters")
-    return value
+    return normal
 
 
-#: ISO 8601 text, in UTC after validation.
-Timestamp = Annotated[dt.datetime, BeforeValidator(_iso_text), AfterValidator(_to_utc)]
+#: ISO 8601 text by the rulebook (extended, basic, date-only; never a number), in UTC.
+Timestamp = Annotated[dt.datetime, PlainValidator(_rulebook_time, json_schema_input_type=str)]
 #: A JSON number (not a string or boolean) that is finite and fits a float.
 Number = Annotated[float, Strict(), AllowInfNan(False)]
 CustomerId = Annotated[
@@ -69,8 +63,9 @@ FeatureName = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX)]
 class Transaction(BaseModel):
     """One transaction line. Money is ``amount`` (line total) or ``quantity`` x ``unit_price``.
 
-    A negative amount or quantity is a return: it reduces net spend. Zero amounts or
-    quantities and negative unit prices are errors.
+    The rulebook (:mod:`segments_core.rules`) decides what each line means: a negative
+    amount or quantity is a return; zero amounts, quantities or prices are dropped and
+    counted; a negative unit price makes the customer invalid.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -84,7 +79,7 @@ class Transaction(BaseModel):
     timestamp: Timestamp = Field(description="ISO 8601; without an offset it is read as UTC")
     amount: Number | None = Field(None, description="line total; negative: a return")
     quantity: Number | None = Field(None, description="units; negative: a return")
-    unit_price: Number | None = Field(None, ge=0, description="price per unit (0 is refused)")
+    unit_price: Number | None = Field(None, description="price per unit (0: dropped; negative: invalid)")
     category: str | None = Field(None, max_length=200)
     product_id: str | None = Field(None, max_length=ID_MAX)
 
@@ -115,6 +110,11 @@ class AssignRequest(BaseModel):
     as_of: Timestamp | None = Field(None, description="reference time; default now (UTC); naive is UTC")
     customers: list[Customer] = Field(min_length=1)
     explain: bool = Field(False, description="add per-feature explanations (also ?explain=true)")
+    strict: bool = Field(
+        False,
+        description="refuse the whole request (422) when any customer is invalid or has no purchase; "
+        "default: each customer is answered in its own slot (also ?strict=true)",
+    )
 
 
 class ReloadRequest(BaseModel):
@@ -143,3 +143,18 @@ class ReloadRequest(BaseModel):
         if ".." in path.parts:
             raise ValueError("must not contain '..': only directories under the model root load")
         return value
+
+
+class _IdOnly(TypedDict):
+    customer_id: CustomerId
+
+
+_ID = TypeAdapter(_IdOnly)
+
+
+def usable_id(value: Any) -> str | None:
+    """``value`` as a valid customer id (normalized by the rulebook), or None when it is not one."""
+    try:
+        return _ID.validate_python({"customer_id": value})["customer_id"]
+    except ValidationError:
+        return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 import re
 from typing import Any
 
@@ -17,10 +18,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
-from app.errors import InvalidInput, field_error, loc_to_field
-from app.responses import AssignResponse
-from app.schemas import AssignRequest, Customer, Transaction
+from app.errors import InvalidInput, field_error
+from app.schemas import CustomerId
+from segments_core.results import CustomerResult, result_frame
+from segments_core.rules import normalize_ids
 
 CSV_TYPES = ("text/csv",)
 PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet")
@@ -37,7 +40,13 @@ UPLOAD_COLUMNS = (
 ID_COLUMNS = ("customer_id", "order_id", "product_id")
 MAX_ERRORS = 50
 NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
-_TRANSACTIONS = TypeAdapter(list[Transaction])
+
+
+class _IdOnly(TypedDict):
+    customer_id: CustomerId
+
+
+_CUSTOMER = TypeAdapter(_IdOnly)  # errors of the id rules, named
 _WHERE = re.compile(r"^customers\[(\d+)\]\.transactions(?:\[(\d+)\])?(.*)$")
 
 
@@ -65,83 +74,74 @@ def read_upload(body: bytes, media_type: str) -> tuple[pd.DataFrame, str]:
     if errors:
         raise InvalidInput("; ".join(e["message"] for e in errors[:3]), errors)
     frame.index = pd.RangeIndex(first, first + len(frame))
-    from training.io import normalize_ids  # here: the training readers are not needed to serve JSON
-
     for col in ID_COLUMNS:
         if col in frame:
             frame[col] = normalize_ids(frame[col])
     return frame, word
 
 
-def _number(value: Any) -> Any:
-    """CSV cells are text: numeric text becomes a float (the schema takes JSON numbers only).
-
-    Anything else is left for the schema to refuse at its line and column.
-    """
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
+def _number(value: Any) -> float | str | None:
+    """A CSV cell (text) or Parquet value as a float; text that is no number stays text."""
+    if value is None or isinstance(value, bool):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return number if math.isfinite(number) else str(value)  # NaN, inf: no amount
 
 
 def upload_request(
     frame: pd.DataFrame, word: str, as_of: dt.datetime | None, explain: bool
-) -> tuple[AssignRequest, list[list[int]]]:
-    """The JSON request an upload describes, and the file line of each request line."""
-    errors: list[dict[str, str]] = []
+) -> tuple[dict[str, Any], list[list[int]], int]:
+    """The JSON request an upload describes (as plain data), the file line of each request
+    line, and the number of rows dropped for a missing customer id (``missing_customer_id``).
+
+    Customers come in order of first appearance, each with its lines in file order; a cell
+    that breaks the schema makes its customer invalid (``_errors``), as in a JSON request.
+    """
     numbers = frame.index.to_numpy()
     has_id = frame["customer_id"].notna().to_numpy()
-    errors += [field_error(f"{word} {n}: customer_id", "is required") for n in numbers[~has_id][:MAX_ERRORS]]
     columns = [c for c in frame.columns if c != "customer_id"]
     values = {c: frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in columns}
-    for c in NUMBER_COLUMNS:
-        if c in values:
-            values[c] = [_number(v) for v in values[c]]
-    records = [{c: v for c in columns if (v := values[c][pos]) is not None} for pos in range(len(frame))]
-    try:
-        transactions = _TRANSACTIONS.validate_python(records)
-    except ValidationError as exc:
-        for e in exc.errors()[:MAX_ERRORS]:
-            where = f"{word} {numbers[int(e['loc'][0])]}"
-            errors.append(field_error(f"{where}: {loc_to_field(e['loc'][1:])}", str(e["msg"])))
-        transactions = []
-    if errors:
-        raise InvalidInput(
-            "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3]), errors[:MAX_ERRORS]
-        )
-    customers, lines_of = [], []
+    customers: list[dict[str, Any]] = []
+    lines_of: list[list[int]] = []
     positions = np.flatnonzero(has_id)
     for cid, members in frame[has_id].groupby("customer_id", sort=False).indices.items():
         rows = positions[members]
-        lines_of.append([int(n) for n in numbers[rows]])
+        i = len(customers)
+        own: list[dict[str, str]] = []
+        transactions = []
+        for j, pos in enumerate(rows.tolist()):
+            line: dict[str, Any] = {}
+            for c in columns:
+                value = values[c][pos]
+                if value is None:
+                    continue
+                if c in NUMBER_COLUMNS:
+                    value = _number(value)
+                    if isinstance(value, str):
+                        own.append(field_error(f"customers[{i}].transactions[{j}].{c}", "is not a number"))
+                elif not isinstance(value, str):  # Parquet: typed values
+                    value = value.isoformat() if isinstance(value, dt.datetime) else str(value)
+                line[c] = value
+            transactions.append(line)
+        customer_id: str | None = None
         try:
-            customers.append(Customer(customer_id=str(cid), transactions=[transactions[p] for p in rows]))
+            customer_id = _CUSTOMER.validate_python({"customer_id": str(cid)})["customer_id"]
         except ValidationError as exc:
-            errors += [
-                field_error(f"{word} {lines_of[-1][0]}: customer_id", str(e["msg"])) for e in exc.errors()
-            ]
-    if errors:
-        raise InvalidInput(
-            "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3]), errors[:MAX_ERRORS]
-        )
-    try:
-        request = AssignRequest(as_of=as_of, customers=customers, explain=explain)
-    except ValidationError as exc:
-        raise InvalidInput(str(exc.errors()[0]["msg"]), _request_errors(exc, lines_of, word)) from exc
-    return request, lines_of
-
-
-def _request_errors(exc: ValidationError, lines_of: list[list[int]], word: str) -> list[dict[str, str]]:
-    out = []
-    for e in exc.errors():
-        loc = e["loc"]
-        if len(loc) >= 2 and loc[0] == "customers" and isinstance(loc[1], int):
-            out.append(field_error(f"{word} {lines_of[loc[1]][0]}: {loc_to_field(loc[2:])}", str(e["msg"])))
-        else:
-            out.append(field_error(loc_to_field(loc), str(e["msg"])))
-    return out
+            own += [field_error(f"customers[{i}].customer_id", str(e["msg"])) for e in exc.errors()]
+        customer: dict[str, Any] = {"customer_id": customer_id, "transactions": transactions}
+        if own:
+            customer["_errors"] = own
+        customers.append(customer)
+        lines_of.append([int(n) for n in numbers[rows]])
+    if not customers:
+        raise InvalidInput("customer_id: no row has one", [field_error("customer_id", "no row has one")])
+    request: dict[str, Any] = {"customers": customers, "explain": explain}
+    if as_of is not None:
+        request["as_of"] = as_of
+    return request, lines_of, int((~has_id).sum())
 
 
 def relabel(exc: InvalidInput, lines_of: list[list[int]], word: str) -> InvalidInput:
@@ -164,17 +164,14 @@ def relabel(exc: InvalidInput, lines_of: list[list[int]], word: str) -> InvalidI
     return InvalidInput(detail, errors)
 
 
-def answer_csv(response: AssignResponse, feature_names: list[str]) -> str:
-    """The answer as CSV: the bulk CLI's columns, one row per customer."""
-    rows = []
-    for r in response.results:
-        nxt = r.next_segment
-        rows.append(
-            [r.customer_id, r.segment_id, r.segment_name, r.distance]
-            + ([nxt.segment_id, nxt.segment_name, nxt.distance] if nxt else [None, None, np.nan])
-            + [r.features[n] for n in feature_names]
-        )
-    head = ["customer_id", "segment_id", "segment_name", "distance", "next_segment_id", "next_segment_name"]
-    frame = pd.DataFrame(rows, columns=[*head, "next_distance", *feature_names])
-    frame["next_segment_id"] = frame["next_segment_id"].astype("Int64")
-    return str(frame.to_csv(index=False))
+def relabel_answer(payload: dict[str, Any], lines_of: list[list[int]], word: str) -> None:
+    """:func:`relabel` of every customer's errors in an answer, in place."""
+    for item in payload["results"]:
+        if item["errors"]:
+            item["errors"] = relabel(InvalidInput("", item["errors"]), lines_of, word).errors
+
+
+def answer_csv(payload: dict[str, Any], feature_names: list[str]) -> str:
+    """The answer as CSV: one row per customer in the result columns (as bulk output)."""
+    results = [CustomerResult.model_validate(r) for r in payload["results"]]
+    return str(result_frame(results, feature_names).to_csv(index=False))

@@ -101,6 +101,10 @@ class SegmentModel:
         probable components, with ``probabilities`` (rows sum to 1); distances are
         to the component means.
         """
+        if not len(X):
+            none, empty = np.zeros(0, dtype=np.intp), np.zeros(0)
+            proba = None if self.mixture_ is None else np.zeros((0, self.n_segments))
+            return Assignment(none, empty, none, empty, proba)
         Xs = self.scale(X)
         # ||x - c||^2 computed directly (not by the expanded dot-product form) so ties
         # and rounding match scikit-learn's predict on the same float64 data.

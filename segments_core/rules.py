@@ -249,14 +249,15 @@ def parse_timestamps(values: pd.Series, timezone: str = "UTC") -> pd.Series:
 # --- money ----------------------------------------------------------------------------
 
 KEPT, ZERO_QUANTITY, ZERO_PRICE, ZERO_AMOUNT = 0, 1, 2, 3
-BOTH_GIVEN, HALF_GIVEN, MISSING_MONEY, NEGATIVE_PRICE, OVERFLOW = 10, 11, 12, 13, 14
+BOTH_GIVEN, NO_PRICE, MISSING_MONEY, NEGATIVE_PRICE, OVERFLOW, NO_QUANTITY = 10, 11, 12, 13, 14, 15
 #: Money outcome -> (rule code, field, message); fields are relative to the line.
 MONEY_OUTCOMES: dict[int, tuple[str, str, str]] = {
     ZERO_QUANTITY: ("zero_quantity", "quantity", "is zero"),
     ZERO_PRICE: ("zero_price", "unit_price", "is zero"),
     ZERO_AMOUNT: ("zero_amount", "amount", "is zero"),
     BOTH_GIVEN: ("bad_number", "", "give amount or quantity and unit_price, not both"),
-    HALF_GIVEN: ("bad_number", "", "quantity and unit_price go together: one of them is missing"),
+    NO_PRICE: ("bad_number", "unit_price", "is required with quantity"),
+    NO_QUANTITY: ("bad_number", "quantity", "is required with unit_price"),
     MISSING_MONEY: (
         "missing_money",
         "amount",
@@ -298,7 +299,8 @@ def line_money(
     out = np.select(
         [
             has_a & (has_q | has_u),
-            ~has_a & (has_q != has_u),
+            ~has_a & has_q & ~has_u,
+            ~has_a & ~has_q & has_u,
             ~has_a & ~has_q & ~has_u & has_money,
             has_u & (u < 0),
             has_q & has_u & ~np.isfinite(product),
@@ -308,7 +310,8 @@ def line_money(
         ],
         [
             BOTH_GIVEN,
-            HALF_GIVEN,
+            NO_PRICE,
+            NO_QUANTITY,
             MISSING_MONEY,
             NEGATIVE_PRICE,
             OVERFLOW,

@@ -48,25 +48,29 @@ async def assign(
     segmenter: SegmenterDep,
     settings: SettingsDep,
     explain: Annotated[bool, Query(description="add per-feature explanations")] = False,
+    strict: Annotated[
+        bool, Query(description="refuse the request (422) if any customer is invalid or has no purchase")
+    ] = False,
 ) -> Response:
     await require_json(request)
     body = await request.body()
     # A small body costs less to answer than the hop to a worker thread would, so it is
     # answered on the event loop; larger ones go to the threadpool and leave the loop free.
     if len(body) <= settings.inline_body_bytes:
-        return answer_assign(body, request, segmenter, settings, explain)
-    return await run_in_threadpool(answer_assign, body, request, segmenter, settings, explain)
+        return answer_assign(body, request, segmenter, settings, explain, strict)
+    return await run_in_threadpool(answer_assign, body, request, segmenter, settings, explain, strict)
 
 
 def answer_assign(
-    body: bytes, request: Request, segmenter: Segmenter, settings: Settings, explain: bool
+    body: bytes, request: Request, segmenter: Segmenter, settings: Settings, explain: bool, strict: bool
 ) -> Response:
     """Parse, assign, record and serialize one JSON /v1/assign request."""
-    parsed = parse_assign(body)
+    parsed = parse_assign(body, strict)
+    strict = strict or parsed.get("strict", False)
     check_limits(parsed, settings)
     loaded = segmenter.current  # once: the whole answer, explanations too, is this version's
     request.state.model_version = loaded.version  # for the access log
-    assigned = segmenter.assign_arrays(parsed, settings.max_future_days, loaded)
+    assigned = segmenter.assign_arrays(parsed, settings.max_future_days, loaded, strict)
     whys = observe(request.app.state, assigned, explain or parsed.get("explain", False))
     return Response(
         orjson.dumps(answer(assigned, whys), option=orjson.OPT_UTC_Z), media_type="application/json"

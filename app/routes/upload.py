@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -18,12 +19,21 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from app.deps import SegmenterDep, SettingsDep
-from app.errors import InvalidInput, PayloadTooLarge
+from app.errors import InvalidInput, PayloadTooLarge, field_error
 from app.observe import observe
 from app.responses import AssignResponse, Problem
 from app.routes.assign import check_limits
 from app.segmenter import answer
-from app.uploads import CSV_TYPES, PARQUET_TYPES, answer_csv, read_upload, relabel, upload_request
+from app.uploads import (
+    CSV_TYPES,
+    PARQUET_TYPES,
+    answer_csv,
+    read_upload,
+    relabel,
+    relabel_answer,
+    upload_request,
+)
+from segments_core.rules import parse_timestamp
 
 
 def media_type(scope: Scope) -> str:
@@ -56,8 +66,11 @@ async def assign_upload(
     request: Request,
     segmenter: SegmenterDep,
     settings: SettingsDep,
-    as_of: Annotated[dt.datetime | None, Query(description="reference time; default now (UTC)")] = None,
+    as_of: Annotated[
+        str | None, Query(description="reference time, ISO 8601 as the lines; default now (UTC)")
+    ] = None,
     explain: Annotated[bool, Query(description="add per-feature explanations")] = False,
+    strict: Annotated[bool, Query(description="refuse the upload if any customer is not assigned")] = False,
 ) -> Any:
     body = bytearray()
     async for chunk in request.stream():
@@ -66,11 +79,16 @@ async def assign_upload(
             raise PayloadTooLarge(
                 f"body: larger than {settings.max_body_bytes} bytes; use python -m training assign"
             )
+    when = None
+    if as_of is not None:
+        try:
+            when = parse_timestamp(as_of)
+        except ValueError as exc:
+            raise InvalidInput(f"as_of: {exc}", [field_error("as_of", str(exc))]) from exc
     kind = media_type(request.scope)
     wants_csv = "text/csv" in request.headers.get("accept", "")
-    return await run_in_threadpool(
-        _score, request, segmenter, settings, bytes(body), kind, as_of, explain, wants_csv
-    )
+    options = (when, explain, strict, wants_csv)
+    return await run_in_threadpool(_score, request, segmenter, settings, bytes(body), kind, options)
 
 
 def _score(
@@ -79,22 +97,23 @@ def _score(
     settings: Any,
     body: bytes,
     kind: str,
-    as_of: dt.datetime | None,
-    explain: bool,
-    wants_csv: bool,
+    options: tuple[dt.datetime | None, bool, bool, bool],
 ) -> Any:
+    as_of, explain, strict, wants_csv = options
     frame, word = read_upload(body, kind)
-    assign_request, lines_of = upload_request(frame, word, as_of, explain)
+    assign_request, lines_of, missing_ids = upload_request(frame, word, as_of, explain)
     check_limits(assign_request, settings)
     loaded = segmenter.current  # once: the whole answer, explanations and CSV columns too
     request.state.model_version = loaded.version  # for the access log
     try:
-        assigned = segmenter.assign_arrays(assign_request.model_dump(), settings.max_future_days, loaded)
+        assigned = segmenter.assign_arrays(assign_request, settings.max_future_days, loaded, strict)
     except InvalidInput as exc:
         raise relabel(exc, lines_of, word) from exc
     whys = observe(request.app.state, assigned, explain)
-    response = AssignResponse.model_validate(answer(assigned, whys))
+    payload = answer(assigned, whys)
+    relabel_answer(payload, lines_of, word)
+    if missing_ids:  # rows nobody bought: dropped and counted (rule missing_customer_id)
+        payload["summary"]["lines_dropped"]["missing_customer_id"] = missing_ids
     if wants_csv:
-        names = loaded.model.spec.names
-        return Response(answer_csv(response, names), media_type="text/csv")
-    return response
+        return Response(answer_csv(payload, loaded.model.spec.names), media_type="text/csv")
+    return Response(orjson.dumps(payload, option=orjson.OPT_UTC_Z), media_type="application/json")

@@ -1,0 +1,216 @@
+"""One request's customers -> an outcome each (assigned, no_purchases, invalid), and its answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from app.errors import InvalidInput, field_error
+from app.histories import EPOCH, as_utc, history_lines, to_ns
+from segments_core.features import feature_matrix
+from segments_core.model import Assignment
+from segments_core.results import STATUSES, Status
+
+if TYPE_CHECKING:
+    from app.segmenter import LoadedModel
+
+
+@dataclass(frozen=True)
+class Assigned:
+    """One request's customers placed by one model version, as arrays.
+
+    ``X`` and ``result`` hold the assigned customers only (``rows``: their places in
+    the request). The answer, the metrics, the drift window and the explanations all
+    read this, so nothing is rebuilt from the response.
+    """
+
+    loaded: LoadedModel
+    as_of: dt.datetime
+    customer_ids: list[str | None]
+    status: list[Status]
+    errors: list[list[dict[str, str]]]
+    dropped: list[dict[str, int]]
+    rows: list[int]
+    X: np.ndarray  # features in original units, spec order, of the assigned customers
+    result: Assignment
+
+
+def assign_request(
+    request: dict[str, Any], loaded: LoadedModel, max_future_days: float, strict: bool = False
+) -> Assigned:
+    """Features plus nearest segment for every customer of a request given as plain data.
+
+    Parameters
+    ----------
+    request : dict
+        An :class:`AssignRequest` as plain data (:func:`app.parsing.parse_assign`); a
+        customer may carry ``_errors`` (its schema errors) from parsing.
+    loaded : LoadedModel
+        The model version to answer with.
+    max_future_days : float
+        Tolerance for timestamps past now (clock skew).
+    strict : bool
+        Refuse the whole request when any customer is not assigned (all or nothing).
+
+    Raises
+    ------
+    InvalidInput
+        A request-level problem (``as_of``), or with ``strict`` any customer's problem.
+    """
+    spec = loaded.model.spec
+    customers = request["customers"]
+    now = dt.datetime.now(dt.UTC)
+    as_of = as_utc(request["as_of"]) if request.get("as_of") else now
+    latest = now + dt.timedelta(days=max_future_days)
+    if not EPOCH <= as_of <= latest:
+        problem = "is in the future" if as_of > latest else "is before 1970-01-01"
+        raise InvalidInput(f"as_of: {problem}", [field_error("as_of", problem)])
+    m = len(customers)
+    ids = [c.get("customer_id") for c in customers]
+    errors: list[list[dict[str, str]]] = [list(c.get("_errors", ())) for c in customers]
+    dropped: list[dict[str, int]] = [{} for _ in range(m)]
+    no_purchase = [False] * m
+    first: dict[str, int] = {}
+    for i, cid in enumerate(ids):
+        if cid is not None and first.setdefault(cid, i) != i:
+            errors[i].append(
+                field_error(f"customers[{i}].customer_id", f"duplicates customers[{first[cid]}]")
+            )
+    X = np.full((m, len(spec.names)), np.nan)
+    histories = [
+        (i, c) for i, c in enumerate(customers) if not errors[i] and c.get("transactions") is not None
+    ]
+    if histories and spec.is_table:
+        for i, _ in histories:
+            message = "this model is trained on a customer table: send features"
+            errors[i].append(field_error(f"customers[{i}].transactions", message))
+    elif histories:
+        found = history_lines(histories, spec, as_of, latest)
+        for k, (i, _) in enumerate(histories):
+            errors[i] += found.errors[k]
+            dropped[i] = found.dropped[k]
+            no_purchase[i] = found.status[k] == "no_purchases"
+        H, _ = feature_matrix(found.lines, spec, to_ns(as_of))
+        placed = [histories[k][0] for k in found.ok]
+        X[placed] = H
+        for r in np.flatnonzero(~np.isfinite(H).all(axis=1)).tolist():
+            bad = ", ".join(n for n, v in zip(spec.names, H[r].tolist(), strict=True) if not np.isfinite(v))
+            errors[placed[r]].append(
+                field_error(f"customers[{placed[r]}].transactions", f"gives {bad} beyond a float's range")
+            )
+    for i, cust in enumerate(customers):
+        if not errors[i] and cust.get("features") is not None:
+            vector = _feature_vector(cust["features"], spec.names, i, errors[i])
+            if vector is not None:
+                X[i] = vector
+    rows = [i for i in range(m) if not errors[i] and not no_purchase[i]]
+    result = loaded.model.assign(X[rows])
+    # distances are at most ~1.3e154 (their squares are finite), so the sum is finite iff each is
+    if not math.isfinite(result.distance.sum() + result.next_distance.sum()):
+        far = ~(np.isfinite(result.distance) & np.isfinite(result.next_distance))
+        message = "gives features too large to place: the distance overflows a float"
+        for r in np.flatnonzero(far).tolist():
+            errors[rows[r]].append(
+                field_error(f"customers[{rows[r]}].{_input_of(customers[rows[r]])}", message)
+            )
+        rows = [i for i in rows if not errors[i]]
+        result = loaded.model.assign(X[rows])
+    status: list[Status] = [
+        "invalid" if errors[i] else "no_purchases" if no_purchase[i] else "assigned" for i in range(m)
+    ]
+    if strict and len(rows) < m:
+        _refuse(status, errors, customers)
+    return Assigned(loaded, as_of, ids, status, errors, dropped, rows, X[rows], result)
+
+
+def _refuse(
+    status: list[Status], errors: list[list[dict[str, str]]], customers: list[dict[str, Any]]
+) -> None:
+    """strict=true: every customer's problem, as one refusal."""
+    found = [e for errs in errors for e in errs]
+    for i, s in enumerate(status):
+        if s == "no_purchases":
+            where = f"customers[{i}].{_input_of(customers[i])}"
+            found.append(field_error(where, "has no purchase line left (only returns or dropped lines)"))
+    raise InvalidInput("; ".join(f"{e['field']}: {e['message']}" for e in found[:3]), found)
+
+
+def answer(assigned: Assigned, explanations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The response to ``assigned`` as plain data in the shape of :class:`AssignResponse`."""
+    loaded, result = assigned.loaded, assigned.result
+    names = loaded.model.spec.names
+    ids, seg_names = loaded.segment_ids, loaded.segment_names
+    results: list[dict[str, Any]] = [
+        {
+            "customer_id": cid,
+            "status": status,
+            "segment_id": None,
+            "segment_name": None,
+            "distance": None,
+            "next_segment": None,
+            "features": None,
+            "lines_dropped": dropped,
+            "errors": errors,
+        }
+        for cid, status, dropped, errors in zip(
+            assigned.customer_ids, assigned.status, assigned.dropped, assigned.errors, strict=True
+        )
+    ]
+    best_all, next_all = result.segment_index.tolist(), result.next_index.tolist()
+    dist_all, next_dist_all = result.distance.tolist(), result.next_distance.tolist()
+    proba = None if result.probabilities is None else result.probabilities.tolist()
+    for r, (i, row) in enumerate(zip(assigned.rows, assigned.X.tolist(), strict=True)):
+        best, nxt = best_all[r], next_all[r]
+        item = results[i]
+        item["segment_id"], item["segment_name"], item["distance"] = ids[best], seg_names[best], dist_all[r]
+        if best != nxt:
+            item["next_segment"] = {
+                "segment_id": ids[nxt],
+                "segment_name": seg_names[nxt],
+                "distance": next_dist_all[r],
+            }
+        item["features"] = dict(zip(names, row, strict=True))
+        if proba is not None:
+            item["probabilities"] = [
+                {"segment_id": s, "segment_name": n, "probability": p}
+                for s, n, p in zip(ids, seg_names, proba[r], strict=True)
+            ]
+        if explanations is not None:
+            item["explanation"] = explanations[r]
+    summary = {s: assigned.status.count(s) for s in STATUSES}
+    totals: dict[str, int] = {}
+    for d in assigned.dropped:
+        for code, n in d.items():
+            totals[code] = totals.get(code, 0) + n
+    return {
+        "model_version": loaded.version,
+        "as_of": assigned.as_of,
+        "summary": {**summary, "lines_dropped": totals},
+        "results": results,
+    }
+
+
+def _input_of(customer: dict[str, Any]) -> str:
+    return "transactions" if customer.get("transactions") is not None else "features"
+
+
+def _feature_vector(
+    values: dict[str, float], names: list[str], i: int, errors: list[dict[str, str]]
+) -> np.ndarray | None:
+    where = f"customers[{i}].features"
+    unknown = sorted(set(values) - set(names))
+    missing = [n for n in names if n not in values]
+    for n in unknown:
+        errors.append(field_error(f"{where}.{n}", f"is not a feature of this model ({', '.join(names)})"))
+    for n in missing:
+        errors.append(field_error(f"{where}.{n}", "is missing"))
+    bad = [n for n in names if n in values and not np.isfinite(values[n])]
+    for n in bad:
+        errors.append(field_error(f"{where}.{n}", "must be a finite number"))
+    if unknown or missing or bad:
+        return None
+    return np.array([values[n] for n in names], dtype=np.float64)
