@@ -73,7 +73,7 @@ def clean(lines: pd.DataFrame) -> Cleaned:
         order = lines["order_id"].astype("string") if "order_id" in lines else visit
         lines = lines.assign(order_id=order.fillna(visit))
     has_id = lines["customer_id"].notna() & (lines["customer_id"].astype("string").str.len() > 0)
-    keep = has_id.to_numpy(dtype=bool)
+    keep = has_id.to_numpy(dtype=bool, copy=True)  # not a view: keep changes below, has_id must not
     dropped["missing_customer_id"] = int((~keep).sum())
     reason = np.zeros(len(lines), dtype=np.int8)  # 0: kept; else 1 + index in DROP_CODES
     dup = _duplicated(lines, [c for c in CANONICAL_COLUMNS if c in lines.columns], keep)

@@ -1,4 +1,4 @@
-"""Build /v1/assign payloads from raw Online Retail rows, as a client would send them."""
+"""Build /v1/assign payloads from raw rows of a real file, exactly as they stand in it."""
 
 from __future__ import annotations
 
@@ -8,42 +8,55 @@ from typing import Any
 
 import pandas as pd
 
-from training.io import normalize_ids
+from segments_core.rules import normalize_id
+
+#: Online Retail's columns -> the request's fields
+ONLINE_RETAIL = {
+    "CustomerID": "customer_id",
+    "InvoiceNo": "order_id",
+    "InvoiceDate": "timestamp",
+    "Quantity": "quantity",
+    "UnitPrice": "unit_price",
+    "StockCode": "product_id",
+}
+
+
+def read_rows(path: Path, columns: dict[str, str]) -> pd.DataFrame:
+    """The file's rows as text cells, renamed to request fields; only rows without a customer id go.
+
+    Nothing else is filtered or rewritten: zero prices, zero quantities, returns,
+    duplicates, ids written as floats and the file's own timestamp text are posted as
+    they stand, and the service's rulebook decides.
+    """
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], usecols=list(columns))
+    raw = raw.rename(columns=columns)
+    return raw[raw["customer_id"].notna()].reset_index(drop=True)
 
 
 def read_online_retail(path: Path) -> pd.DataFrame:
-    """Raw rows a client would post: with a customer id, non-zero quantity, positive price."""
-    raw = pd.read_csv(path, dtype={"CustomerID": str, "InvoiceNo": str, "StockCode": str})
-    raw["CustomerID"] = normalize_ids(raw["CustomerID"])
-    raw = raw.dropna(subset=["CustomerID"])
-    return raw[(raw["Quantity"] != 0) & (raw["UnitPrice"] > 0)]
+    """:func:`read_rows` of an Online Retail file (the full file or the bundled sample)."""
+    return read_rows(path, ONLINE_RETAIL)
 
 
-def customers(raw: pd.DataFrame, ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for cid, rows in raw.groupby("CustomerID", sort=True):
-        if ids is not None and cid not in ids:
-            continue
-        out[str(cid)] = {
-            "customer_id": str(cid),
-            "transactions": [
-                {
-                    "order_id": o,
-                    "timestamp": t.replace(" ", "T"),
-                    "quantity": float(q),
-                    "unit_price": float(p),
-                    "product_id": s,
-                }
-                for o, t, q, p, s in zip(
-                    rows["InvoiceNo"],
-                    rows["InvoiceDate"],
-                    rows["Quantity"],
-                    rows["UnitPrice"],
-                    rows["StockCode"],
-                    strict=True,
-                )
-            ],
-        }
+def customers(rows: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """One JSON customer per id, lines in file order; keyed by the id as the rulebook reads it.
+
+    Numbers go as JSON numbers (the cell's text read as a float), the rest as text.
+    """
+    fields = [c for c in rows.columns if c != "customer_id"]
+    numbers = {"amount", "quantity", "unit_price"}
+    out = {}
+    for cid, part in rows.groupby("customer_id", sort=True):
+        values = {f: part[f].tolist() for f in fields}
+        lines = [
+            {
+                f: float(values[f][k]) if f in numbers else values[f][k]
+                for f in fields
+                if not pd.isna(values[f][k])
+            }
+            for k in range(len(part))
+        ]
+        out[normalize_id(str(cid)) or ""] = {"customer_id": str(cid), "transactions": lines}
     return out
 
 

@@ -21,6 +21,7 @@ from segments_core.model import SegmentModel
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, shared_file
 from training.dataset import DatasetSpec
 from training.frames import (
+    clean,
     clean_lines,
     compute_features,
     default_as_of,
@@ -34,8 +35,11 @@ BUNDLED = ROOT / "models" / "online-retail"
 
 
 def as_requests(lines: pd.DataFrame) -> list[tuple[int, dict[str, Any]]]:
-    """Canonical lines as the plain customers the parser hands to the service (duplicates kept)."""
-    lines = lines[lines["customer_id"].notna() & (lines["amount"] != 0)]
+    """Canonical lines as the plain customers the parser hands to the service.
+
+    Every line with a customer id, as loaded: duplicates, zero amounts and returns kept.
+    """
+    lines = lines[lines["customer_id"].notna()]
     out = []
     for k, (cid, rows) in enumerate(lines.groupby("customer_id", sort=True)):
         txs = [
@@ -57,8 +61,7 @@ def as_requests(lines: pd.DataFrame) -> list[tuple[int, dict[str, Any]]]:
                 strict=True,
             )
         ]
-        if any(t["amount"] > 0 for t in txs):  # only-returns customers are refused by the service
-            out.append((k, {"customer_id": cid, "transactions": txs}))
+        out.append((k, {"customer_id": cid, "transactions": txs}))
     return out
 
 
@@ -66,11 +69,20 @@ def serving_features(
     lines: pd.DataFrame, spec: FeatureSpec, as_of: pd.Timestamp
 ) -> tuple[list[str], np.ndarray]:
     customers = as_requests(lines)
-    arrays, errors = history_lines(customers, spec, as_of.to_pydatetime(), FAR)
-    assert errors == []
-    X, has_purchase = feature_matrix(arrays, spec, to_ns(as_of.to_pydatetime()))
+    found = history_lines(customers, spec, as_of.to_pydatetime(), FAR)
+    assert not any(found.errors)
+    X, has_purchase = feature_matrix(found.lines, spec, to_ns(as_of.to_pydatetime()))
     assert has_purchase.all()
-    return [c["customer_id"] for _, c in customers], X
+    # the customers the service answers no_purchases are exactly those training leaves out
+    cleaned = clean(lines)
+    assert found.status.count("no_purchases") == len(cleaned.customer_ids) - len(found.ok)
+    totals: dict[str, int] = {}
+    for d in found.dropped:
+        for code, n in d.items():
+            totals[code] = totals.get(code, 0) + n
+    # (the same number; the codes differ here, as these lines carry amounts, not quantity x price)
+    assert sum(totals.values()) == sum(v for k, v in cleaned.dropped.items() if k != "missing_customer_id")
+    return [customers[k][1]["customer_id"] for k in found.ok], X
 
 
 def assert_paths_agree(lines: pd.DataFrame, spec: FeatureSpec, as_of: pd.Timestamp) -> pd.DataFrame:
