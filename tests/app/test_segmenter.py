@@ -33,10 +33,15 @@ def request(*rows: tuple[float, float]) -> dict:
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_a_distance_that_overflows_is_refused_at_that_customer(tmp_path: Path) -> None:
     segmenter = Segmenter(tmp_path)
+    loaded = loaded_with_scale(1e-10)
+    body = request((1.0, 1.0), (1e300, 1.0), (2.0, 0.0))
     with pytest.raises(InvalidInput) as info:
-        segmenter.assign_arrays(request((1.0, 1.0), (1e300, 1.0), (2.0, 0.0)), 1.0, loaded_with_scale(1e-10))
+        segmenter.assign_arrays(body, 1.0, loaded, strict=True)
     assert [e["field"] for e in info.value.errors] == ["customers[1].features"]
     assert "overflows a float" in info.value.errors[0]["message"]
+    assigned = segmenter.assign_arrays(body, 1.0, loaded)
+    assert assigned.status == ["assigned", "invalid", "assigned"] and assigned.rows == [0, 2]
+    assert [e["field"] for e in assigned.errors[1]] == ["customers[1].features"]
 
 
 def test_large_finite_values_are_answered(tmp_path: Path) -> None:

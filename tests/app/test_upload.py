@@ -112,10 +112,9 @@ def test_csv_answer_when_accepted(client: TestClient, lines: pd.DataFrame) -> No
 @pytest.mark.parametrize(
     ("change", "field", "message"),
     [
-        ({"row": 3, "column": "quantity", "value": "lots"}, "line 5: quantity", "valid number"),
-        ({"row": 6, "column": "quantity", "value": "0"}, "line 8: quantity", "is zero"),
-        ({"row": 2, "column": "timestamp", "value": "yesterday"}, "line 4: timestamp", "datetime"),
-        ({"row": 4, "column": "customer_id", "value": ""}, "line 6: customer_id", "is required"),
+        ({"row": 3, "column": "quantity", "value": "lots"}, "line 5: quantity", "not a number"),
+        ({"row": 2, "column": "timestamp", "value": "yesterday"}, "line 4: timestamp", "ISO 8601"),
+        ({"row": 2, "column": "timestamp", "value": "1323475200"}, "line 4: timestamp", "epoch"),
         (
             {"row": 1, "column": "timestamp", "value": "2012-03-01 10:00:00"},
             "line 3: timestamp",
@@ -128,10 +127,28 @@ def test_bad_lines_are_named(
 ) -> None:
     bad = lines.copy()
     bad.loc[change["row"], change["column"]] = change["value"]
-    answer = post_csv(client, bad)
+    answer = post_csv(client, bad, "?as_of=2011-12-10T00:00:00Z&strict=true")
     assert answer["status"] == 422
     assert answer["errors"][0]["field"] == field, answer
     assert message in answer["errors"][0]["message"]
+    # without strict, the customer of that line is answered invalid, with the same line named
+    answered = post_csv(client, bad)
+    assert answered["status"] == 200
+    slots = [r for r in answered["results"] if r["status"] == "invalid"]
+    assert len(slots) == 1 and slots[0]["errors"][0]["field"] == field
+    assert answered["summary"]["assigned"] == len(answered["results"]) - 1
+
+
+def test_rows_without_a_customer_id_and_zero_lines_are_dropped_and_counted(
+    client: TestClient, lines: pd.DataFrame
+) -> None:
+    bad = lines.copy()
+    bad.loc[4, "customer_id"] = ""
+    bad.loc[6, "quantity"] = "0"
+    answer = post_csv(client, bad)
+    assert answer["status"] == 200
+    assert answer["summary"]["lines_dropped"] == {"missing_customer_id": 1, "zero_quantity": 1}
+    assert sum(r["lines_dropped"].get("zero_quantity", 0) for r in answer["results"]) == 1
 
 
 def test_header_and_body_errors(client: TestClient, lines: pd.DataFrame) -> None:
@@ -144,9 +161,10 @@ def test_header_and_body_errors(client: TestClient, lines: pd.DataFrame) -> None
     no_id = post_csv(client, lines.drop(columns="customer_id"))
     assert no_id["errors"][0] == {"field": "header", "message": "column 'customer_id' is required"}
     returns = lines.head(3).assign(customer_id="R1", quantity="-2")
-    only_returns = post_csv(client, returns)
+    only_returns = post_csv(client, returns, "?as_of=2011-12-10T00:00:00Z&strict=true")
     assert only_returns["errors"][0]["field"] == "lines 2, 3, 4"
     assert "no purchase line" in only_returns["errors"][0]["message"]
+    assert post_csv(client, returns)["results"][0]["status"] == "no_purchases"
     empty = client.post("/v1/assign", content=b"customer_id,timestamp\n", headers=CSV).json()
     assert empty["errors"][0] == {"field": "body", "message": "has no data rows"}
     parquet = client.post(
