@@ -15,7 +15,7 @@ import json
 from typing import Annotated, Any, NotRequired
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, with_config
 from typing_extensions import TypedDict
 
 from app.errors import InvalidInput, error_message, field_error, loc_to_field
@@ -84,10 +84,9 @@ def _customer(model: BaseModel | None, raw: Any, errors: list[dict[str, str]]) -
     return {"customer_id": cid, "_errors": list(errors)}
 
 
-class _Shell(AssignRequest):
-    """The request with its customers unchecked: they are validated one by one."""
-
-    customers: list[Any] = Field(min_length=1)  # type: ignore[assignment]
+# The request with its customers unchecked (they are validated one by one); named as the
+# request model so that its errors read the same.
+_Shell = create_model("AssignRequest", __base__=AssignRequest, customers=(list[Any], Field(min_length=1)))
 
 
 def _by_the_models(body: bytes, strict: bool) -> dict[str, Any]:
@@ -100,15 +99,15 @@ def _by_the_models(body: bytes, strict: bool) -> dict[str, Any]:
         data = _lenient_json(body, exc)
     errors: list[dict[str, str]] = []
     shell = _model_errors(_Shell, data, (), errors)
-    if not isinstance(shell, _Shell):
+    if shell is None:
         raise InvalidInput(_summary(errors), errors)
     request = shell.model_dump(exclude_unset=True)
     customers = []
-    for i, raw in enumerate(shell.customers):
+    for i, raw in enumerate(request["customers"]):
         own: list[dict[str, str]] = []
         customers.append(_customer(_model_errors(Customer, raw, ("customers", i), own), raw, own))
         errors += own
-    if errors and (strict or shell.strict):
+    if errors and (strict or request.get("strict")):
         raise InvalidInput(_summary(errors), errors)
     request["customers"] = customers
     return request

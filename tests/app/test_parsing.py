@@ -11,10 +11,11 @@ import pytest
 from pydantic import ValidationError
 
 from app.errors import InvalidInput, error_message, loc_to_field
-from app.histories import as_utc, history_lines
+from app.histories import history_lines
 from app.parsing import LEAN, LeanTransaction, parse_assign
 from app.schemas import AssignRequest, Transaction
 from segments_core.features import rfm_spec
+from segments_core.rules import parse_timestamp
 
 GOOD: dict[str, Any] = {
     "as_of": "2011-12-10T00:00:00Z",
@@ -42,7 +43,7 @@ def pydantic_errors(body: Any) -> list[dict[str, str]]:
 
 def parse_errors(body: Any) -> list[dict[str, str]]:
     try:
-        parse_assign(orjson.dumps(body))
+        parse_assign(orjson.dumps(body), strict=True)
     except InvalidInput as exc:
         return exc.errors
     return []
@@ -53,7 +54,7 @@ def _utc_lines(request: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(request)
     for cust in out["customers"]:
         for t in cust.get("transactions") or []:
-            t["timestamp"] = as_utc(t["timestamp"])
+            t["timestamp"] = parse_timestamp(t["timestamp"])  # what app.histories does, by the rulebook
     return out
 
 
@@ -61,22 +62,17 @@ def test_valid_body_gives_the_schema_values() -> None:
     parsed = parse_assign(orjson.dumps(GOOD))
     model = AssignRequest.model_validate(GOOD).model_dump(exclude_unset=True)
     assert _utc_lines(parsed) == model
-    assert parsed["customers"][0]["transactions"][0]["timestamp"].tzinfo is None  # converted later, once
+    assert isinstance(parsed["customers"][0]["transactions"][0]["timestamp"], str)  # read later, once
 
 
 @pytest.mark.parametrize(
-    "stamp", ["2011-01-01", "2011-01-01 10:00", "1293876000", "2011-01-01T10:00:00.5+05:30"]
+    "stamp", ["2011-01-01", "20110101", "2011-01-01 10:00", "20110101T1000Z", "2011-01-01T10:00:00.5+05:30"]
 )
 def test_timestamps_are_read_as_the_model_reads_them(stamp: str) -> None:
-    """The lean parse reads timestamp text with pydantic's own parser (once per distinct text)."""
+    """The lean parse keeps timestamp text; the rulebook reads it as the model's validator does."""
     body = _with([*TX, 0, "timestamp"], stamp)
     parsed = parse_assign(orjson.dumps(body))
     assert _utc_lines(parsed) == AssignRequest.model_validate(body).model_dump(exclude_unset=True)
-
-
-def test_equal_timestamp_texts_share_one_datetime() -> None:
-    lines = parse_assign(orjson.dumps(GOOD))["customers"][0]["transactions"]
-    assert lines[0]["timestamp"] is lines[2]["timestamp"]
 
 
 @pytest.mark.parametrize("stamp", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+01:00"])
@@ -85,9 +81,11 @@ def test_a_timestamp_out_of_range_in_utc_is_refused_at_its_field_as_the_model_do
     expected = pydantic_errors(body)
     parsed = parse_assign(orjson.dumps(body))  # the lean parse leaves the UTC conversion to history_lines
     customers = [(i, c) for i, c in enumerate(parsed["customers"]) if "transactions" in c]
-    _, errors = history_lines(
+    found = history_lines(
         customers, rfm_spec(True), dt.datetime(2012, 1, 1, tzinfo=dt.UTC), dt.datetime.now(dt.UTC)
     )
+    errors = found.errors[0]
+    assert found.status[0] == "invalid"
     assert (
         errors
         == expected
@@ -108,7 +106,7 @@ def test_lean_validator_is_generated_from_the_schema() -> None:
             p.pop("default", None), p.pop("description", None)
     # the timestamp is text to the lean parse (parsed once per distinct text afterwards)
     assert lean["properties"].pop("timestamp") == {"title": "Timestamp", "type": "string"}
-    assert model["properties"].pop("timestamp")["format"] == "date-time"
+    assert model["properties"].pop("timestamp")["type"] == "string"  # read by the rulebook
     assert lean["properties"] == model["properties"]
     assert lean["required"] == model["required"] == ["timestamp"]
     assert lean["additionalProperties"] is False
@@ -127,9 +125,16 @@ def _with(path: list[Any], value: Any) -> dict[str, Any]:
     return body
 
 
+FAR = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 TX = ["customers", 0, "transactions"]
-BAD = [
+#: Text the schema takes and the rulebook refuses (per customer, after parsing): see
+#: test_rulebook_refusals_name_the_field_as_the_model_does.
+RULEBOOK = [
     (_with([*TX, 0, "timestamp"], "yesterday"), "customers[0].transactions[0].timestamp"),
+    (_with([*TX, 0, "timestamp"], "1323475200"), "customers[0].transactions[0].timestamp"),
+    (_with([*TX, 1, "unit_price"], -1), "customers[0].transactions[1].unit_price"),
+]
+BAD = [
     (_with([*TX, 0, "timestamp"], KeyError), "customers[0].transactions[0].timestamp"),
     # ISO 8601 text and JSON numbers only (README "API rules"): no unix seconds, numeric text, booleans.
     (_with([*TX, 1, "timestamp"], 1_300_000_000), "customers[0].transactions[1].timestamp"),
@@ -139,7 +144,6 @@ BAD = [
     (_with(["customers", 0, "customer_id"], "  "), "customers[0].customer_id"),
     (_with(["customers", 0, "customer_id"], "a\nb"), "customers[0].customer_id"),
     (_with(["customers", 1, "features"], {f"f{i}": 1 for i in range(65)}), "customers[1].features"),
-    (_with([*TX, 1, "unit_price"], -1), "customers[0].transactions[1].unit_price"),
     (_with([*TX, 0, "order_id"], ""), "customers[0].transactions[0].order_id"),
     (_with([*TX, 0, "order_id"], "x" * 129), "customers[0].transactions[0].order_id"),
     (_with([*TX, 0, "order_id"], 17), "customers[0].transactions[0].order_id"),
@@ -170,17 +174,29 @@ def test_errors_are_pydantics_at_the_same_fields(body: Any, field: str | None) -
         assert field in [e["field"] for e in got]
 
 
+@pytest.mark.parametrize(("body", "field"), RULEBOOK)
+def test_rulebook_refusals_name_the_field(body: Any, field: str) -> None:
+    """Text the lean schema passes is refused by the rulebook in that customer's slot."""
+    parsed = parse_assign(orjson.dumps(body))
+    customers = [(i, c) for i, c in enumerate(parsed["customers"]) if "transactions" in c]
+    found = history_lines(customers, rfm_spec(True), dt.datetime(2012, 1, 1, tzinfo=dt.UTC), FAR)
+    assert found.status[0] == "invalid" and [e["field"] for e in found.errors[0]] == [field]
+
+
 def test_every_error_of_a_body_is_reported() -> None:
-    body = _with([*TX, 0, "timestamp"], "yesterday")
-    body["customers"][0]["transactions"][1]["unit_price"] = -2
+    body = _with([*TX, 0, "amount"], "lots")
+    body["customers"][0]["transactions"][1]["quantity"] = True
     body["customers"][1]["customer_id"] = ""
     fields = [e["field"] for e in parse_errors(body)]
     assert fields == [
-        "customers[0].transactions[0].timestamp",
-        "customers[0].transactions[1].unit_price",
+        "customers[0].transactions[0].amount",
+        "customers[0].transactions[1].quantity",
         "customers[1].customer_id",
     ]
     assert fields == [e["field"] for e in pydantic_errors(body)]
+    # without strict each customer keeps its own errors
+    parsed = parse_assign(orjson.dumps(body))
+    assert [len(c["_errors"]) for c in parsed["customers"]] == [2, 1]
 
 
 @pytest.mark.parametrize("raw", [b"", b"   ", b'{"customers": [', b"{'a': 1}", b"\xff"])
