@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,9 +13,7 @@ from segments_core.errors import DataError
 from segments_core.model import SegmentModel
 from training import identity
 from training.naming import name_segments
-
-if TYPE_CHECKING:
-    from training.train import Prepared
+from training.prepared import Prepared
 
 
 def evaluate(
