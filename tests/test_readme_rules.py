@@ -1,0 +1,25 @@
+"""The README's rule table is the rulebook's own (segments_core.rules.rule_table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from segments_core.rules import RULES, rule_table
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+START, END = "<!-- rules:start -->", "<!-- rules:end -->"
+
+
+def test_readme_rule_table_is_generated_from_the_rulebook() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert text.count(START) == 1 and text.count(END) == 1, f"README.md: one {START} ... {END} block"
+    block = text.split(START, 1)[1].split(END, 1)[0]
+    assert block.strip() == rule_table().strip(), (
+        "README.md's rule table differs from segments_core.rules: run `python scripts/readme_rules.py`"
+    )
+
+
+def test_every_rule_is_a_row() -> None:
+    table = rule_table().splitlines()
+    assert len(table) == 2 + len(RULES)
+    assert all(f"`{r.code}`" in row for r, row in zip(RULES, table[2:], strict=True))
