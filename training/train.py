@@ -35,7 +35,6 @@ import datetime as dt
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -54,15 +53,7 @@ from training.algorithms import ALGORITHMS
 from training.config import TrainConfig, check_config
 from training.evaluation import evaluate
 from training.loading import LoadReport, load_customer_table, load_transactions
-
-
-@dataclass
-class Prepared:
-    """Features of the training customers plus what preparing them dropped."""
-
-    X: pd.DataFrame
-    spec: features.FeatureSpec
-    summary: dict[str, Any]
+from training.prepared import Prepared
 
 
 def log(message: str) -> None:
