@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from segments_core.errors import DataError, TrainingError
+from segments_core.rules import parse_timestamp
 from training.algorithms import ALGORITHMS
 from training.bulk import format_report, score_file
 from training.config import TrainConfig
@@ -97,13 +98,13 @@ def dataset_from_args(args: argparse.Namespace) -> DatasetSpec:
 
 
 def _as_of(text: str | None) -> pd.Timestamp | None:
+    """A time option read by the rulebook (ISO 8601 forms, naive is UTC, never epoch seconds)."""
+    if not text:
+        return None
     try:
-        as_of = pd.Timestamp(text) if text else None
+        return pd.Timestamp(parse_timestamp(text))
     except (ValueError, OverflowError) as exc:
-        raise DataError(f"--as-of {text!r} is not an ISO 8601 time: {exc}") from exc
-    if as_of is not None and as_of.tzinfo is None:
-        as_of = as_of.tz_localize("UTC")
-    return as_of
+        raise DataError(f"{text!r}: {exc}") from exc
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
