@@ -20,7 +20,9 @@ from segments_core.results import format_dropped, result_columns
 from tests.app.payloads import ONLINE_RETAIL, batches, customers, read_rows
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE, Server, shared_file, start_server, stop_server
 from training.bulk import score_file
+from training.config import TrainConfig
 from training.dataset import DatasetSpec
+from training.train import train
 
 BUNDLED = ROOT / "models" / "online-retail"
 
@@ -85,13 +87,23 @@ def assert_same(bulk: pd.DataFrame, other: pd.DataFrame, names: list[str], what:
             np.testing.assert_array_equal(xf.to_numpy(), yf.astype(float).to_numpy(), err_msg=f"{what} {col}")
 
 
-def check_parity(server: Server, model_dir: Path, src: Path, tmp_path: Path) -> pd.DataFrame:
-    """Bulk output of ``src``, after checking that JSON and upload answers equal it."""
+def check_parity(
+    server: Server,
+    model_dir: Path,
+    src: Path,
+    tmp_path: Path,
+    dataset: Path = ONLINE_RETAIL_SPEC,
+    rows: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Bulk output of ``src``, after checking that JSON and upload answers of ``rows`` equal it.
+
+    ``rows``: the file's rows as a client posts them (default: Online Retail's columns).
+    """
     meta = json.loads((model_dir / "metadata.json").read_text())
     as_of = meta["data"]["as_of"].replace("+00:00", "Z")
-    score_file(model_dir, src, tmp_path / "bulk.csv", DatasetSpec.from_toml(ONLINE_RETAIL_SPEC))
+    score_file(model_dir, src, tmp_path / "bulk.csv", DatasetSpec.from_toml(dataset))
     bulk = pd.read_csv(tmp_path / "bulk.csv", dtype={"customer_id": str}, keep_default_na=False)
-    rows = read_rows(src, ONLINE_RETAIL)
+    rows = read_rows(src, ONLINE_RETAIL) if rows is None else rows
     names = meta["features"]["names"]
     assert_same(bulk, json_answers(server, rows, as_of), names, "json")
     assert_same(bulk, upload_answers(server, rows, as_of), names, "upload")
@@ -131,3 +143,47 @@ def test_online_retail_posted_as_it_stands_gets_training_answers(
     print(f"\nOnline Retail posted as it stands: {counts}; customers with a zero-price line: {zero_price}")
     assert counts.get("assigned") == 4338 and counts.get("invalid", 0) == 0
     assert zero_price > 0  # the free-item lines that were refused before are in the posts
+
+
+JOURNEY = {
+    "household_id": "customer_id",
+    "basket_id": "order_id",
+    "transaction_timestamp": "timestamp",
+    "sales_value": "amount",
+    "product_id": "product_id",
+}
+
+
+def test_complete_journey_with_categories_posted_as_it_stands(tmp_path: Path) -> None:
+    """The grocery sample: every household's lines as they stand, with the category a shop's
+    catalogue gives each product (the department of products.csv.gz), as training looks it up."""
+    src = shared_file("complete_journey/transactions_sample.csv.gz")
+    products = shared_file("complete_journey/products.csv.gz")
+    spec = ROOT / "training" / "datasets" / "complete_journey.toml"
+    config = TrainConfig(
+        input=src,
+        dataset=DatasetSpec.from_toml(spec),
+        out=tmp_path / "models",
+        name="journey",
+        k=5,
+        seed=0,
+        n_init=2,
+        report=False,
+    )
+    model_dir, meta = train(config)
+    assert len(meta["features"]["categories"]) == 8
+    rows = read_rows(src, JOURNEY)
+    catalogue = pd.read_csv(products, dtype=str, usecols=["product_id", "department"])
+    rows["category"] = rows["product_id"].map(
+        catalogue.drop_duplicates("product_id").set_index("product_id")["department"]
+    )
+    server = start_server(tmp_path / "models", model_dir, tmp_path / "uvicorn.log")
+    try:
+        bulk = check_parity(server, model_dir, src, tmp_path, spec, rows)
+    finally:
+        stop_server(server)
+    counts = bulk["status"].value_counts().to_dict()
+    dropped = bulk["lines_dropped"].str.contains("zero_amount").sum()
+    print(f"\nComplete Journey posted as it stands: {counts}; households with a zero-amount line: {dropped}")
+    assert counts.get("assigned") == meta["data"]["customers"] and counts.get("invalid", 0) == 0
+    assert counts.get("no_purchases", 0) == meta["data"]["customers_dropped"]["no_purchases"] > 0
