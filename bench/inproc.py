@@ -34,7 +34,7 @@ def customer_lines(seed: int, n_lines: int = 10) -> list[dict[str, Any]]:
         out.append(
             {
                 "order_id": f"{536000 + seed * 10 + order}",
-                "timestamp": stamp,
+                "timestamp": stamp.isoformat(),  # text, as the parser hands it on
                 "amount": -amount if j == n_lines - 1 else amount,
                 "product_id": f"2{j:04d}",
             }
@@ -44,9 +44,9 @@ def customer_lines(seed: int, n_lines: int = 10) -> list[dict[str, Any]]:
 
 def assign_histories(model: SegmentModel, customers: list[tuple[int, dict[str, Any]]]) -> np.ndarray:
     """What the service does per request after parsing: rules, features, nearest centroid."""
-    lines, errors = history_lines(customers, model.spec, AS_OF, FAR)
-    assert not errors, errors[:3]
-    X, _ = feature_matrix(lines, model.spec, to_ns(AS_OF))
+    found = history_lines(customers, model.spec, AS_OF, FAR)
+    assert len(found.ok) == len(customers), found.errors[:3]
+    X, _ = feature_matrix(found.lines, model.spec, to_ns(AS_OF))
     return model.assign(X).segment_index
 
 
@@ -67,7 +67,7 @@ def run(model_dir: Path, repeats: int = 7) -> list[dict[str, Any]]:
     names = model.spec.names
     pool = [(i, {"customer_id": f"c{i}", "transactions": customer_lines(i)}) for i in range(1000)]
     one = pool[:1]
-    X1 = feature_matrix(history_lines(one, model.spec, AS_OF, FAR)[0], model.spec, to_ns(AS_OF))[0]
+    X1 = feature_matrix(history_lines(one, model.spec, AS_OF, FAR).lines, model.spec, to_ns(AS_OF))[0]
     frame1 = pd.DataFrame(transform_features(X1, model.spec), columns=names)
     assert assign_histories(model, one)[0] == pipeline.predict(frame1.to_numpy())[0]
     rows = []
@@ -81,7 +81,7 @@ def run(model_dir: Path, repeats: int = 7) -> list[dict[str, Any]]:
                 (i, {"customer_id": f"c{i}", "transactions": pool[i % 1000][1]["transactions"]})
                 for i in range(n)
             ]
-            Xb = feature_matrix(history_lines(batch, model.spec, AS_OF, FAR)[0], model.spec, to_ns(AS_OF))[0]
+            Xb = feature_matrix(history_lines(batch, model.spec, AS_OF, FAR).lines, model.spec, to_ns(AS_OF))[0]
             frame = pd.DataFrame(transform_features(Xb, model.spec), columns=names)
             labels = assign_histories(model, batch)
             assert (labels == pipeline.predict(frame.to_numpy())).all()
@@ -92,7 +92,7 @@ def run(model_dir: Path, repeats: int = 7) -> list[dict[str, Any]]:
             rows.append(_row(f"{n:,} customers x 10 lines", ours, sk, n))
         # What the request rules and cleaning (history_lines) cost: the same customer from
         # its canonical line arrays, features plus assignment only (not the target row).
-        lines1 = history_lines(one, model.spec, AS_OF, FAR)[0]
+        lines1 = history_lines(one, model.spec, AS_OF, FAR).lines
         as_of_ns = to_ns(AS_OF)
         core = median_seconds(
             lambda: model.assign(feature_matrix(lines1, model.spec, as_of_ns)[0]).segment_index, 2000, repeats

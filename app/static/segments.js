@@ -419,6 +419,8 @@
         ` (#${result.segment_id}) at distance ${num(result.distance, 3)}`,
         next ? `; next nearest: ${next.segment_name} (#${next.segment_id}) at ${num(next.distance, 3)}` : ""),
       segment ? h("p", { class: "note" }, segment.description) : null,
+      Object.keys(result.lines_dropped || {}).length ? h("p", { class: "note dropped" }, "Lines left out by the rulebook: ",
+        Object.entries(result.lines_dropped).map(([code, n]) => `${code.replace(/_/g, " ")} ${n}`).join(", ")) : null,
       Array.isArray(result.probabilities) ? h("p", { class: "probabilities" }, "Membership probabilities: ",
         result.probabilities.map((p) => `${p.segment_name} ${pct(p.probability)}`).join(", ")) : null);
     const names = Object.keys(result.features);
@@ -468,7 +470,8 @@
     button.disabled = true;
     out.dataset.state = "pending";
     try {
-      const response = await fetch("/v1/assign?explain=true", {
+      // strict: a pasted history that cannot be placed is shown as errors, not as an empty slot
+      const response = await fetch("/v1/assign?explain=true&strict=true", {
         method: "POST",
         headers: headers({ "Content-Type": "application/json" }),
         body: JSON.stringify(parsed.request),

@@ -202,13 +202,13 @@ def test_bad_lines_are_reported_with_their_line_numbers(page: Watched) -> None:
 
     page.page.fill(
         "#history",
-        "order_id,timestamp,quantity,unit_price\nA1,2011-06-01T10:00:00,2,3.5\nA2,2011-07-01T10:00:00,0,3.5\n",
+        "order_id,timestamp,quantity,unit_price\nA1,2011-06-01T10:00:00,2,3.5\nA2,2011-07-01T10:00:00,2,-3.5\n",
     )
     page.page.click("#assign")
     page.page.locator("#result .errors", has_text="(422)").wait_for(timeout=WAIT_MS)
-    # Caught by the service (422 problem+json), mapped back to the pasted line.
+    # Caught by the service's rulebook (the page asks strict=true), mapped back to the pasted line.
     text = page.page.locator("#result .errors").inner_text()
-    assert "customers[0].transactions[1].quantity: is zero" in text
+    assert "customers[0].transactions[1].unit_price: is negative" in text
     assert "(line 3)" in text
     # The browser logs the 422 response itself; nothing else may go wrong.
     assert [p for p in page.problems if "422" not in p] == []
