@@ -11,3 +11,17 @@ class DataError(TrainingError):
 
 class ArtifactError(TrainingError):
     """A model directory is missing, incomplete, tampered with or incompatible."""
+
+
+class MetadataError(ArtifactError):
+    """``metadata.json`` does not follow the model contract.
+
+    Attributes
+    ----------
+    errors : list of (str, str)
+        ``(field, message)`` per problem, e.g. ``("segments[2].share", "Field required")``.
+    """
+
+    def __init__(self, message: str, errors: list[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.errors = errors

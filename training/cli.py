@@ -158,7 +158,7 @@ def format_summary(path: Path, meta: dict[str, Any]) -> str:
         lines.append(f"WARNING: {sel['warning']}")
     lines.append(f"elbow (knee of inertia): k = {sel['elbow']['k']}")
     lines += _score_table(sel["scores"], sel["chosen_k"])
-    for run in sel.get("comparison", {}).get("algorithms", []):
+    for run in (sel.get("comparison") or {}).get("algorithms", []):
         lines.append(f"compare {run['algorithm']}: k = {run['chosen_k']} (elbow {run['elbow_k']})")
         if run["warning"]:
             lines.append(f"  WARNING: {run['warning']}")

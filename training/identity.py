@@ -26,6 +26,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from segments_core import artifact
+from segments_core.contract import ModelMetadata
 from segments_core.errors import ArtifactError
 from segments_core.features import FeatureSpec, transform_features
 from segments_core.model import SegmentModel
@@ -40,7 +41,7 @@ class Previous:
     """A previous model version: its metadata and its customers' segment ids."""
 
     path: Path
-    meta: dict[str, Any]
+    meta: ModelMetadata
     assignments: pd.DataFrame
 
 
@@ -67,13 +68,13 @@ def load_previous(path: Path) -> Previous:
     Raises
     ------
     ArtifactError
-        When the directory is not a model or its assignments do not match their checksum.
+        When the directory is not a model, its metadata does not follow the contract or
+        its assignments do not match their checksum.
     """
     model_dir = artifact.resolve_model_dir(path)
     meta = artifact.read_metadata(model_dir)
     file = model_dir / artifact.ASSIGNMENTS
-    expected = meta.get("artifacts", {}).get(artifact.ASSIGNMENTS)
-    if not file.is_file() or expected != artifact.sha256_file(file):
+    if not file.is_file() or meta.artifacts.assignments != artifact.sha256_file(file):
         raise ArtifactError(f"previous model {model_dir}: {artifact.ASSIGNMENTS} is missing or altered")
     assignments = pd.read_parquet(file, columns=["customer_id", "segment_id"])
     return Previous(model_dir, meta, assignments)
@@ -82,13 +83,13 @@ def load_previous(path: Path) -> Previous:
 def previous_centroids_scaled(previous: Previous, model: SegmentModel) -> tuple[np.ndarray, list[str]]:
     """Previous centroids in the new model's scaled space, and the shared feature names."""
     spec: FeatureSpec = model.spec
-    prev_names = set(previous.meta["features"]["names"])
+    prev_names = set(previous.meta.features.names)
     shared = [n for n in spec.names if n in prev_names]
-    raw = np.zeros((len(previous.meta["segments"]), len(spec.names)))
-    for i, seg in enumerate(previous.meta["segments"]):
+    raw = np.zeros((len(previous.meta.segments), len(spec.names)))
+    for i, seg in enumerate(previous.meta.segments):
         for j, name in enumerate(spec.names):
             if name in prev_names:
-                raw[i, j] = seg["centroid"][name]
+                raw[i, j] = seg.centroid[name]
     scaled = (transform_features(raw, spec) - model.mean_) / model.scale_
     cols = [spec.names.index(n) for n in shared]
     return scaled[:, cols], shared
@@ -96,7 +97,7 @@ def previous_centroids_scaled(previous: Previous, model: SegmentModel) -> tuple[
 
 def match(previous: Previous, model: SegmentModel, max_distance: float = MATCH_MAX_DISTANCE) -> Identities:
     """Hungarian matching of the new model's segments (labels) to the previous ones."""
-    prev_segments = previous.meta["segments"]
+    prev_segments = previous.meta.segments
     prev_c, shared = previous_centroids_scaled(previous, model)
     cols = [model.spec.names.index(n) for n in shared]
     new_c = model.centroids_[:, cols]
@@ -108,8 +109,8 @@ def match(previous: Previous, model: SegmentModel, max_distance: float = MATCH_M
         cost = np.sqrt(((new_c[:, None, :] - prev_c[None, :, :]) ** 2).sum(axis=2))
         for label, p in zip(*linear_sum_assignment(cost), strict=True):
             if cost[label, p] <= max_distance:
-                ids[label] = int(prev_segments[p]["id"])
-                kept[int(label)] = prev_segments[p]["name"]
+                ids[label] = prev_segments[p].id
+                kept[int(label)] = prev_segments[p].name
                 matches.append(
                     {
                         "id": ids[label],
@@ -118,7 +119,7 @@ def match(previous: Previous, model: SegmentModel, max_distance: float = MATCH_M
                         "distance": float(cost[label, p]),
                     }
                 )
-    next_id = max((int(s["id"]) for s in prev_segments), default=-1) + 1
+    next_id = max((s.id for s in prev_segments), default=-1) + 1
     new_ids = []
     for label in range(k):
         if ids[label] is None:
@@ -126,9 +127,9 @@ def match(previous: Previous, model: SegmentModel, max_distance: float = MATCH_M
             new_ids.append(next_id)
             next_id += 1
     matched_prev = {m["id"] for m in matches}
-    vanished = [{"id": int(s["id"]), "name": s["name"]} for s in prev_segments if s["id"] not in matched_prev]
+    vanished = [{"id": s.id, "name": s.name} for s in prev_segments if s.id not in matched_prev]
     info = {
-        "previous_version": previous.meta.get("version"),
+        "previous_version": previous.meta.version,
         "previous_path": str(previous.path),
         "method": "Hungarian matching on centroid distance in the new model's scaled space "
         "(previous centroids mapped through original units)",

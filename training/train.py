@@ -214,13 +214,13 @@ def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
             "compare": config.compare,
             "until": config.until.isoformat() if config.until is not None else None,
         },
-        "selection": selection_info,
-        "segments": segments,
+        "selection": {"comparison": None, **selection_info},
+        "segments": [{"revenue_share": None, **seg} for seg in segments],
         "identity": ids.info if ids else None,
         "libraries": artifact.library_versions(),
         "training_seconds": round(time.perf_counter() - started, 3),
     }
-    path = artifact.save_model(
+    path = artifact.save_model(  # parses the metadata as the contract (ModelMetadata) and writes that
         config.out, config.name, version, pipeline, metadata, assignments, extras=report_hook
     )
-    return path, metadata
+    return path, artifact.read_metadata(path).to_dict()

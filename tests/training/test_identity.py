@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from segments_core.contract import ModelMetadata
+from segments_core.contract_parts import FeaturesSpec, Segment
 from segments_core.errors import ArtifactError
 from segments_core.features import table_spec
 from segments_core.model import SegmentModel
@@ -27,11 +29,14 @@ def table_model(centroids: list[list[float]]) -> SegmentModel:
 
 
 def previous(segments: list[tuple[int, str, list[float]]]) -> identity.Previous:
-    meta = {
-        "version": "prev-1",
-        "features": {"names": ["a", "b"]},
-        "segments": [{"id": i, "name": n, "centroid": {"a": c[0], "b": c[1]}} for i, n, c in segments],
-    }
+    """Only what matching reads of a previous model's metadata (built without validation)."""
+    meta = ModelMetadata.model_construct(
+        version="prev-1",
+        features=FeaturesSpec.model_construct(names=["a", "b"]),
+        segments=[
+            Segment.model_construct(id=i, name=n, centroid={"a": c[0], "b": c[1]}) for i, n, c in segments
+        ],
+    )
     return identity.Previous(Path("prev"), meta, pd.DataFrame({"customer_id": [], "segment_id": []}))
 
 

@@ -136,6 +136,13 @@ def demographics_table(model_dir: Path, path: Path) -> pd.DataFrame:
     return table
 
 
+def compared(algorithm: str, k: int, silhouette: float, davies_bouldin: float) -> dict:
+    """One row of a recorded algorithm comparison (the contract's every key)."""
+    scores = {"silhouette": silhouette, "calinski_harabasz": 100.0, "davies_bouldin": davies_bouldin}
+    rest = {"stability": 0.9, "inertia": 10.0, "elbow_k": None, "warning": None, "scores": []}
+    return {"algorithm": algorithm, "chosen_k": k, **scores, **rest}
+
+
 @pytest.fixture(scope="module")
 def enriched_model(sample_model: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the sample model whose metadata gains stability, an elbow and an algorithm
@@ -159,15 +166,19 @@ def enriched_model(sample_model: tuple[Path, dict], tmp_path_factory: pytest.Tem
     meta["selection"]["stability_threshold"] = 0.75
     meta["selection"]["comparison"] = {
         "algorithms": [
-            {"algorithm": "kmeans", "chosen_k": 3, "silhouette": 0.31, "davies_bouldin": 1.1, "scores": []},
-            {"algorithm": "gmm", "chosen_k": 4, "silhouette": 0.22, "davies_bouldin": 1.6, "scores": []},
-            {"algorithm": "ward", "chosen_k": 3, "silhouette": 0.28, "davies_bouldin": 1.2, "scores": []},
+            compared("kmeans", 3, 0.31, 1.1),
+            compared("gmm", 4, 0.22, 1.6),
+            compared("ward", 3, 0.28, 1.2),
         ]
     }
     ids = [s["id"] for s in meta["segments"]]
     meta["identity"] = {
         "previous_version": "sample-previous",
+        "previous_path": "models/sample/sample-previous",
         "method": "Hungarian matching on centroid distance",
+        "matched_on": meta["features"]["names"],
+        "max_distance": 1.5,
+        "previous_default": True,
         "matches": [
             {"id": i, "label": i, "name": s["name"], "distance": 0.1} for i, s in enumerate(meta["segments"])
         ][1:],
@@ -184,6 +195,7 @@ def enriched_model(sample_model: tuple[Path, dict], tmp_path_factory: pytest.Tem
         },
     }
     (model_dir / "metadata.json").write_text(json.dumps(meta))
+    artifact.write_manifest(model_dir)  # the edited metadata signed: it still follows the contract
     demographics_table(model_dir, root / "demo.csv")
     write_report(model_dir, ReportOptions(root / "demo.csv", "cust"))
     return model_dir
