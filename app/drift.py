@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from app.segmenter import LoadedModel
 from segments_core import reference
-from segments_core.artifact import ASSIGNMENTS
+from segments_core.contract import ModelMetadata
+
+if TYPE_CHECKING:
+    from app.segmenter import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -35,27 +36,34 @@ class Reference:
     segment_shares: np.ndarray
 
     @classmethod
-    def of(cls, loaded: LoadedModel) -> Reference:
-        meta, names = loaded.metadata, loaded.model.spec.names
-        ranges = meta.get("feature_ranges", {})
-        low = np.array([ranges.get(n, {}).get("min", -np.inf) for n in names], dtype=np.float64)
-        high = np.array([ranges.get(n, {}).get("max", np.inf) for n in names], dtype=np.float64)
-        if "feature_bins" in meta:
-            bins = reference.check_bins(meta["feature_bins"], names)
-        else:  # models saved before bins were recorded: derive them from the training assignments
-            X = pd.read_parquet(loaded.path / ASSIGNMENTS, columns=names)
-            bins = reference.check_bins(reference.feature_bins(X), names)
-        shares = {int(s["label"]): float(s["share"]) for s in meta["segments"]}
+    def build(cls, meta: ModelMetadata, names: list[str]) -> Reference:
+        """The reference of a parsed model contract (``names``: the model's feature order).
+
+        Raises
+        ------
+        ValueError
+            A feature has no range or bins, or the bins are inconsistent.
+        """
+        missing = [n for n in names if n not in meta.feature_ranges or n not in meta.feature_bins]
+        if missing:
+            raise ValueError(f"features {missing} have no feature_ranges or feature_bins")
+        ranges = meta.feature_ranges
+        bins = reference.check_bins({n: b.model_dump() for n, b in meta.feature_bins.items()}, names)
         return cls(
-            version=loaded.version,
+            version=meta.version,
             names=list(names),
-            low=low,
-            high=high,
+            low=np.array([ranges[n].min for n in names], dtype=np.float64),
+            high=np.array([ranges[n].max for n in names], dtype=np.float64),
             bins=bins,
-            segment_ids=loaded.segment_ids,
-            segment_names=loaded.segment_names,
-            segment_shares=np.array([shares[i] for i in range(len(loaded.segment_ids))]),
+            segment_ids=[s.id for s in meta.segments],
+            segment_names=[s.name for s in meta.segments],
+            segment_shares=np.array([s.share for s in meta.segments], dtype=np.float64),
         )
+
+    @classmethod
+    def of(cls, loaded: LoadedModel) -> Reference:
+        """The reference of a loaded model (built when it loaded)."""
+        return loaded.derived.reference
 
 
 class DriftMonitor:

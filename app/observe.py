@@ -6,27 +6,12 @@ JSON and upload requests.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from app.drift import DriftMonitor, Reference
+from app.drift import DriftMonitor
 from app.explain import explain
 from app.metrics import Metrics
-from app.segmenter import Assigned, LoadedModel
-
-_lock = threading.Lock()
-
-
-def reference_of(state: Any, loaded: LoadedModel) -> Reference:
-    """The training reference of ``loaded``, built once per model version."""
-    ref: Reference | None = getattr(state, "drift_reference", None)
-    if ref is None or ref.version != loaded.version:
-        with _lock:
-            ref = getattr(state, "drift_reference", None)
-            if ref is None or ref.version != loaded.version:
-                ref = Reference.of(loaded)
-                state.drift_reference = ref
-    return ref
+from app.segmenter import Assigned
 
 
 def observe(state: Any, assigned: Assigned, explain_it: bool) -> list[dict[str, Any]] | None:
@@ -41,7 +26,7 @@ def observe(state: Any, assigned: Assigned, explain_it: bool) -> list[dict[str, 
         return None
     loaded, X = assigned.loaded, assigned.X
     labels, nxt = assigned.result.segment_index, assigned.result.next_index
-    ref = reference_of(state, loaded)
+    ref = loaded.derived.reference  # built when the model loaded
     metrics: Metrics = state.metrics
     metrics.observe_assign(ref.segment_ids, ref.segment_names, labels, ref.low > X, ref.high < X, ref.names)
     drift: DriftMonitor = state.drift

@@ -8,25 +8,32 @@ from pathlib import Path
 from typing import Any
 
 from app.assigning import Assigned, answer, assign_request
-from app.errors import ModelRefused, NotReady
+from app.errors import ModelRefused, NotReady, field_error
 from app.model_check import check_model
 from app.responses import AssignResponse
 from app.schemas import AssignRequest
-from segments_core.artifact import load_model, resolve_model_dir
-from segments_core.errors import ArtifactError
+from app.served import Derived, derive
+from segments_core.artifact import load_verified, resolve_model_dir
+from segments_core.contract import ModelMetadata
+from segments_core.errors import ArtifactError, MetadataError
 from segments_core.model import SegmentModel
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """One model version, immutable: a request holds one reference for its whole answer."""
+    """One model version, immutable: a request holds one reference for its whole answer.
+
+    ``metadata`` is the parsed model contract; ``derived`` holds what requests read of
+    it (drift reference, segment table, model document), built when the model loaded.
+    """
 
     version: str
     path: Path
-    metadata: dict[str, Any]
+    metadata: ModelMetadata
     model: SegmentModel
     segment_ids: list[int]
     segment_names: list[str]
+    derived: Derived
 
 
 class Segmenter:
@@ -73,17 +80,19 @@ class Segmenter:
             path = resolve_model_dir(path).resolve()
             if not path.is_relative_to(self.model_root):
                 raise ArtifactError(f"{path} is outside the model root {self.model_root}")
-            meta, _pipeline, model = load_model(path)
-            order = sorted(meta["segments"], key=lambda s: s["label"])
+            meta, _pipeline, model = load_verified(path)  # the whole metadata parsed as the contract
             loaded = LoadedModel(
-                version=meta["version"],
+                version=meta.version,
                 path=path,
                 metadata=meta,
                 model=model,
-                segment_ids=[int(s["id"]) for s in order],
-                segment_names=[s["name"] for s in order],
+                segment_ids=[s.id for s in meta.segments],  # label order (checked by the contract)
+                segment_names=[s.name for s in meta.segments],
+                derived=derive(path, meta, model),
             )
             check_model(path, model, loaded.segment_ids)
+        except MetadataError as exc:
+            raise ModelRefused(str(exc), [field_error(f, m) for f, m in exc.errors]) from exc
         except ArtifactError as exc:
             raise ModelRefused(str(exc)) from exc
         with self._lock:

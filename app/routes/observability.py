@@ -9,7 +9,6 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.deps import SegmenterDep
-from app.observe import reference_of
 from app.responses import DriftResponse, Problem
 from app.security import API_KEY_RESPONSES, ApiKeyDep
 
@@ -20,7 +19,7 @@ def _drift_report(request: Request, segmenter: Any) -> dict[str, Any] | None:
     if not segmenter.ready:
         return None
     loaded = segmenter.current
-    report: dict[str, Any] = request.app.state.drift.report(reference_of(request.app.state, loaded))
+    report: dict[str, Any] = request.app.state.drift.report(loaded.derived.reference)
     return report
 
 
@@ -34,15 +33,7 @@ def _drift_report(request: Request, segmenter: Any) -> dict[str, Any] | None:
 def metrics(request: Request, segmenter: SegmenterDep) -> Response:
     model = None
     if segmenter.ready:
-        loaded = segmenter.current
-        meta = loaded.metadata
-        model = {
-            "version": loaded.version,
-            "name": str(meta.get("name", "")),
-            "algorithm": str(meta.get("algorithm", "")),
-            "k": str(len(loaded.segment_ids)),
-            "created_at": str(meta.get("created_at", "")),
-        }
+        model = dict(segmenter.current.derived.labels)
     body = request.app.state.metrics.render(model, _drift_report(request, segmenter))
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
@@ -56,6 +47,6 @@ def metrics(request: Request, segmenter: SegmenterDep) -> Response:
 )
 def drift(request: Request, segmenter: SegmenterDep, _key: ApiKeyDep) -> dict[str, Any]:
     report: dict[str, Any] = request.app.state.drift.report(
-        reference_of(request.app.state, segmenter.current)  # NotReady (503) without a model
+        segmenter.current.derived.reference  # NotReady (503) without a model
     )
     return report

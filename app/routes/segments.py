@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.deps import SegmenterDep
-from app.responses import ModelInfo, Problem, Segment, SegmentsResponse
+from app.responses import ModelInfo, Problem, SegmentsResponse
 
 router = APIRouter(prefix="/v1", tags=["model"])
 
@@ -23,7 +23,7 @@ def segments(segmenter: SegmenterDep) -> SegmentsResponse:
     return SegmentsResponse(
         model_version=loaded.version,
         feature_names=loaded.model.spec.names,
-        segments=[Segment.model_validate(s) for s in loaded.metadata["segments"]],
+        segments=list(loaded.derived.segments),  # built when the model loaded
     )
 
 
@@ -34,4 +34,4 @@ def segments(segmenter: SegmenterDep) -> SegmentsResponse:
     responses={503: {"model": Problem}},
 )
 def model(segmenter: SegmenterDep) -> dict[str, Any]:
-    return segmenter.current.metadata
+    return segmenter.current.derived.info

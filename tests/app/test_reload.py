@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from segments_core.artifact import sha256_file
+from segments_core.artifact import sha256_file, write_manifest
 from tests.app.two_models import TwoModels, expected_results, request_body, train_two
 
 KEY = "admin-key-for-tests"
@@ -109,9 +109,19 @@ def variant(models: TwoModels, name: str) -> Path:
 
 
 def edit_metadata(path: Path, section: str, field: str, value: Any) -> None:
+    """Change one metadata value and re-sign the manifest (as a careful forger would)."""
     meta = json.loads((path / "metadata.json").read_text())
     meta[section][field] = value
     (path / "metadata.json").write_text(json.dumps(meta, indent=2))
+    write_manifest(path)
+
+
+def unsigned_metadata_edit(models: TwoModels, marker: Path) -> Path:
+    """A one-byte change to metadata.json, the manifest left as it was."""
+    path = variant(models, "unsigned-metadata-edit")
+    text = (path / "metadata.json").read_text()
+    (path / "metadata.json").write_text(text.replace('"name": "', '"name": "X', 1))
+    return path
 
 
 def tampered(models: TwoModels, marker: Path) -> Path:
@@ -154,6 +164,7 @@ REFUSALS = {
     "no-metadata": (no_metadata, "no metadata.json"),
     "version-mismatch": (version_mismatch, "trained with scikit-learn 0.0.1, installed is 1\\."),
     "version-mismatch-evil": (version_mismatch_evil, "trained with scikit-learn 0.0.1"),
+    "unsigned-metadata-edit": (unsigned_metadata_edit, "metadata.json sha256 .* does not match the MANIFEST"),
 }
 
 

@@ -20,7 +20,7 @@ def loaded_with_scale(scale: float, far: float = 1.0) -> LoadedModel:
         scale_=np.full(2, scale),
         centroids_=np.array([[0.0, 0.0], [far, far]]),
     )
-    return LoadedModel("v1", Path("."), {}, model, [10, 11], ["low", "high"])
+    return LoadedModel("v1", Path("."), None, model, [10, 11], ["low", "high"], None)  # type: ignore[arg-type]
 
 
 def request(*rows: tuple[float, float]) -> dict:

@@ -55,7 +55,7 @@ def test_a_changed_metadata_file_is_refused_by_the_manifest(
         meta = json.loads(text)
         meta["segments"][0]["name"] = "Renamed"
         rewrite_metadata(path, meta, sign=False)
-    with pytest.raises(ArtifactError, match="metadata.json sha256 .* does not match the MANIFEST.sha256"):
+    with pytest.raises(ArtifactError, match=r"metadata\.json sha256 .* does not match the MANIFEST\.sha256"):
         artifact.load_model(path)
 
 
