@@ -66,6 +66,13 @@ RULES: tuple[Rule, ...] = (
         "an unreadable time would place the customer anywhere",
     ),
     Rule(
+        "time_resolution",
+        "line",
+        "a timestamp has more than 6 fractional digits",
+        "kept",
+        "read to the microsecond (truncated), alike in files and requests",
+    ),
+    Rule(
         "time_zone",
         "line",
         "the timestamp has an offset (`+01:00`, `Z`) or none",
@@ -209,7 +216,7 @@ def parse_timestamp(text: object) -> dt.datetime:
     if not isinstance(text, str) or not _TIMESTAMP.match(text):
         raise ValueError(NOT_A_TIMESTAMP)
     fixed = text.replace(",", ".")
-    fixed = re.sub(r"(\.\d{6})\d+", r"\1", fixed)  # Python reads microseconds; pandas ns
+    fixed = re.sub(r"(\.\d{6})\d+", r"\1", fixed)  # the resolution is the microsecond (truncated)
     try:
         value = dt.datetime.fromisoformat(fixed[:-1] + "+00:00" if fixed[-1] in "Zz" else fixed)
     except ValueError:
@@ -224,8 +231,8 @@ def parse_timestamp(text: object) -> dt.datetime:
 
 def parse_timestamps(values: pd.Series, timezone: str = "UTC") -> pd.Series:
     """:func:`parse_timestamp` over a column (NaT where the rule refuses); naive in ``timezone``."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = pd.to_datetime(values)
+    if pd.api.types.is_datetime64_any_dtype(values):  # typed (Parquet) times
+        parsed = pd.to_datetime(values).dt.floor("us")
     else:  # each distinct text is checked and parsed once
         codes, distinct = pd.factorize(values.astype("string"))
         text = pd.Series(distinct, dtype="string")
@@ -237,6 +244,7 @@ def parse_timestamps(values: pd.Series, timezone: str = "UTC") -> pd.Series:
             local = pd.to_datetime(text[naive], errors="coerce", format="ISO8601")
             local = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
             once[naive] = local.dt.tz_convert("UTC")
+        once = once.dt.floor("us")  # the rulebook's resolution, as parse_timestamp reads text
         parsed = pd.Series(once.array.take(codes, allow_fill=True), index=values.index)
     if getattr(parsed.dt, "tz", None) is None:
         parsed = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")

@@ -210,8 +210,8 @@ def score_file(
                     counts[int(seg)] = counts.get(int(seg), 0) + int(n)
         finally:
             output.close()
-    if report.customers == 0:
-        raise DataError(f"{input_path}: no customer with a purchase line to score")
+    if report.customers == 0 and report.no_purchases == 0:
+        raise DataError(f"{input_path}: no customer to score")
     report.segment_counts = {f"{i} {n}": counts.get(i, 0) for i, n in zip(seg_ids, seg_names, strict=True)}
     report.seconds = round(time.perf_counter() - started, 1)
     return report
