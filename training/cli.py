@@ -97,14 +97,14 @@ def dataset_from_args(args: argparse.Namespace) -> DatasetSpec:
     return dataset.with_overrides(**overrides)
 
 
-def _as_of(text: str | None) -> pd.Timestamp | None:
+def _as_of(text: str | None, option: str = "--as-of") -> pd.Timestamp | None:
     """A time option read by the rulebook (ISO 8601 forms, naive is UTC, never epoch seconds)."""
     if not text:
         return None
     try:
         return pd.Timestamp(parse_timestamp(text))
     except (ValueError, OverflowError) as exc:
-        raise DataError(f"{text!r}: {exc}") from exc
+        raise DataError(f"{option} {text!r} {exc}") from exc
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -131,7 +131,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         n_init=args.n_init,
         previous=args.previous,
         use_previous=args.use_previous,
-        until=_as_of(args.until),
+        until=_as_of(args.until, "--until"),
     )
 
 
