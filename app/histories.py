@@ -37,12 +37,10 @@ class Histories(NamedTuple):
     dropped: list[dict[str, int]]
 
 
-def _stamp_ns(stamp: Any) -> int | str:
-    """Nanoseconds since 1970 UTC of a line's timestamp (text or datetime), or the rule's message."""
-    if isinstance(stamp, dt.datetime):
-        return to_ns(as_utc(stamp))
+def _stamp_ns(stamp: Any, timezone: str) -> int | str:
+    """Nanoseconds since 1970 UTC of a line's timestamp text, or the rule's message."""
     try:
-        return to_ns(parse_timestamp(stamp))
+        return to_ns(parse_timestamp(stamp, timezone))
     except ValueError as exc:
         return str(exc)
 
@@ -63,7 +61,7 @@ def history_lines(
     ----------
     customers : list of (index in the request, customer as plain data)
         Transactions are dicts with the fields of :class:`app.schemas.Transaction`; the
-        timestamp is ISO 8601 text (or an already parsed datetime).
+        timestamp is its text (read here by the rulebook, naive in the model's timezone).
     spec : FeatureSpec
         The model's features; decides whether money and categories are needed.
     as_of : datetime
@@ -83,7 +81,7 @@ def history_lines(
         return f"customers[{customers[k][0]}].transactions[{p - starts[k]}]"
 
     stamps = [t["timestamp"] for t in txs]
-    parsed = {s: _stamp_ns(s) for s in dict.fromkeys(stamps)}
+    parsed = {s: _stamp_ns(s, spec.timezone) for s in dict.fromkeys(stamps)}
     as_of_ns, latest_ns = to_ns(as_utc(as_of)), to_ns(as_utc(latest_allowed))
     for stamp, value in parsed.items():
         if isinstance(value, int) and not 0 <= value <= min(as_of_ns, latest_ns):

@@ -45,6 +45,7 @@ LeanTransaction = lean_schema(Transaction, {}, {"timestamp": str})
 LeanCustomer = lean_schema(Customer, {"transactions": list[LeanTransaction] | None})  # type: ignore[valid-type]
 LeanRequest = lean_schema(AssignRequest, {"customers": list[LeanCustomer]})  # type: ignore[valid-type]
 LEAN = TypeAdapter(LeanRequest)
+_LEAN_CUSTOMER = TypeAdapter(LeanCustomer)
 
 
 def parse_assign(body: bytes, strict: bool = False) -> dict[str, Any]:
@@ -78,8 +79,8 @@ def parse_assign(body: bytes, strict: bool = False) -> dict[str, Any]:
 
 def _customer(model: BaseModel | None, raw: Any, errors: list[dict[str, str]]) -> dict[str, Any]:
     """A customer as plain data; a refused one keeps its errors (and its id when usable)."""
-    if model is not None:
-        return model.model_dump(exclude_unset=True)  # timestamps already read by the rulebook
+    if model is not None:  # valid: as the lean parse gives it (timestamps stay text for the rulebook)
+        return dict(_LEAN_CUSTOMER.validate_python(raw))
     cid = usable_id(raw.get("customer_id")) if isinstance(raw, dict) else None
     return {"customer_id": cid, "_errors": list(errors)}
 

@@ -76,7 +76,10 @@ class Transaction(BaseModel):
         max_length=ID_MAX,
         description="order (invoice, basket) id; default: one visit per timestamp",
     )
-    timestamp: Timestamp = Field(description="ISO 8601; without an offset it is read as UTC")
+    timestamp: Timestamp = Field(
+        description="ISO 8601 (extended, basic or date-only); without an offset it is in the model's "
+        "timezone (GET /v1/model: features.timezone, UTC unless trained otherwise)"
+    )
     amount: Number | None = Field(None, description="line total; negative: a return")
     quantity: Number | None = Field(None, description="units; negative: a return")
     unit_price: Number | None = Field(None, description="price per unit (0: dropped; negative: invalid)")

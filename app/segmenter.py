@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from app.assigning import Assigned, answer, assign_request
 from app.errors import ModelRefused, NotReady, field_error
 from app.model_check import check_model
+from app.parsing import parse_assign
 from app.responses import AssignResponse
-from app.schemas import AssignRequest
 from app.served import Derived, derive
 from segments_core.artifact import load_verified, resolve_model_dir
 from segments_core.contract import ModelMetadata
@@ -100,11 +102,11 @@ class Segmenter:
         return loaded
 
     def assign(
-        self, request: AssignRequest, max_future_days: float, loaded: LoadedModel | None = None
+        self, body: dict[str, Any], max_future_days: float, loaded: LoadedModel | None = None
     ) -> AssignResponse:
-        """:meth:`assign_arrays` of a validated ``request``, answered as a response model."""
-        plain = request.model_dump()
-        assigned = self.assign_arrays(plain, max_future_days, loaded, strict=request.strict)
+        """A /v1/assign body (JSON data) parsed and answered as the route does, as a response model."""
+        plain = parse_assign(orjson.dumps(body))
+        assigned = self.assign_arrays(plain, max_future_days, loaded, strict=plain.get("strict", False))
         return AssignResponse.model_validate(answer(assigned))
 
     def assign_arrays(

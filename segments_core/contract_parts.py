@@ -58,6 +58,7 @@ class FeaturesSpec(Closed):
     has_money: bool
     categories: list[str]
     as_of_rule: str
+    timezone: str = Field(description="zone of line timestamps without an offset (IANA name)")
 
     @model_validator(mode="after")
     def _known(self) -> FeaturesSpec:

@@ -65,6 +65,9 @@ class FeatureSpec:
         Top categories learned at training; every other category folds into "other".
     as_of_rule : str
         How the reference time is defined.
+    timezone : str
+        IANA zone of line timestamps written without an offset (the training dataset's
+        ``timezone``); the service reads posted naive times in it too.
     """
 
     definition: str
@@ -73,6 +76,7 @@ class FeatureSpec:
     has_money: bool = True
     categories: list[str] = field(default_factory=list)
     as_of_rule: str = AS_OF_RULE
+    timezone: str = "UTC"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,7 +103,7 @@ def share_name(category: str) -> str:
     return f"share_{category}"
 
 
-def rfm_spec(has_money: bool, categories: list[str] | None = None) -> FeatureSpec:
+def rfm_spec(has_money: bool, categories: list[str] | None = None, timezone: str = "UTC") -> FeatureSpec:
     """Build the transaction feature spec.
 
     Parameters
@@ -108,6 +112,8 @@ def rfm_spec(has_money: bool, categories: list[str] | None = None) -> FeatureSpe
         False for histories without amounts: monetary features are left out.
     categories : list of str, optional
         Top categories; with any, share features (plus "other") are added.
+    timezone : str
+        Zone of naive line timestamps (the dataset's).
     """
     base = ["recency_days", "frequency"]
     if has_money:
@@ -116,7 +122,7 @@ def rfm_spec(has_money: bool, categories: list[str] | None = None) -> FeatureSpe
     cats = list(categories or [])
     shares = [share_name(c) for c in [*cats, OTHER_CATEGORY]] if cats else []
     transforms = {n: RFM_TRANSFORMS[n] for n in base} | {n: "none" for n in shares}
-    return FeatureSpec(FEATURE_DEFINITION, base + shares, transforms, has_money, cats)
+    return FeatureSpec(FEATURE_DEFINITION, base + shares, transforms, has_money, cats, timezone=timezone)
 
 
 def table_spec(columns: list[str], log_columns: list[str] | None = None) -> FeatureSpec:

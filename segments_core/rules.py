@@ -23,6 +23,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -77,7 +78,9 @@ RULES: tuple[Rule, ...] = (
         "line",
         "the timestamp has an offset (`+01:00`, `Z`) or none",
         "kept",
-        "converted to UTC; without an offset it is UTC (training files: the dataset's `timezone`)",
+        "converted to UTC; without an offset it is in the model's zone: the training dataset's "
+        "`timezone` (default UTC), in files and requests alike (a time a DST change skips or "
+        "repeats there is invalid); `as_of` without an offset is UTC",
     ),
     Rule(
         "timestamp_out_of_range",
@@ -205,13 +208,14 @@ NOT_A_TIMESTAMP = (
 OUT_OF_UTC_RANGE = "is out of range once converted to UTC"
 
 
-def parse_timestamp(text: object) -> dt.datetime:
-    """One timestamp as an aware UTC datetime (naive is UTC).
+def parse_timestamp(text: object, timezone: str = "UTC") -> dt.datetime:
+    """One timestamp as an aware UTC datetime; without an offset it is in ``timezone``.
 
     Raises
     ------
     ValueError
-        With the rule's message, for anything but an accepted ISO 8601 string.
+        With the rule's message, for anything but an accepted ISO 8601 string, or a local
+        time that a daylight-saving change skips or repeats in ``timezone``.
     """
     if not isinstance(text, str) or not _TIMESTAMP.match(text):
         raise ValueError(NOT_A_TIMESTAMP)
@@ -222,11 +226,22 @@ def parse_timestamp(text: object) -> dt.datetime:
     except ValueError:
         raise ValueError(f"{NOT_A_TIMESTAMP}: not a valid date or time") from None
     if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
+        if timezone == "UTC":
+            return value.replace(tzinfo=dt.UTC)
+        value = _local(value, timezone)
     try:
         return value.astimezone(dt.UTC)
     except OverflowError:
         raise ValueError(OUT_OF_UTC_RANGE) from None
+
+
+def _local(value: dt.datetime, timezone: str) -> dt.datetime:
+    """A naive time in ``timezone``; refused where a DST change skips or repeats it (as pandas' NaT)."""
+    zone = ZoneInfo(timezone)
+    early, late = value.replace(tzinfo=zone, fold=0), value.replace(tzinfo=zone, fold=1)
+    if early.utcoffset() != late.utcoffset():
+        raise ValueError(f"is not one time in {timezone} (a daylight-saving change): give an offset")
+    return early
 
 
 def parse_timestamps(values: pd.Series, timezone: str = "UTC") -> pd.Series:

@@ -84,7 +84,7 @@ def prepare(config: TrainConfig) -> Prepared:
     if lines["timestamp"].max() > as_of:
         raise DataError(f"as_of {as_of} is before the last transaction {lines['timestamp'].max()}")
     cats = frames.top_categories(lines, config.top_categories)
-    spec = features.rfm_spec("amount" in lines, cats)
+    spec = features.rfm_spec("amount" in lines, cats, config.dataset.timezone)
     n_customers = len(cleaned.customer_ids)  # every customer with a line, kept or dropped
     log(f"computing features of {n_customers:,} customers")
     X = frames.compute_features(lines, spec, as_of)

@@ -45,7 +45,7 @@ def as_requests(lines: pd.DataFrame) -> list[tuple[int, dict[str, Any]]]:
         txs = [
             {
                 "order_id": None if pd.isna(o) else o,
-                "timestamp": ts.to_pydatetime(),
+                "timestamp": ts.isoformat(),  # text, as a client posts it
                 "amount": float(a),
                 "quantity": None,
                 "unit_price": None,

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.schemas import AssignRequest
 from app.segmenter import Segmenter
 from tests.app.payloads import customers, read_online_retail
 from tests.conftest import SAMPLE, train_sample
@@ -64,6 +63,6 @@ def expected_results(models: TwoModels, body: dict[str, Any]) -> dict[str, list[
     for version in (models.a, models.b):
         segmenter = Segmenter(models.root)
         loaded = segmenter.load(models.name_dir / version)
-        answer = segmenter.assign(AssignRequest.model_validate(body), max_future_days=1.0)
+        answer = segmenter.assign(body, max_future_days=1.0)
         out[loaded.version] = answer.model_dump(mode="json")["results"]
     return out
