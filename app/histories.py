@@ -11,7 +11,15 @@ import numpy as np
 from app.errors import field_error
 from segments_core.features import FeatureSpec, LineArrays
 from segments_core.results import Status
-from segments_core.rules import DROP_CODES, KEPT, MONEY_OUTCOMES, is_purchase, line_money, parse_timestamp
+from segments_core.rules import (
+    DROP_CODES,
+    DUPLICATE_KEY,
+    KEPT,
+    MONEY_OUTCOMES,
+    is_purchase,
+    line_money,
+    parse_timestamp,
+)
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -137,16 +145,17 @@ def _drop_reasons(
 ) -> np.ndarray:
     """Per line 0 (kept) or 1 + the index in DROP_CODES of the first rule that drops it.
 
-    Exact duplicates (rule ``duplicate_lines``: the same customer, order id, timestamp,
-    amount, category and product id) come first, then the money drops.
+    Exact duplicates (rule ``duplicate_lines``, the fields of ``DUPLICATE_KEY``) come
+    first, then the money drops.
     """
     reason = np.zeros(len(txs), dtype=np.int8)
     money = [None] * len(txs) if amount is None else amount.tolist()
     seen: set[tuple[Any, ...]] = set()
     dup = 1 + DROP_CODES.index("duplicate_lines")
+    read: dict[str, Any] = {"customer_id": owner.tolist(), "timestamp": ns, "amount": money}  # as read
     for p in np.flatnonzero(usable).tolist():
         t = txs[p]
-        key = (owner[p], t.get("order_id"), ns[p], money[p], t.get("category"), t.get("product_id"))
+        key = tuple(read[f][p] if f in read else t.get(f) for f in DUPLICATE_KEY)
         if key in seen:
             reason[p] = dup
         else:

@@ -87,7 +87,8 @@ RULES: tuple[Rule, ...] = (
         "line",
         "the timestamp is before 1970-01-01, after `as_of`, or more than the tolerance in the future",
         "invalid",
-        "features are measured up to `as_of`; a later line is a mistake in the data or the request",
+        "features are measured up to `as_of`; a later line is a mistake in the data or the request "
+        "(files: a line after `--as-of` fails the run, naming the line)",
     ),
     Rule(
         "bad_number",
@@ -165,6 +166,8 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 RULE_CODES = tuple(r.code for r in RULES)
+#: The fields that make two lines of a customer the same line (rule ``duplicate_lines``).
+DUPLICATE_KEY = ("customer_id", "order_id", "timestamp", "amount", "category", "product_id")
 #: The codes under which lines are dropped, in the order they are tested.
 DROP_CODES = tuple(r.code for r in RULES if r.outcome == "dropped")
 

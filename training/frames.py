@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from segments_core.features import CANONICAL_COLUMNS, OTHER_CATEGORY, FeatureSpec, LineArrays, feature_matrix
-from segments_core.rules import DROP_CODES, KEPT, MONEY_OUTCOMES, ZERO_AMOUNT
+from segments_core.features import OTHER_CATEGORY, FeatureSpec, LineArrays, feature_matrix
+from segments_core.rules import DROP_CODES, DUPLICATE_KEY, KEPT, MONEY_OUTCOMES, ZERO_AMOUNT
 from training.coding import column_numpy, dictionary_codes, nanoseconds, order_codes
 from training.io import parquet_columns
 
@@ -76,7 +76,7 @@ def clean(lines: pd.DataFrame) -> Cleaned:
     keep = has_id.to_numpy(dtype=bool, copy=True)  # not a view: keep changes below, has_id must not
     dropped["missing_customer_id"] = int((~keep).sum())
     reason = np.zeros(len(lines), dtype=np.int8)  # 0: kept; else 1 + index in DROP_CODES
-    dup = _duplicated(lines, [c for c in CANONICAL_COLUMNS if c in lines.columns], keep)
+    dup = _duplicated(lines, [c for c in DUPLICATE_KEY if c in lines.columns], keep)
     reason[dup] = 1 + DROP_CODES.index("duplicate_lines")
     keep &= ~dup
     if "amount" in lines:
