@@ -5,12 +5,14 @@ A model directory holds ``pipeline.joblib`` (the fitted scaler + K-means),
 ``metadata.json`` (the model contract, :class:`segments_core.contract.ModelMetadata`:
 provenance, features, selection scores, segments, and the sha256 of every artifact)
 and ``MANIFEST.sha256`` (the sha256 of ``metadata.json`` and of every artifact,
-written last). A model name directory (``models/<name>/``) holds versions and a
+written last; with a signing key, ``MANIFEST.sha256.sig`` signs it, see
+:mod:`segments_core.signing`). A model name directory (``models/<name>/``) holds versions and a
 ``LATEST`` file naming the current one.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
@@ -24,12 +26,22 @@ import joblib
 import numpy as np
 import pandas as pd
 import sklearn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sklearn.pipeline import Pipeline
 
-from segments_core import contract
+from segments_core import contract, signing
 from segments_core.contract import ModelMetadata
 from segments_core.errors import ArtifactError
-from segments_core.manifest import MANIFEST, sha256_file, verify_file, verify_manifest, write_manifest
+from segments_core.manifest import (
+    MANIFEST,
+    confined,
+    read_manifest,
+    read_verified,
+    sha256_file,
+    verify_file,
+    verify_manifest,
+    write_manifest,
+)
 from segments_core.model import SegmentModel
 
 __all__ = [
@@ -74,6 +86,7 @@ def save_model(
     metadata: dict[str, Any],
     assignments: pd.DataFrame,
     extras: Callable[[Path], object] | None = None,
+    signing_key: Ed25519PrivateKey | None = None,
 ) -> Path:
     """Write a model version atomically and point ``LATEST`` at it.
 
@@ -85,7 +98,8 @@ def save_model(
     with the temporary directory once the artifacts and metadata are in it (the report
     is written this way); the files it adds are derived views, not loaded by the
     service, and are not checksummed. ``MANIFEST.sha256`` is written after the metadata
-    and artifacts it covers, before ``extras``.
+    and artifacts it covers, before ``extras``; with ``signing_key``, ``MANIFEST.sha256.sig``
+    (its Ed25519 signature) right after it, before the rename.
 
     Raises
     ------
@@ -107,6 +121,8 @@ def save_model(
         typed = contract.parse_metadata(text, f"the metadata of {version}")
         (tmp / METADATA).write_text(typed.to_json(), encoding="utf-8")
         write_manifest(tmp)  # last of what the service loads; the report below reads it verified
+        if signing_key is not None:
+            signing.sign_manifest(tmp, signing_key)
         if extras is not None:
             extras(tmp)
         os.chmod(tmp, 0o755)
@@ -149,8 +165,11 @@ def resolve_model_dir(path: Path) -> Path:
     raise ArtifactError(f"{path} is not a model directory: no {METADATA} and no {LATEST}")
 
 
-def read_metadata(model_dir: Path) -> ModelMetadata:
+def read_metadata(model_dir: Path, manifest: bytes | None = None) -> ModelMetadata:
     """The verified, parsed metadata of a model version directory (nothing is unpickled).
+
+    ``manifest``: the manifest's bytes when already read (and their signature checked);
+    the metadata is read once, and the bytes checked against the manifest are parsed.
 
     Raises
     ------
@@ -159,11 +178,12 @@ def read_metadata(model_dir: Path) -> ModelMetadata:
     MetadataError
         The metadata does not follow the contract (``errors`` names the fields).
     """
-    meta_path = model_dir / METADATA
+    meta_path = confined(model_dir, METADATA)
     if not meta_path.is_file():
         raise ArtifactError(f"{model_dir}: missing {METADATA}; refusing to load the model")
-    verify_manifest(model_dir, (METADATA,))
-    return contract.parse_metadata(meta_path.read_bytes(), str(meta_path))
+    listed = read_manifest(model_dir, manifest)
+    data = read_verified(model_dir, METADATA, listed[METADATA], MANIFEST)
+    return contract.parse_metadata(data, str(meta_path))
 
 
 class Verified(NamedTuple):
@@ -174,10 +194,12 @@ class Verified(NamedTuple):
     model: SegmentModel
 
 
-def load_verified(model_dir: Path) -> Verified:
+def load_verified(model_dir: Path, public_keys: list[Ed25519PublicKey] | None = None) -> Verified:
     """Load and verify a model directory.
 
-    Checks, before unpickling anything: the manifest matches ``metadata.json``, the
+    Checks, before unpickling anything: with ``public_keys``, that one of them signed the
+    manifest (before the metadata is read); that every file is a plain name inside the
+    directory (symlinks resolved); the manifest matches ``metadata.json``, the
     metadata follows the contract (the feature definition is one this code knows), the
     recorded scikit-learn version equals the installed one, and every artifact's sha256
     matches the metadata and the manifest.
@@ -188,7 +210,10 @@ def load_verified(model_dir: Path) -> Verified:
         With a message naming the failed check (:class:`MetadataError` for the contract).
     """
     model_dir = resolve_model_dir(model_dir)
-    meta = read_metadata(model_dir)
+    manifest = None
+    if public_keys is not None:
+        manifest = signing.verify_manifest_signature(model_dir, public_keys)
+    meta = read_metadata(model_dir, manifest)
     recorded = meta.libraries.scikit_learn
     if recorded != sklearn.__version__:
         raise ArtifactError(
@@ -197,10 +222,11 @@ def load_verified(model_dir: Path) -> Verified:
         )
     for fname, expected in meta.artifacts.by_file().items():
         verify_file(model_dir, fname, expected, "metadata")
-    verify_manifest(model_dir)
+    verify_manifest(model_dir, data=manifest)
     spec = meta.spec()
+    blob = read_verified(model_dir, PIPELINE, meta.artifacts.pipeline, "metadata")  # what is unpickled
     try:
-        pipeline = joblib.load(model_dir / PIPELINE)
+        pipeline = joblib.load(io.BytesIO(blob))
         model = SegmentModel.from_pipeline(spec, pipeline)
     except Exception as exc:  # an unpickling failure can raise nearly anything
         raise ArtifactError(f"{model_dir}: {PIPELINE} cannot be loaded: {exc}") from exc
@@ -209,7 +235,9 @@ def load_verified(model_dir: Path) -> Verified:
     return Verified(meta, pipeline, model)
 
 
-def load_model(model_dir: Path) -> tuple[dict[str, Any], Pipeline, SegmentModel]:
+def load_model(
+    model_dir: Path, public_keys: list[Ed25519PublicKey] | None = None
+) -> tuple[dict[str, Any], Pipeline, SegmentModel]:
     """:func:`load_verified`, with the metadata as a plain JSON-ready dict (training tools)."""
-    meta, pipeline, model = load_verified(model_dir)
+    meta, pipeline, model = load_verified(model_dir, public_keys)
     return meta.to_dict(), pipeline, model
