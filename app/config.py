@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         default_factory=list, description="keys for /v1, comma-separated or a JSON list (empty: open)"
     )
     admin_key: SecretStr | None = Field(None, description="key for admin endpoints (unset: disabled)")
+    model_public_key: Path | None = Field(
+        None, description="PEM Ed25519 public key(s); when set, only models whose manifest it signed load"
+    )
     log_level: str = "info"
     drift_window: int = Field(10_000, ge=1, description="assigned customers kept for drift")
     drift_threshold: float = Field(0.2, gt=0, description="PSI above which drift is flagged")
@@ -49,7 +52,7 @@ class Settings(BaseSettings):
             return [k.strip() for k in items if k.strip()]
         return value
 
-    @field_validator("admin_key", mode="before")
+    @field_validator("admin_key", "model_public_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

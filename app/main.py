@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        segmenter = Segmenter(settings.model_root)
+        segmenter = Segmenter(settings.model_root, settings.model_public_key)
         app.state.segmenter = segmenter
         try:
             loaded = segmenter.load(settings.model_dir)

@@ -19,6 +19,7 @@ from segments_core.artifact import load_verified, resolve_model_dir
 from segments_core.contract import ModelMetadata
 from segments_core.errors import ArtifactError, MetadataError
 from segments_core.model import SegmentModel
+from segments_core.signing import load_public_keys
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,16 @@ class LoadedModel:
 
 
 class Segmenter:
-    """Loads a model under ``model_root`` and assigns customers to its segments."""
+    """Loads a model under ``model_root`` and assigns customers to its segments.
 
-    def __init__(self, model_root: Path) -> None:
+    With ``public_key`` (a PEM file of Ed25519 public keys, read at every load), a model
+    loads only if one of the keys signed its manifest; it is checked before the metadata
+    is read or anything unpickled.
+    """
+
+    def __init__(self, model_root: Path, public_key: Path | None = None) -> None:
         self.model_root = model_root.resolve()
+        self.public_key = public_key
         self._current: LoadedModel | None = None
         self._lock = threading.Lock()
         # One load at a time, so a slow reload can't overwrite a newer one that finished first.
@@ -82,7 +89,8 @@ class Segmenter:
             path = resolve_model_dir(path).resolve()
             if not path.is_relative_to(self.model_root):
                 raise ArtifactError(f"{path} is outside the model root {self.model_root}")
-            meta, _pipeline, model = load_verified(path)  # the whole metadata parsed as the contract
+            keys = load_public_keys(self.public_key) if self.public_key is not None else None
+            meta, _pipeline, model = load_verified(path, keys)  # the whole metadata parsed as the contract
             loaded = LoadedModel(
                 version=meta.version,
                 path=path,
