@@ -9,6 +9,10 @@ class DataError(TrainingError):
     """The input data can't be used: missing columns, bad rows, too few customers."""
 
 
+class OutputError(TrainingError):
+    """A result can't be written where it was asked for (an unwritable ``--out``)."""
+
+
 class ArtifactError(TrainingError):
     """A model directory is missing, incomplete, tampered with or incompatible."""
 

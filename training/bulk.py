@@ -24,6 +24,7 @@ from tqdm import tqdm
 from segments_core.artifact import load_model
 from segments_core.errors import DataError
 from segments_core.results import format_dropped, result_columns, typed
+from segments_core.signing import load_public_keys
 from training.dataset import DatasetSpec
 from training.frames import clean, compute_features
 from training.shards import BLOCK_BYTES, default_shards, file_kind, partition, read_shard
@@ -139,6 +140,7 @@ def score_file(
     tmp_dir: Path | None = None,
     progress: bool | None = None,
     block_bytes: int = BLOCK_BYTES,
+    public_key: Path | None = None,
 ) -> BulkReport:
     """Assign every customer of a transaction file; write one row per customer.
 
@@ -158,9 +160,12 @@ def score_file(
         Show progress bars; default only on a terminal.
     block_bytes : int
         Bytes read per chunk in pass 1.
+    public_key : Path, optional
+        PEM Ed25519 public key(s): the model loads only if one of them signed it.
     """
     started = time.perf_counter()
-    meta, _pipeline, model = load_model(model_dir)
+    keys = load_public_keys(public_key) if public_key is not None else None
+    meta, _pipeline, model = load_model(model_dir, keys)
     if model.spec.is_table:
         raise DataError("this model is trained on a customer table; bulk scoring takes transaction files")
     if as_of is None:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from segments_core.errors import DataError, TrainingError
+from segments_core import signing
+from segments_core.errors import DataError
 from segments_core.rules import parse_timestamp
 from training.algorithms import ALGORITHMS
 from training.bulk import format_report, score_file
 from training.config import TrainConfig
 from training.dataset import ColumnMap, DatasetSpec
+from training.exits import EXIT_CODES, run_guarded
 from training.identity import format_migration
 from training.train import train
 
@@ -22,7 +23,12 @@ COLUMN_OPTIONS = [f for f in ColumnMap.__dataclass_fields__]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description=__doc__,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="train a segment model from transactions or a customer table")
     _add_input_options(fit)
@@ -39,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--name", default="model", help="model name (a directory under --out)")
     fit.add_argument("--names", type=Path, help="JSON object of segment id -> name overrides")
     fit.add_argument("--no-report", dest="report", action="store_false", help="skip report.html")
+    fit.add_argument("--signing-key", type=Path, help="Ed25519 private key (PEM) that signs the model")
     _demographics_options(fit)
     report = sub.add_parser("report", help="(re)write report.html and figures/ of a model directory")
     report.add_argument("model_dir", type=Path, help="model version directory (or name directory: LATEST)")
@@ -65,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     bulk.add_argument("--shards", type=int, help="number of shard files (default: from the input size)")
     bulk.add_argument("--tmp-dir", type=Path, help="where shard files go (default: the system temp)")
     bulk.add_argument("--progress", action=argparse.BooleanOptionalAction, help="progress bars")
+    bulk.add_argument("--public-key", type=Path, help="load the model only if this key (PEM) signed it")
+    keygen = sub.add_parser("keygen", help="write an Ed25519 key pair for signing models")
+    keygen.add_argument("--out", required=True, type=Path, help="directory for the two key files")
     return parser
 
 
@@ -132,6 +142,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         previous=args.previous,
         use_previous=args.use_previous,
         until=_as_of(args.until, "--until"),
+        signing_key=args.signing_key,
     )
 
 
@@ -197,29 +208,34 @@ def _score_table(scores: list[dict[str, Any]], chosen: int) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; returns the exit code (see ``EXIT_CODES``)."""
     args = build_parser().parse_args(argv)
-    try:
-        if args.command == "fit":
-            path, meta = train(config_from_args(args))
-            print(format_summary(path, meta))
-        elif args.command == "assign":
-            report = score_file(
-                args.model,
-                args.input,
-                args.output,
-                dataset_from_args(args),
-                as_of=_as_of(args.as_of),
-                shards=args.shards,
-                tmp_dir=args.tmp_dir,
-                progress=args.progress,
-            )
-            print(format_report(report, args.output))
-        elif args.command == "report":
-            from training.report import ReportOptions, write_report  # matplotlib: only here
+    return run_guarded(lambda: _run(args))
 
-            options = ReportOptions(args.demographics, args.demographics_id)
-            print(f"report written to {write_report(args.model_dir, options)}")
-    except TrainingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "fit":
+        path, meta = train(config_from_args(args))
+        print(format_summary(path, meta))
+    elif args.command == "assign":
+        report = score_file(
+            args.model,
+            args.input,
+            args.output,
+            dataset_from_args(args),
+            as_of=_as_of(args.as_of),
+            shards=args.shards,
+            tmp_dir=args.tmp_dir,
+            progress=args.progress,
+            public_key=args.public_key,
+        )
+        print(format_report(report, args.output))
+    elif args.command == "report":
+        from training.report import ReportOptions, write_report  # matplotlib: only here
+
+        options = ReportOptions(args.demographics, args.demographics_id)
+        print(f"report written to {write_report(args.model_dir, options)}")
+    elif args.command == "keygen":
+        private, public = signing.generate_keypair(args.out)
+        print(f"private key {private} (mode 0600: keep it secret, pass it to fit --signing-key)")
+        print(f"public key  {public} (give it to the service: SEGMENTS_MODEL_PUBLIC_KEY)")

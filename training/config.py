@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from segments_core.errors import DataError
+from segments_core.errors import DataError, OutputError, TrainingError
 from training.dataset import DatasetSpec
 
 
@@ -40,6 +42,12 @@ class TrainConfig:
     use_previous: bool = True
     #: Keep only lines before this time (a training cut-off).
     until: pd.Timestamp | None = None
+    #: Ed25519 private key (PEM) that signs the model's manifest; None: unsigned.
+    signing_key: Path | None = None
+
+
+#: A model name: one path component of letters, digits, ``-``, ``_`` and ``.``.
+NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def check_config(config: TrainConfig) -> None:
@@ -48,3 +56,25 @@ def check_config(config: TrainConfig) -> None:
         raise DataError(f"--k {config.k}: a segmentation needs at least 2 segments")
     if config.k is None and not 2 <= config.k_min <= config.k_max:
         raise DataError(f"--k-min {config.k_min} --k-max {config.k_max}: need 2 <= k-min <= k-max")
+    check_name(config.name)
+    check_writable(config.out)
+
+
+def check_name(name: str) -> None:
+    """Refuse a model name that is not one plain path component (``../x``, ``a/b``, ``.hidden``)."""
+    if not NAME.fullmatch(name) or name.startswith("."):
+        raise TrainingError(
+            f"--name {name!r}: a model name is letters, digits, '-', '_' and '.', "
+            "not starting with '.' (one directory under --out)"
+        )
+
+
+def check_writable(out: Path) -> None:
+    """Refuse an ``--out`` that can't take a model, before any work (nothing is created here)."""
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"--out {out}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"--out {out}: {existing} is not writable")

@@ -44,7 +44,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from segments_core import artifact, features, reference
+from segments_core import artifact, features, reference, signing
 from segments_core.errors import DataError
 from segments_core.model import SegmentModel
 from training import frames, identity, selection
@@ -166,6 +166,7 @@ def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
     check_config(config)
     started = time.perf_counter()
     report_hook = _report_hook(config)
+    key = signing.load_private_key(config.signing_key) if config.signing_key else None  # before fitting
     previous_dir = config.previous or (
         identity.latest_version(config.out, config.name) if config.use_previous else None
     )
@@ -221,6 +222,6 @@ def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
         "training_seconds": round(time.perf_counter() - started, 3),
     }
     path = artifact.save_model(  # parses the metadata as the contract (ModelMetadata) and writes that
-        config.out, config.name, version, pipeline, metadata, assignments, extras=report_hook
+        config.out, config.name, version, pipeline, metadata, assignments, extras=report_hook, signing_key=key
     )
     return path, artifact.read_metadata(path).to_dict()
