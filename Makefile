@@ -17,9 +17,10 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# uvicorn with the header/body/shutdown deadlines and JSON logs (app/serve.py).
 # --loop asyncio: under saturation uvloop answered some connections 1-2 s late (README, Performance).
 serve: install
-	$(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) --timeout-keep-alive 75 --loop asyncio
+	$(BIN)/python -m app.serve --host $(HOST) --port $(PORT) --timeout-keep-alive 75 --loop asyncio
 
 lint: install
 	$(BIN)/ruff check app training segments_core tests scripts

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import traceback
 from typing import Any
 
+import pydantic
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import RequestValidationError, ValidationException
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+
+from app.logs import mark_logged, request_id
+
+logger = logging.getLogger("segments")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 #: FastAPI's detail for a body it fails to decode.
@@ -57,6 +65,10 @@ class ModelRefused(ServiceError):
     status, title = 409, "Model refused"
 
 
+class RequestTimeout(ServiceError):
+    status, title = 408, "Request timeout"
+
+
 def field_error(field: str, message: str) -> dict[str, str]:
     return {"field": field, "message": message}
 
@@ -81,6 +93,7 @@ def problem(
     instance: str,
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    request_id: str | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": "about:blank",
@@ -91,6 +104,8 @@ def problem(
     }
     if errors:
         body["errors"] = errors
+    if request_id is not None:
+        body["request_id"] = request_id
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
@@ -125,6 +140,80 @@ def install(app: FastAPI) -> None:
         return problem(
             exc.status_code, title, str(exc.detail), request.url.path, headers=getattr(exc, "headers", None)
         )
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette re-raises after this answer; uvicorn's own "Exception in ASGI application"
+        # line for it is dropped (app.logs.LoggedOnceFilter): this is the one line.
+        rid = str(request.scope.get("state", {}).get("request_id") or request_id(request.scope))
+        mark_logged(exc)
+        where = {"request_id": rid, "method": request.method, "path": request.url.path}
+        if isinstance(exc, ClientDisconnect):
+            # The client left (or a guard answered and cut the body short): nobody reads this.
+            logger.info("client disconnected before the request body was read", extra=where)
+            return problem(400, "Client disconnected", "client disconnected", request.url.path)
+        logger.error(
+            "unhandled exception",
+            extra={**where, "exc_type": exception_type(exc), "exc_message": safe_message(exc)}
+            | {"stack": safe_stack(exc)},
+        )
+        return problem(
+            500,
+            "Internal error",
+            "internal error",
+            request.url.path,
+            headers={"X-Request-ID": rid},
+            request_id=rid,
+        )
+
+
+def exception_type(exc: BaseException) -> str:
+    kind = type(exc)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def safe_message(exc: BaseException) -> str:
+    """The exception's message; for validation errors without the ``input`` (request data) they carry."""
+    found: list[Any]
+    if isinstance(exc, pydantic.ValidationError):
+        found = exc.errors(include_url=False, include_context=False, include_input=False)
+    elif isinstance(exc, ValidationException):
+        found = [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in exc.errors()]
+    else:
+        return str(exc)
+    listed = "; ".join(f"{loc_to_field(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in found)
+    return f"{len(found)} validation error(s): {listed}"
+
+
+def safe_stack(exc: BaseException) -> str:
+    """The traceback as Python prints it (causes first), with :func:`safe_message` messages."""
+    chain: list[tuple[BaseException, str]] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    link = ""
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append((current, link))
+        if current.__cause__ is not None:
+            current, link = (
+                current.__cause__,
+                "The above exception was the direct cause of the following exception:",
+            )
+        elif current.__context__ is not None and not current.__suppress_context__:
+            current, link = (
+                current.__context__,
+                "During handling of the above exception, another exception occurred:",
+            )
+        else:
+            current = None
+    parts: list[str] = []
+    for index, (item, _) in enumerate(reversed(chain)):
+        if index:
+            parts.append(f"\n{chain[len(chain) - index][1]}\n\n")
+        parts.append("Traceback (most recent call last):\n")
+        parts.extend(traceback.format_list(traceback.extract_tb(item.__traceback__)))
+        parts.append(f"{exception_type(item)}: {safe_message(item)}\n")
+    return "".join(parts)
 
 
 def error_message(error: dict[str, Any]) -> str:

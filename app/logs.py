@@ -9,6 +9,7 @@ which could carry secrets), route, status, duration, model version. Bodies and h
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
@@ -25,7 +26,10 @@ from app.metrics import Metrics
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_logger = logging.getLogger("segments.access")
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# uvicorn's color_message is its message again with terminal colours.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+#: Set on an exception once app.errors has logged it (so uvicorn's copy of the line is dropped).
+_LOGGED = "_segments_logged"
 
 
 class JsonFormatter(logging.Formatter):
@@ -45,6 +49,19 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
+def mark_logged(exc: BaseException) -> None:
+    with contextlib.suppress(AttributeError):  # exceptions without a __dict__
+        setattr(exc, _LOGGED, True)
+
+
+class LoggedOnceFilter(logging.Filter):
+    """Drops a record about an exception the service has already logged (its one line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not getattr(exc, _LOGGED, False)
+
+
 def configure_logging(level: str) -> None:
     """Send the ``segments`` loggers to stderr as JSON lines; our access log replaces uvicorn's."""
     root = logging.getLogger("segments")
@@ -55,6 +72,29 @@ def configure_logging(level: str) -> None:
     root.setLevel(level.upper())
     root.propagate = False
     logging.getLogger("uvicorn.access").disabled = True
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, LoggedOnceFilter) for f in uvicorn_error.filters):
+        uvicorn_error.addFilter(LoggedOnceFilter())
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's ``log_config`` (``python -m app.serve``): its loggers and the root one as JSON lines."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "app.logs.JsonFormatter"}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "uvicorn.error": {"level": level.upper()},
+            # Replaced by segments.access (AccessMiddleware).
+            "uvicorn.access": {"handlers": [], "level": level.upper(), "propagate": False},
+            "py.warnings": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+        },
+        "root": {"handlers": ["stderr"], "level": "WARNING"},
+    }
 
 
 def request_id(scope: Scope) -> str:

@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 
 from app import errors
 from app.config import Settings, get_settings
+from app.deadlines import BodyTimeoutMiddleware
 from app.drift import DriftMonitor
 from app.guards import BODY_RESPONSES, BodyLimitMiddleware
 from app.logs import AccessMiddleware, configure_logging
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
     # Inside the access log, so refused bodies are logged and counted too.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyTimeoutMiddleware, body_timeout_s=settings.body_timeout_s)
     app.add_middleware(AccessMiddleware, metrics=app.state.metrics, state=app.state)
     errors.install(app)
     app.include_router(health.router)

@@ -79,9 +79,7 @@ def start_server(model_root: Path, model_dir: Path, log: Path, **env: str) -> Se
         [
             sys.executable,
             "-m",
-            "uvicorn",
-            "--factory",
-            "app.main:create_app",
+            "app.serve",
             "--host",
             "127.0.0.1",
             "--port",
@@ -126,7 +124,7 @@ def stop_server(server: Server) -> None:
 def sample_server(
     sample_model: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    """A real uvicorn process serving the sample model."""
+    """A real uvicorn process (``python -m app.serve``) serving the sample model."""
     path, _ = sample_model
     server = start_server(path.parent.parent, path, tmp_path_factory.mktemp("logs") / "uvicorn.log")
     yield server
