@@ -29,13 +29,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=int(env("SEGMENTS_WORKERS", "1")))
     parser.add_argument("--timeout-keep-alive", type=int, default=75, help="seconds (README, Performance)")
     parser.add_argument("--loop", choices=["asyncio", "uvloop", "auto"], default="asyncio")
+    parser.add_argument("--app", default="app.main:create_app", help=argparse.SUPPRESS)  # tests' own factory
     return parser.parse_args(argv)
 
 
 def build_config(args: argparse.Namespace) -> uvicorn.Config:
     settings = get_settings()
     return uvicorn.Config(
-        app="app.main:create_app",
+        app=args.app,
         factory=True,
         host=args.host,
         port=args.port,
