@@ -11,6 +11,7 @@ import numpy as np
 
 from app.errors import InvalidInput, field_error
 from app.histories import EPOCH, as_utc, history_lines, to_ns
+from app.limits import refuse
 from segments_core.features import feature_matrix
 from segments_core.model import Assignment
 from segments_core.results import STATUSES, Status
@@ -136,7 +137,7 @@ def _refuse(
         if s == "no_purchases":
             where = f"customers[{i}].{_input_of(customers[i])}"
             found.append(field_error(where, "has no purchase line left (only returns or dropped lines)"))
-    raise InvalidInput("; ".join(f"{e['field']}: {e['message']}" for e in found[:3]), found)
+    raise refuse(found)
 
 
 def answer(assigned: Assigned, explanations: list[dict[str, Any]] | None = None) -> dict[str, Any]:

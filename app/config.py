@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     )
     max_customers: int = Field(10_000, ge=1, description="customers per request")
     max_transactions: int = Field(10_000, ge=1, description="transactions per customer")
+    max_lines: int = Field(200_000, ge=1, description="transaction lines per request (all customers)")
     max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="request body size limit")
     max_future_days: float = Field(1.0, ge=0, description="how far past now a timestamp may be")
     inline_body_bytes: int = Field(

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from typing_extensions import TypedDict
 
 from app.errors import InvalidInput, error_message, field_error, loc_to_field
+from app.limits import Limits, check_json_shape, check_unique_keys, count_keys, refuse
 from app.schemas import AssignRequest, Customer, Transaction, usable_id
 
 
@@ -48,7 +49,7 @@ LEAN = TypeAdapter(LeanRequest)
 _LEAN_CUSTOMER = TypeAdapter(LeanCustomer)
 
 
-def parse_assign(body: bytes, strict: bool = False) -> dict[str, Any]:
+def parse_assign(body: bytes, strict: bool = False, limits: Limits | None = None) -> dict[str, Any]:
     """Decode and validate a /v1/assign body into plain data.
 
     A problem of the request (malformed JSON, a wrong top-level field, no customers)
@@ -56,15 +57,22 @@ def parse_assign(body: bytes, strict: bool = False) -> dict[str, Any]:
     under ``_errors`` (and its id, when usable), to be answered ``invalid``; with
     ``strict`` (here or in the body) any such customer refuses the request.
 
+    With ``limits``, the body's shape is checked on its bytes first (encoding, number of
+    objects, nesting: :mod:`app.limits`), so that no refusal costs more than the body, and a
+    key repeated in an object is refused.
+
     Raises
     ------
     InvalidInput
         Malformed JSON or a request-level schema violation, with every field that is wrong.
     """
+    keys = None if limits is None else check_json_shape(body, limits)
     try:
         request: dict[str, Any] = LEAN.validate_json(body)
     except ValidationError:
-        return _by_the_models(body, strict)
+        return _by_the_models(body, strict, keys)
+    if keys is not None and count_keys(request) != keys:
+        check_unique_keys(body)
     errors: list[dict[str, str]] = []
     for i, cust in enumerate(request["customers"]):
         if (cust.get("transactions") is None) == (cust.get("features") is None):
@@ -73,7 +81,7 @@ def parse_assign(body: bytes, strict: bool = False) -> dict[str, Any]:
             request["customers"][i] = _customer(fixed, cust, own)
             errors += own
     if errors and (strict or request.get("strict")):
-        raise InvalidInput(_summary(errors), errors)
+        raise refuse(errors)
     return request
 
 
@@ -90,7 +98,7 @@ def _customer(model: BaseModel | None, raw: Any, errors: list[dict[str, str]]) -
 _Shell = create_model("AssignRequest", __base__=AssignRequest, customers=(list[Any], Field(min_length=1)))
 
 
-def _by_the_models(body: bytes, strict: bool) -> dict[str, Any]:
+def _by_the_models(body: bytes, strict: bool, keys: int | None = None) -> dict[str, Any]:
     """A body the lean validator refused, validated by the models, customer by customer."""
     if not body.strip():
         raise InvalidInput("body: Field required", [field_error("body", "Field required")])
@@ -98,10 +106,12 @@ def _by_the_models(body: bytes, strict: bool) -> dict[str, Any]:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         data = _lenient_json(body, exc)
+    if keys is not None and isinstance(data, dict) and count_keys(data) != keys:
+        check_unique_keys(body)
     errors: list[dict[str, str]] = []
     shell = _model_errors(_Shell, data, (), errors)
     if shell is None:
-        raise InvalidInput(_summary(errors), errors)
+        raise refuse(errors)
     request = shell.model_dump(exclude_unset=True)
     customers = []
     for i, raw in enumerate(request["customers"]):
@@ -109,7 +119,7 @@ def _by_the_models(body: bytes, strict: bool) -> dict[str, Any]:
         customers.append(_customer(_model_errors(Customer, raw, ("customers", i), own), raw, own))
         errors += own
     if errors and (strict or request.get("strict")):
-        raise InvalidInput(_summary(errors), errors)
+        raise refuse(errors)
     request["customers"] = customers
     return request
 
@@ -138,6 +148,6 @@ def _lenient_json(body: bytes, error: orjson.JSONDecodeError) -> Any:
     """
     try:
         return json.loads(body)
-    except ValueError:  # JSONDecodeError, or a body that is not UTF-8
+    except (ValueError, RecursionError):  # JSONDecodeError, not UTF-8, or nested without end
         message = f"malformed JSON at character {error.pos}: {error.msg}"
         raise InvalidInput(f"body: {message}", [field_error("body", message)]) from error

@@ -22,7 +22,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from segments_core.rules import normalize_id, parse_timestamp
+from segments_core.rules import check_id, parse_timestamp
 
 ID_MAX = 128
 Id = Field(min_length=1, max_length=ID_MAX)
@@ -39,12 +39,11 @@ def _rulebook_time(value: Any) -> dt.datetime:
 
 
 def _printable_id(value: str) -> str:
-    normal = normalize_id(value)  # the rulebook's id_text rule: as training reads ids
-    if normal is None:
+    if not value.strip():
         raise ValueError("must not be blank")
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
         raise ValueError("must not contain control characters")
-    return normal
+    return check_id(value)  # the rulebook's id rules: as training reads ids
 
 
 #: ISO 8601 text by the rulebook (extended, basic, date-only; never a number), in UTC.

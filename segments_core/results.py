@@ -100,3 +100,19 @@ def typed(frame: pd.DataFrame, feature_names: list[str]) -> pd.DataFrame:
     for c in ["distance", "next_distance", *feature_names]:
         frame[c] = frame[c].astype(np.float64)
     return frame
+
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula, prefixed with ``'`` (numbers untouched)."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            text = out[col]
+            risky = text.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_START))
+            if risky.any():
+                out[col] = text.where(~risky, "'" + text.astype(str))
+    return out

@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 Outcome = Literal["kept", "dropped", "invalid", "no_purchases"]
 
@@ -56,6 +58,14 @@ RULES: tuple[Rule, ...] = (
         "an id (customer, order, product) is written as a float (`17850.0`) or with surrounding spaces",
         "kept",
         "the id is read as text without the `.0` and the spaces, so `17850.0` is `17850` everywhere",
+    ),
+    Rule(
+        "unprintable_id",
+        "line",
+        "a customer id holds a control, format or zero-width character (`\\u200b`, C1 controls, "
+        "bidirectional overrides)",
+        "invalid",
+        "such ids look like others or like nothing; they are never what a shop meant",
     ),
     Rule(
         "bad_timestamp",
@@ -174,6 +184,31 @@ DROP_CODES = tuple(r.code for r in RULES if r.outcome == "dropped")
 # --- ids ------------------------------------------------------------------------------
 
 _FLOAT_ID = re.compile(r"^(\d+)\.0$")
+
+
+UNPRINTABLE_ID = "must be printable text (no control, format or zero-width characters)"
+
+
+def check_id(value: str) -> str:
+    """One customer id by the rules ``id_text`` and ``unprintable_id``: normalized, or ValueError."""
+    normal = normalize_id(value)
+    if normal is None:
+        raise ValueError("must not be blank")
+    if not normal.isprintable():
+        raise ValueError(UNPRINTABLE_ID)
+    return normal
+
+
+#: What ``str.isprintable`` refuses, for RE2 (Arrow): other (Cc, Cf, Cs, Co, Cn), line and
+#: paragraph separators, and the spaces but the ASCII one.
+_UNPRINTABLE_RE2 = r"[\p{C}\p{Zl}\p{Zp}\x{a0}\x{1680}\x{2000}-\x{200a}\x{202f}\x{205f}\x{3000}]"
+
+
+def unprintable_ids(ids: pd.Series) -> pd.Series:
+    """Ids (normalized, NA for none) that break the ``unprintable_id`` rule, in Arrow (no per-id Python)."""
+    text = pa.array(ids.astype("string[pyarrow]"))
+    hit = pc.match_substring_regex(text, _UNPRINTABLE_RE2).fill_null(False)
+    return pd.Series(hit.to_numpy(zero_copy_only=False), index=ids.index)
 
 
 def normalize_id(value: str) -> str | None:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from segments_core.artifact import load_model
 from segments_core.errors import DataError
-from segments_core.results import format_dropped, result_columns, typed
+from segments_core.results import csv_safe, format_dropped, result_columns, typed
 from segments_core.signing import load_public_keys
 from training.dataset import DatasetSpec
 from training.frames import clean, compute_features
@@ -61,7 +61,7 @@ class _Output:
 
     def write(self, frame: pd.DataFrame) -> None:
         if self._handle is not None:
-            frame.to_csv(self._handle, header=self._header, index=False)
+            csv_safe(frame).to_csv(self._handle, header=self._header, index=False)
             self._header = False
             return
         table = pa.Table.from_pandas(frame, preserve_index=False)

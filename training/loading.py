@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 
 from segments_core.errors import DataError
-from segments_core.rules import MONEY_OUTCOMES, line_money, normalize_ids, parse_timestamps
+from segments_core.rules import (
+    MONEY_OUTCOMES,
+    UNPRINTABLE_ID,
+    line_money,
+    normalize_ids,
+    parse_timestamps,
+    unprintable_ids,
+)
 from training.dataset import ColumnMap, DatasetSpec
 from training.io import read_table
 
@@ -108,6 +115,7 @@ def canonical_lines(
     has_id = out["customer_id"].notna()
     out["timestamp"] = parse_timestamps(raw[cm.timestamp], spec.timezone)
     bad = pd.Series(False, index=raw.index)
+    _mark(report, bad, unprintable_ids(out["customer_id"]), f"customer_id {UNPRINTABLE_ID}", line_no)
     _mark(report, bad, has_id & out["timestamp"].isna(), "timestamp does not parse", line_no)
     if cm.order_id:
         out["order_id"] = normalize_ids(raw[cm.order_id])

@@ -10,12 +10,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.config import Settings
 from app.deps import SegmenterDep, SettingsDep
-from app.errors import InvalidInput, field_error
+from app.errors import field_error
 from app.guards import json_body
+from app.limits import Limits, refuse
 from app.observe import observe
 from app.parsing import parse_assign
 from app.responses import AssignResponse, Problem
-from app.schemas import AssignRequest
 from app.segmenter import Segmenter, answer
 from app.uploads import CSV_TYPES, PARQUET_TYPES
 
@@ -65,7 +65,7 @@ def answer_assign(
     body: bytes, request: Request, segmenter: Segmenter, settings: Settings, explain: bool, strict: bool
 ) -> Response:
     """Parse, assign, record and serialize one JSON /v1/assign request."""
-    parsed = parse_assign(body, strict)
+    parsed = parse_assign(body, strict, limits_of(settings))
     strict = strict or parsed.get("strict", False)
     check_limits(parsed, settings)
     loaded = segmenter.current  # once: the whole answer, explanations too, is this version's
@@ -77,23 +77,33 @@ def answer_assign(
     )
 
 
-def check_limits(body: AssignRequest | dict[str, Any], settings: Settings) -> None:
-    """Refuse requests over the customer and per-customer line limits."""
-    plain = body if isinstance(body, dict) else {"customers": [c.__dict__ for c in body.customers]}
-    customers = plain["customers"]
+def limits_of(settings: Settings) -> Limits:
+    return Limits(settings.max_customers, settings.max_transactions, settings.max_lines)
+
+
+def check_limits(body: dict[str, Any], settings: Settings) -> None:
+    """Refuse requests over the customer, per-customer line and total line limits."""
+    customers = body["customers"]
     errors = []
     if len(customers) > settings.max_customers:
         errors.append(
             field_error("customers", f"has {len(customers)} customers; the limit is {settings.max_customers}")
         )
+    total = 0
     for i, cust in enumerate(customers):
         lines = cust.get("transactions")
-        if lines is not None and len(lines) > settings.max_transactions:
-            errors.append(
-                field_error(
-                    f"customers[{i}].transactions",
-                    f"has {len(lines)} lines; the limit is {settings.max_transactions}",
+        if lines is not None:
+            total += len(lines)
+            if len(lines) > settings.max_transactions:
+                errors.append(
+                    field_error(
+                        f"customers[{i}].transactions",
+                        f"has {len(lines)} lines; the limit is {settings.max_transactions}",
+                    )
                 )
-            )
+    if total > settings.max_lines:
+        errors.append(
+            field_error("customers", f"hold {total} lines; the limit is {settings.max_lines} per request")
+        )
     if errors:
-        raise InvalidInput(errors[0]["field"] + ": " + errors[0]["message"], errors)
+        raise refuse(errors)

@@ -22,7 +22,7 @@ from app.deps import SegmenterDep, SettingsDep
 from app.errors import InvalidInput, PayloadTooLarge, field_error
 from app.observe import observe
 from app.responses import AssignResponse, Problem
-from app.routes.assign import check_limits
+from app.routes.assign import check_limits, limits_of
 from app.segmenter import answer
 from app.uploads import (
     CSV_TYPES,
@@ -100,7 +100,7 @@ def _score(
     options: tuple[dt.datetime | None, bool, bool, bool],
 ) -> Any:
     as_of, explain, strict, wants_csv = options
-    frame, word = read_upload(body, kind)
+    frame, word = read_upload(body, kind, limits_of(settings))
     assign_request, lines_of, missing_ids = upload_request(frame, word, as_of, explain)
     check_limits(assign_request, settings)
     loaded = segmenter.current  # once: the whole answer, explanations and CSV columns too

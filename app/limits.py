@@ -1,0 +1,118 @@
+"""Request limits, checked on the raw body before any per-item object is built.
+
+A refused request must cost less than an accepted one: the checks here read bytes
+(``bytes.count`` and one regular expression, both in C) and never parse.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.errors import InvalidInput, field_error
+
+#: JSON strings (with escapes): removed before counting structure, since text may hold braces.
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+#: Errors listed in one answer; the rest are counted.
+MAX_ERRORS = 50
+#: Depth of a valid request: body > customers > customer > transactions > line (or features).
+MAX_DEPTH = 5
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one request may hold."""
+
+    customers: int
+    lines_per_customer: int
+    lines: int
+
+    @property
+    def objects(self) -> int:
+        """JSON objects a request within the limits can hold (a customer, its features, its lines)."""
+        return 1 + 2 * self.customers + self.lines
+
+
+def refuse(errors: list[dict[str, str]]) -> InvalidInput:
+    """One refusal with at most :data:`MAX_ERRORS` errors listed and the rest counted."""
+    shown = errors[:MAX_ERRORS]
+    if len(errors) > MAX_ERRORS:
+        shown = [*shown, field_error("errors", f"{len(errors) - MAX_ERRORS} more errors not listed")]
+    return InvalidInput("; ".join(f"{e['field']}: {e['message']}" for e in errors[:3]), shown)
+
+
+def check_text(body: bytes) -> None:
+    """UTF-8 only: a byte order mark (UTF-8, -16 or -32) or NUL bytes are refused."""
+    if body.startswith(_BOMS) or b"\x00" in body:
+        raise refuse([field_error("body", "must be UTF-8 text without a byte order mark or NUL bytes")])
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise refuse([field_error("body", f"is not UTF-8 (byte {exc.start})")]) from None
+
+
+def check_json_shape(body: bytes, limits: Limits) -> int:
+    """Refuse a JSON body holding more objects, or deeper nesting, than a valid request can.
+
+    Strings are emptied first (text may hold braces); what is left is counted in C and its
+    depth computed with numpy: a few milliseconds per MB, nothing per item.
+
+    Returns
+    -------
+    int
+        The number of keys the body's objects hold (to find repeated keys once parsed).
+    """
+    check_text(body)
+    structure = _STRINGS.sub(b"", body)
+    brackets = structure.translate(None, _NOT_BRACKETS)
+    opens = np.frombuffer(brackets, dtype=np.uint8)
+    is_object, is_array = opens == ord("{"), opens == ord("[")
+    objects, arrays = int(is_object.sum()), int(is_array.sum())
+    if objects > limits.objects or arrays > 2 + limits.customers:
+        raise refuse(
+            [
+                field_error(
+                    "body",
+                    f"holds {objects:,} objects and {arrays:,} arrays: more than a request within the "
+                    f"limits ({limits.customers:,} customers, {limits.lines:,} lines) can hold",
+                )
+            ]
+        )
+    if len(opens):
+        steps = (is_object | is_array).astype(np.int32) * 2 - 1  # an opening +1, a closing -1
+        if int(np.cumsum(steps).max()) > MAX_DEPTH:
+            raise refuse([field_error("body", f"is nested deeper than a request ({MAX_DEPTH} levels)")])
+    return structure.count(b":")
+
+
+def check_unique_keys(body: bytes) -> None:
+    """Refuse a JSON object that repeats a key (parsers would silently keep the last)."""
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise refuse([field_error("body", f"an object repeats the key {key!r}")])
+            seen.add(key)
+        return dict(pairs)
+
+    json.loads(body, object_pairs_hook=unique)
+
+
+def count_keys(request: dict[str, Any]) -> int:
+    """Keys of a parsed request (top level, customers, features, lines)."""
+    n = len(request)
+    for cust in request.get("customers", ()):
+        if isinstance(cust, dict):
+            n += (
+                len(cust)
+                + len(cust.get("features") or ())
+                + sum(len(t) for t in cust.get("transactions") or ())
+            )
+    return n
