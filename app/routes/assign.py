@@ -31,7 +31,19 @@ require_json = json_body(*CSV_TYPES, *PARQUET_TYPES)
 ASSIGN_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AssignRequest"}}},
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/AssignRequest"}},
+            # the upload route (app.routes.upload) takes these on the same path
+            "text/csv": {
+                "schema": {
+                    "type": "string",
+                    "description": "transaction lines, UTF-8, a header row naming the columns "
+                    "customer_id, timestamp and any of order_id, amount, quantity, unit_price, "
+                    "category, product_id; query: as_of, strict, explain",
+                }
+            },
+            "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+        },
     }
 }
 
