@@ -149,8 +149,8 @@ def install(app: FastAPI) -> None:
         mark_logged(exc)
         where = {"request_id": rid, "method": request.method, "path": request.url.path}
         if isinstance(exc, ClientDisconnect):
-            # The client left (or a guard answered and cut the body short): nobody reads this.
-            logger.info("client disconnected before the request body was read", extra=where)
+            # The client left, or a guard answered (408, 413) and ended the body: nobody reads this.
+            logger.info("request body cut short (client gone, or answered by a guard)", extra=where)
             return problem(400, "Client disconnected", "client disconnected", request.url.path)
         logger.error(
             "unhandled exception",
