@@ -1,0 +1,81 @@
+"""The training CLI against bad names, unwritable outputs and signals: one error line, a documented code."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE
+from training.cli import main
+
+FIT = ["fit", "--input", str(SAMPLE), "--dataset", str(ONLINE_RETAIL_SPEC), "--k", "3", "--n-init", "1"]
+
+
+def error_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    return [line for line in capsys.readouterr().err.splitlines() if not line.startswith("[")]
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "..", ".", ".hidden", "", "sp ace", "/abs"])
+def test_a_name_that_is_not_one_plain_path_component_is_refused(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out" / "models"
+    assert main([*FIT, "--out", str(out), "--name", name, "--no-report"]) == 2
+    (line,) = error_lines(capsys)
+    assert line.startswith(f"error: --name {name!r}: a model name is letters, digits"), line
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x").exists()
+
+
+def test_an_out_under_a_regular_file_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("")
+    assert main([*FIT, "--out", str(tmp_path / "file" / "models"), "--no-report"]) == 3
+    assert error_lines(capsys) == [
+        f"error: --out {tmp_path / 'file' / 'models'}: {tmp_path / 'file'} is not a directory"
+    ]
+
+
+def test_an_unwritable_out_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root ignores directory permissions (the regular-file case above covers the code)")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        assert main([*FIT, "--out", str(locked / "models"), "--no-report"]) == 3
+        assert error_lines(capsys) == [f"error: --out {locked / 'models'}: {locked} is not writable"]
+    finally:
+        locked.chmod(0o700)
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "word"), [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")]
+)
+def test_a_signal_while_saving_removes_the_temporary_model_dir(
+    tmp_path: Path, signum: int, code: int, word: str
+) -> None:
+    """The signal lands while the report is written in the ``.tmp-*`` directory (the slow part of saving)."""
+    out = tmp_path / "models"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "training", *FIT, "--out", str(out), "--name", "s"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(out.glob("s/.tmp-*")):
+        assert proc.poll() is None, f"fit ended before saving was seen: {proc.communicate()}"
+        assert time.monotonic() < deadline, "no .tmp-* directory appeared"
+        time.sleep(0.005)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert f"error: {word}" in err and "Traceback" not in err, err
+    assert list((out / "s").iterdir()) == [], "a .tmp-* directory, a version or LATEST was left behind"
