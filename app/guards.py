@@ -14,10 +14,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PayloadTooLarge, UnsupportedMediaType, field_error, problem
+from app.memory import LARGE_BODY_BYTES, release
 from app.responses import Problem
 
 #: ``responses=`` entries for routes that read a JSON body.
@@ -70,6 +72,8 @@ class BodyLimitMiddleware:
             await send(message)
 
         await self.app(scope, counted_receive, guarded_send)
+        if total >= LARGE_BODY_BYTES:  # the request is over: its memory can go back to the system
+            await run_in_threadpool(release, total)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, seen: str) -> None:
         error = PayloadTooLarge(

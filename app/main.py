@@ -15,6 +15,7 @@ from app.deadlines import BodyTimeoutMiddleware
 from app.drift import DriftMonitor
 from app.guards import BODY_RESPONSES, BodyLimitMiddleware
 from app.logs import AccessMiddleware, configure_logging
+from app.memory import limit_arenas
 from app.metrics import Metrics
 from app.openapi import install_request_schemas
 from app.reload import install_sighup
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # What startup built (libraries, the model) lives as long as the process: keep it out
         # of the cyclic collector's full passes, which otherwise stall a request now and then.
         gc.freeze()
+        limit_arenas()  # freed request memory goes back to a few arenas, then to the system
         try:
             yield
         finally:

@@ -1,0 +1,54 @@
+"""Give the memory of a large request back to the system once it is answered.
+
+glibc keeps freed heap pages (and one arena per thread) for reuse, so a process that once
+held an 18 MB body and its transient copies stays that large. After a large body (refused
+or answered), the freed pages are returned (``malloc_trim``) and Arrow's pool releases what
+it holds; the cost, ~1 ms, is paid only by large requests.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+import pyarrow as pa
+
+#: Bodies from this size on are followed by a release.
+LARGE_BODY_BYTES = 1 << 20
+_M_ARENA_MAX = -8
+_M_MMAP_THRESHOLD = -3
+
+
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
+    return libc
+
+
+_LIBC = _glibc()
+
+
+def limit_arenas(n: int = 2) -> None:
+    """At most ``n`` malloc arenas (threadpool threads would each keep their own).
+
+    Arrow allocates from the same (system) allocator, so that its per-thread caches don't
+    keep memory either and one trim returns both.
+    """
+    if _LIBC is not None:
+        _LIBC.mallopt(_M_ARENA_MAX, n)
+        # a fixed threshold: blocks from 1 MB on (request bodies, their copies) are mapped and
+        # unmapped on free, instead of glibc raising the threshold and keeping them in the heap
+        _LIBC.mallopt(_M_MMAP_THRESHOLD, LARGE_BODY_BYTES)
+        pa.set_memory_pool(pa.system_memory_pool())
+
+
+def release(body_bytes: int) -> None:
+    """After a request whose body had ``body_bytes``: return freed memory when it was large."""
+    if body_bytes < LARGE_BODY_BYTES:
+        return
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
