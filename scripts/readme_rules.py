@@ -1,4 +1,4 @@
-"""Rewrite README.md's rule table (between the rules markers) from the rulebook.
+"""Rewrite docs/rules.md's rule table (between the rules markers) from the rulebook.
 
 Usage: ``python scripts/readme_rules.py`` (``tests/test_readme_rules.py`` fails until it is run
 after a change to :data:`segments_core.rules.RULES`).
@@ -15,14 +15,14 @@ if str(ROOT) not in sys.path:
 
 from segments_core.rules import rule_table  # noqa: E402
 
-README = ROOT / "README.md"
+RULES_DOC = ROOT / "docs" / "rules.md"
 START, END = "<!-- rules:start -->", "<!-- rules:end -->"
 
 
 def split(text: str) -> tuple[str, str, str]:
-    """README text as (before and the start marker, the block, the end marker and after)."""
+    """The page's text as (before and the start marker, the block, the end marker and after)."""
     if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
-        raise SystemExit(f"README.md: expected one {START} ... {END} block")
+        raise SystemExit(f"docs/rules.md: expected one {START} ... {END} block")
     head, rest = text.split(START, 1)
     block, tail = rest.split(END, 1)
     return head + START, block, END + tail
@@ -34,13 +34,13 @@ def render(text: str) -> str:
 
 
 def main() -> int:
-    text = README.read_text(encoding="utf-8")
+    text = RULES_DOC.read_text(encoding="utf-8")
     new = render(text)
     if new != text:
-        README.write_text(new, encoding="utf-8")
-        print("README.md: rule table rewritten")
+        RULES_DOC.write_text(new, encoding="utf-8")
+        print("docs/rules.md: rule table rewritten")
     else:
-        print("README.md: rule table up to date")
+        print("docs/rules.md: rule table up to date")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The README's rule table is the rulebook's own (segments_core.rules.rule_table)."""
+"""docs/rules.md's rule table is the rulebook's own (segments_core.rules.rule_table)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ from pathlib import Path
 
 from segments_core.rules import RULES, rule_table
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+RULES_DOC = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
 START, END = "<!-- rules:start -->", "<!-- rules:end -->"
 
 
-def test_readme_rule_table_is_generated_from_the_rulebook() -> None:
-    text = README.read_text(encoding="utf-8")
-    assert text.count(START) == 1 and text.count(END) == 1, f"README.md: one {START} ... {END} block"
+def test_rules_doc_table_is_generated_from_the_rulebook() -> None:
+    text = RULES_DOC.read_text(encoding="utf-8")
+    assert text.count(START) == 1 and text.count(END) == 1, f"docs/rules.md: one {START} ... {END} block"
     block = text.split(START, 1)[1].split(END, 1)[0]
     assert block.strip() == rule_table().strip(), (
-        "README.md's rule table differs from segments_core.rules: run `python scripts/readme_rules.py`"
+        "docs/rules.md's rule table differs from segments_core.rules: run `python scripts/readme_rules.py`"
     )
 
 
