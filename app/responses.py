@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from segments_core import contract_parts
 from segments_core import results as core_results
+from segments_core.contract import ModelMetadata
 
 
 class CustomerResult(core_results.CustomerResult):
@@ -25,7 +27,36 @@ class AssignSummary(BaseModel):
     lines_dropped: dict[str, int] = Field(description="lines the rulebook left out, per rule code")
 
 
+#: A documented example of :class:`AssignResponse` (OpenAPI), without nulls: the document drops them.
+ASSIGN_RESPONSE_EXAMPLE: dict[str, Any] = {
+    "model_version": "sample-20261130T120000Z-538a05bd",
+    "as_of": "2011-12-10T00:00:00Z",
+    "summary": {"assigned": 1, "no_purchases": 0, "invalid": 0, "lines_dropped": {"zero_price": 1}},
+    "results": [
+        {
+            "customer_id": "12347",
+            "status": "assigned",
+            "segment_id": 2,
+            "segment_name": "Loyal regulars",
+            "distance": 0.84,
+            "next_segment": {"segment_id": 0, "segment_name": "Occasional buyers", "distance": 1.37},
+            "features": {
+                "recency_days": 4.0,
+                "frequency": 4.0,
+                "monetary": 83.1,
+                "avg_order_value": 20.8,
+                "tenure_days": 69.0,
+            },
+            "lines_dropped": {"zero_price": 1},
+            "errors": [],
+        }
+    ],
+}
+
+
 class AssignResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ASSIGN_RESPONSE_EXAMPLE]})
+
     model_version: str
     as_of: dt.datetime
     summary: AssignSummary
@@ -49,19 +80,59 @@ class SegmentsResponse(BaseModel):
     segments: list[Segment]
 
 
-class ModelInfo(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class ScoreInfo(contract_parts.Closed):
+    """Scores of one k (:class:`segments_core.contract_parts.Score`); null where undefined (NaN)."""
 
-    version: str
-    name: str
-    created_at: str
+    k: Annotated[int, Field(ge=1)]
+    inertia: float
+    silhouette: float | None
+    calinski_harabasz: float | None
+    davies_bouldin: float | None
+    stability: float | None
+    stability_std: float | None
+
+
+class ComparedAlgorithmInfo(contract_parts.Closed):
+    """One algorithm's row of the comparison (:class:`segments_core.contract_parts.ComparedAlgorithm`);
+    undefined scores are null."""
+
     algorithm: str
-    data: dict[str, Any]
-    features: dict[str, Any]
-    selection: dict[str, Any]
-    segments: list[dict[str, Any]]
-    libraries: dict[str, str]
-    artifacts: dict[str, str]
+    chosen_k: Annotated[int, Field(ge=1)]
+    silhouette: float | None
+    calinski_harabasz: float | None
+    davies_bouldin: float | None
+    stability: float | None
+    inertia: float | None
+    elbow_k: int | None
+    warning: str | None
+    scores: list[ScoreInfo]
+
+
+class ComparisonInfo(contract_parts.Closed):
+    algorithms: list[ComparedAlgorithmInfo]
+
+
+class SelectionInfo(contract_parts.Selection):
+    """How k was chosen (:class:`segments_core.contract_parts.Selection`); undefined scores are null."""
+
+    # The answer's JSON form of the contract's sections: NaN scores are null there.
+    scores: list[ScoreInfo]  # type: ignore[assignment]
+    comparison: ComparisonInfo | None  # type: ignore[assignment]
+
+
+class SegmentInfo(contract_parts.Segment):
+    """One segment of the model contract (its own name: :class:`Segment` is /v1/segments')."""
+
+
+class ModelInfo(ModelMetadata):
+    """``GET /v1/model``: the served version's ``metadata.json`` (:class:`ModelMetadata`) as strict
+    JSON, NaN scores as null. Validate the JSON text (``model_validate_json``): the contract is strict.
+    """
+
+    model_config = ConfigDict(title="ModelInfo")
+
+    selection: SelectionInfo  # type: ignore[assignment]
+    segments: Annotated[list[SegmentInfo], Field(min_length=1)]  # type: ignore[assignment]
 
 
 class Health(BaseModel):

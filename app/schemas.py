@@ -106,8 +106,50 @@ class Customer(BaseModel):
         return self
 
 
+#: Documented examples of :class:`AssignRequest` (OpenAPI): timestamps in each accepted form
+#: (extended with Z, with an offset, basic, date-only, naive), and precomputed features.
+ASSIGN_EXAMPLES: list[dict[str, Any]] = [
+    {
+        "as_of": "2011-12-10T00:00:00Z",
+        "customers": [
+            {
+                "customer_id": "12347",
+                "transactions": [
+                    {"order_id": "536626", "timestamp": "2011-12-01T14:22:00Z", "amount": 25.5},
+                    {"order_id": "537001", "timestamp": "2011-11-20T09:15:00+01:00", "amount": 40.0},
+                    {
+                        "order_id": "538002",
+                        "timestamp": "20111105T101500Z",
+                        "quantity": 6,
+                        "unit_price": 2.1,
+                        "category": "kitchen",
+                    },
+                    {"timestamp": "2011-10-02", "amount": 12.0},
+                    {"order_id": "539900", "timestamp": "2011-12-05T16:00:00", "amount": -5.0},
+                ],
+            }
+        ],
+    },
+    {
+        "customers": [
+            {
+                "customer_id": "C-1001",
+                "features": {
+                    "recency_days": 12,
+                    "frequency": 5,
+                    "monetary": 420.5,
+                    "avg_order_value": 84.1,
+                    "tenure_days": 300,
+                },
+            }
+        ],
+        "explain": True,
+    },
+]
+
+
 class AssignRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [*ASSIGN_EXAMPLES]})
 
     as_of: Timestamp | None = Field(None, description="reference time; default now (UTC); naive is UTC")
     customers: list[Customer] = Field(min_length=1)

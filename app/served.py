@@ -57,8 +57,7 @@ def derive(path: Path, meta: ModelMetadata, model: SegmentModel) -> Derived:
         reference = Reference.build(meta, names)
         segments = tuple(Segment.model_validate(s.model_dump()) for s in meta.segments)
         info = meta.to_dict(nan="null")
-        json.dumps(info, allow_nan=False)
-        ModelInfo.model_validate(info)
+        ModelInfo.model_validate_json(json.dumps(info, allow_nan=False))  # the answer as documented
     except ValueError as exc:  # pydantic's ValidationError included
         message = f"{path}: the metadata parses, but what requests read cannot be built: {exc}"
         raise ArtifactError(message) from exc

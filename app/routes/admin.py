@@ -17,6 +17,7 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(req
 
 @router.post(
     "/reload",
+    operation_id="reloadModel",
     response_model=ReloadResponse,
     summary="Load a model directory under the model root beside the serving one, then swap it in",
     responses={

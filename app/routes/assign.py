@@ -40,7 +40,11 @@ ASSIGN_BODY: dict[str, Any] = {
                     "description": "transaction lines, UTF-8, a header row naming the columns "
                     "customer_id, timestamp and any of order_id, amount, quantity, unit_price, "
                     "category, product_id; query: as_of, strict, explain",
-                }
+                },
+                "example": "customer_id,order_id,timestamp,amount,category\n"
+                "12347,536626,2011-12-01T14:22:00Z,25.5,kitchen\n"
+                "12347,537001,2011-11-20,40.0,garden\n"
+                "C-1001,538002,20111105T101500Z,12.0,kitchen\n",
             },
             "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
         },
@@ -50,6 +54,7 @@ ASSIGN_BODY: dict[str, Any] = {
 
 @router.post(
     "/assign",
+    operation_id="assign",
     response_model=AssignResponse,
     summary="Assign customers (histories or precomputed features) to segments",
     responses={422: {"model": Problem}, 413: {"model": Problem}, 503: {"model": Problem}},

@@ -11,13 +11,16 @@ from app.responses import Health, Problem
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Health, summary="Liveness: the process answers")
+@router.get(
+    "/healthz", operation_id="healthz", response_model=Health, summary="Liveness: the process answers"
+)
 def healthz() -> Health:
     return Health(status="alive")
 
 
 @router.get(
     "/readyz",
+    operation_id="readyz",
     response_model=Health,
     summary="Readiness: a model is loaded",
     responses={503: {"model": Problem}},

@@ -25,6 +25,7 @@ def _drift_report(request: Request, segmenter: Any) -> dict[str, Any] | None:
 
 @router.get(
     "/metrics",
+    operation_id="metrics",
     tags=["operations"],
     summary="Prometheus metrics",
     response_class=Response,
@@ -40,6 +41,7 @@ def metrics(request: Request, segmenter: SegmenterDep) -> Response:
 
 @router.get(
     "/v1/drift",
+    operation_id="getDrift",
     tags=["operations"],
     response_model=DriftResponse,
     summary="Drift of recent assignments against the training distribution",
