@@ -136,10 +136,6 @@ def _model_errors(
         return None
 
 
-def _summary(errors: list[dict[str, str]]) -> str:
-    return "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
-
-
 def _lenient_json(body: bytes, error: orjson.JSONDecodeError) -> Any:
     """What orjson refuses, Python's json may read: NaN, Infinity, 1e999, lone surrogates.
 

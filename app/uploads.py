@@ -40,7 +40,6 @@ UPLOAD_COLUMNS = (
     "product_id",
 )
 ID_COLUMNS = ("customer_id", "order_id", "product_id")
-MAX_ERRORS = 50
 NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
 
 
