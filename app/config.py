@@ -14,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    """All settings of the service; see the README's configuration table."""
+    """All settings of the service; see the configuration table in docs/operations.md."""
 
     model_config = SettingsConfigDict(env_prefix="SEGMENTS_", env_file=None, extra="ignore")
 

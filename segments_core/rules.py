@@ -13,7 +13,7 @@ rule has an outcome:
 - ``no_purchases``: a customer status (answered and counted, never silently absent).
 
 Rules apply in the order of :data:`RULES`; a line is counted under the first rule that
-drops it. The README's rule table is generated from :data:`RULES`
+drops it. The rule table of docs/rules.md is generated from :data:`RULES`
 (``python -m segments_core.rules``), and a test fails when the two differ.
 """
 
@@ -391,7 +391,7 @@ def is_purchase(amount: np.ndarray | None, n: int) -> np.ndarray:
 
 
 def rule_table() -> str:
-    """The rulebook as a Markdown table (the README's copy is generated from it)."""
+    """The rulebook as a Markdown table (docs/rules.md holds the generated copy)."""
     rows = ["| rule | about | when | outcome | why |", "|---|---|---|---|---|"]
     rows += [f"| `{r.code}` | {r.subject} | {r.when} | {r.outcome} | {r.why} |" for r in RULES]
     return "\n".join(rows)

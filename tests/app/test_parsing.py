@@ -136,7 +136,7 @@ RULEBOOK = [
 ]
 BAD = [
     (_with([*TX, 0, "timestamp"], KeyError), "customers[0].transactions[0].timestamp"),
-    # ISO 8601 text and JSON numbers only (README "API rules"): no unix seconds, numeric text, booleans.
+    # ISO 8601 text and JSON numbers only (docs/api.md, "API rules"): no unix seconds, numeric text, booleans.
     (_with([*TX, 1, "timestamp"], 1_300_000_000), "customers[0].transactions[1].timestamp"),
     (_with([*TX, 0, "amount"], "12.5"), "customers[0].transactions[0].amount"),
     (_with([*TX, 0, "amount"], "lots"), "customers[0].transactions[0].amount"),
