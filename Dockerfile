@@ -2,15 +2,20 @@
 # Shopper Segments service: slim, multi-stage, non-root, serving the bundled model.
 
 FROM python:3.11.7-slim-bookworm AS build
+# LOCK=train also installs what training and its reports need (docker-compose's train service).
+ARG LOCK=runtime
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
+# Exact versions, every file checked against its hash (requirements/*.lock, `make lock`);
+# scikit-learn and numpy as the bundled model was saved with.
+COPY requirements ./requirements
+RUN /opt/venv/bin/pip install --no-compile --require-hashes -r "requirements/${LOCK}.lock"
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY training ./training
 COPY segments_core ./segments_core
-# Exact pins from pyproject.toml: the bundled model loads with the scikit-learn that saved it.
-RUN /opt/venv/bin/pip install --no-compile .
+RUN /opt/venv/bin/pip install --no-compile --no-deps .
 
 FROM python:3.11.7-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH \

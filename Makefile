@@ -1,26 +1,48 @@
 # Shopper Segments: `make serve` starts the service on the bundled model, `make test` runs the tests.
-# Both set up .venv from pyproject.toml's exact pins first.
+# Both install exact versions from the hashed lock files in requirements/ (`make lock` rewrites them
+# from pyproject.toml): `serve` into .venv-run, the service's runtime only; `test` into .venv, with
+# the training and dev extras.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+RUN_VENV := .venv-run
+RUN_BIN := $(RUN_VENV)/bin
 HOST ?= 0.0.0.0
 PORT ?= 8000
 DATA ?= ../shared/data
 
-.PHONY: install serve test lint browser default-model loadtest bench bench-peer
+.PHONY: install install-run lock serve test lint browser default-model loadtest bench bench-peer
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: requirements/dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(BIN)/.installed
 
+# The runtime venv: what the container holds (no training, report or test packages).
+$(RUN_BIN)/.installed: requirements/runtime.lock pyproject.toml
+	$(PYTHON) -m venv $(RUN_VENV)
+	$(RUN_BIN)/python -m pip install --quiet --require-hashes -r requirements/runtime.lock
+	$(RUN_BIN)/python -m pip install --quiet --no-deps .
+	touch $@
+
+install-run: $(RUN_BIN)/.installed
+
+# The lock files, from pyproject.toml (Python 3.11, every wheel's hash). Run after changing dependencies.
+lock: install
+	$(BIN)/uv pip compile --quiet pyproject.toml --python-version 3.11 --generate-hashes \
+		-o requirements/runtime.lock
+	$(BIN)/uv pip compile --quiet pyproject.toml --python-version 3.11 --generate-hashes --extra train \
+		-o requirements/train.lock
+	$(BIN)/uv pip compile --quiet pyproject.toml --python-version 3.11 --generate-hashes --extra train \
+		--extra dev -o requirements/dev.lock
+
 # uvicorn with the header/body/shutdown deadlines and JSON logs (app/serve.py).
 # --loop asyncio: under saturation uvloop answered some connections 1-2 s late (README, Performance).
-serve: install
-	$(BIN)/python -m app.serve --host $(HOST) --port $(PORT) --timeout-keep-alive 75 --loop asyncio
+serve: install-run
+	$(RUN_BIN)/python -m app.serve --host $(HOST) --port $(PORT) --timeout-keep-alive 75 --loop asyncio
 
 lint: install
 	$(BIN)/ruff check app training segments_core tests scripts
