@@ -92,7 +92,11 @@ def start_server(model_root: Path, model_dir: Path, log: Path, **env: str) -> Se
         stdout=handle,
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}"
+    return wait_ready(proc, f"http://127.0.0.1:{port}", log, handle)
+
+
+def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, handle: BinaryIO) -> Server:
+    """The server of ``proc`` once ``url``/readyz answers 200 (its output goes to ``log``)."""
     deadline = time.monotonic() + 120  # generous: CI machines can be loaded
     while time.monotonic() < deadline:
         if proc.poll() is not None:

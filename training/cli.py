@@ -1,45 +1,74 @@
-"""Command line: ``python -m training fit ...``."""
+"""Command line: train, score, report and sign models (python -m training, or segments).
+
+Help is fast: the parser needs no pandas or scikit-learn, the commands import them when they run.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from segments_core import signing
-from segments_core.errors import DataError
-from segments_core.rules import parse_timestamp
-from training.algorithms import ALGORITHMS
-from training.bulk import format_report, score_file
-from training.config import TrainConfig
-from training.dataset import ColumnMap, DatasetSpec
+from training.dataset import ColumnMap
 from training.exits import EXIT_CODES, run_guarded
-from training.identity import format_migration
-from training.train import train
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from training.config import TrainConfig
+    from training.dataset import DatasetSpec
 
 COLUMN_OPTIONS = [f for f in ColumnMap.__dataclass_fields__]
+#: training.algorithms.ALGORITHMS, spelled out: the parser needs no scikit-learn (a test keeps them equal).
+ALGORITHM_CHOICES = ("kmeans", "gmm", "ward")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Descriptions and epilogs as written, and every option's default in its help.
+
+    Not for an option without a default (None: its help says what happens) nor for an on/off flag.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool) or action.nargs == 0:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser(prog: str = "python -m training") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m training",
-        description=__doc__,
+        prog=prog,
+        description="Shopper Segments training: " + __doc__.splitlines()[0].removeprefix("Command line: "),
         epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    fit = sub.add_parser("fit", help="train a segment model from transactions or a customer table")
+    add_commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    return parser
+
+
+def add_commands(sub: Any) -> None:
+    """fit, report, assign and keygen, as subcommands of ``sub`` (an argparse subparsers action)."""
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(
+            name, help=help, description=help, epilog=EXIT_CODES, formatter_class=HelpFormatter
+        )
+        return parser
+
+    fit = add("fit", "train a segment model from transactions or a customer table")
     _add_input_options(fit)
     fit.add_argument("--table-columns", nargs="+", help="train a customer table on these numeric columns")
     fit.add_argument("--table-id", help="customer id column of the table")
     fit.add_argument("--log-columns", nargs="*", default=[], help="table columns to log-transform")
     fit.add_argument("--k", type=int, help="number of segments (default: chosen automatically)")
-    fit.add_argument("--k-min", type=int, default=2)
-    fit.add_argument("--k-max", type=int, default=10)
-    fit.add_argument("--seed", type=int, default=42)
-    fit.add_argument("--top-categories", type=int, default=8)
+    fit.add_argument("--k-min", type=int, default=2, help="smallest k tried when choosing k")
+    fit.add_argument("--k-max", type=int, default=10, help="largest k tried when choosing k")
+    fit.add_argument(
+        "--seed", type=int, default=42, help="random seed (the same seed and data give the same model)"
+    )
+    fit.add_argument(
+        "--top-categories", type=int, default=8, help="product categories kept as features (the rest: other)"
+    )
     fit.add_argument("--as-of", help="reference time (ISO 8601); default midnight after the last line")
     fit.add_argument("--out", type=Path, default=Path("models"), help="model root directory")
     fit.add_argument("--name", default="model", help="model name (a directory under --out)")
@@ -47,10 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--no-report", dest="report", action="store_false", help="skip report.html")
     fit.add_argument("--signing-key", type=Path, help="Ed25519 private key (PEM) that signs the model")
     _demographics_options(fit)
-    report = sub.add_parser("report", help="(re)write report.html and figures/ of a model directory")
+    report = add("report", "(re)write report.html and figures/ of a model directory")
     report.add_argument("model_dir", type=Path, help="model version directory (or name directory: LATEST)")
     _demographics_options(report)
-    fit.add_argument("--algorithm", choices=ALGORITHMS, default="kmeans", help="clustering algorithm")
+    fit.add_argument("--algorithm", choices=ALGORITHM_CHOICES, default="kmeans", help="clustering algorithm")
     fit.add_argument(
         "--compare", action="store_true", help="also fit the other algorithms and record their scores"
     )
@@ -64,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-previous", dest="use_previous", action="store_false", help="do not match a previous model"
     )
     fit.add_argument("--until", help="train only on lines before this time (ISO 8601, exclusive)")
-    bulk = sub.add_parser("assign", help="score every customer of a transaction file (streaming)")
+    bulk = add("assign", "score every customer of a transaction file (streaming)")
     bulk.add_argument("--model", required=True, type=Path, help="model version or name directory")
     _add_input_options(bulk)
     bulk.add_argument("--output", required=True, type=Path, help="output .csv or .parquet")
@@ -73,9 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     bulk.add_argument("--tmp-dir", type=Path, help="where shard files go (default: the system temp)")
     bulk.add_argument("--progress", action=argparse.BooleanOptionalAction, help="progress bars")
     bulk.add_argument("--public-key", type=Path, help="load the model only if this key (PEM) signed it")
-    keygen = sub.add_parser("keygen", help="write an Ed25519 key pair for signing models")
+    keygen = add("keygen", "write an Ed25519 key pair for signing models")
     keygen.add_argument("--out", required=True, type=Path, help="directory for the two key files")
-    return parser
 
 
 def _demographics_options(parser: argparse.ArgumentParser) -> None:
@@ -99,6 +127,8 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
 
 def dataset_from_args(args: argparse.Namespace) -> DatasetSpec:
     """The dataset spec of ``--dataset`` with the column and parsing options applied."""
+    from training.dataset import DatasetSpec
+
     dataset = DatasetSpec.from_toml(args.dataset) if args.dataset else DatasetSpec()
     overrides: dict[str, Any] = {n: getattr(args, n) for n in COLUMN_OPTIONS if getattr(args, n)}
     for opt in ("categories_file", "categories_key", "categories_column", "timezone", "max_bad_fraction"):
@@ -111,6 +141,11 @@ def _as_of(text: str | None, option: str = "--as-of") -> pd.Timestamp | None:
     """A time option read by the rulebook (ISO 8601 forms, naive is UTC, never epoch seconds)."""
     if not text:
         return None
+    import pandas as pd
+
+    from segments_core.errors import DataError
+    from segments_core.rules import parse_timestamp
+
     try:
         return pd.Timestamp(parse_timestamp(text))
     except (ValueError, OverflowError) as exc:
@@ -118,6 +153,8 @@ def _as_of(text: str | None, option: str = "--as-of") -> pd.Timestamp | None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    from training.config import TrainConfig
+
     return TrainConfig(
         input=args.input,
         dataset=dataset_from_args(args),
@@ -176,6 +213,8 @@ def format_summary(path: Path, meta: dict[str, Any]) -> str:
         lines += _score_table(run["scores"], run["chosen_k"])
     ident = meta.get("identity")
     if ident:
+        from training.identity import format_migration
+
         source = "the current LATEST model" if ident.get("previous_default") else "--previous"
         lines.append(f"segment ids kept from {ident['previous_version']} ({source}):")
         for m in ident["matches"]:
@@ -209,15 +248,23 @@ def _score_table(scores: list[dict[str, Any]], chosen: int) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run a command; returns the exit code (see ``EXIT_CODES``)."""
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run parsed arguments (of :func:`build_parser` or the ``segments`` command); the exit code."""
     return run_guarded(lambda: _run(args))
 
 
 def _run(args: argparse.Namespace) -> None:
     if args.command == "fit":
+        from training.train import train
+
         path, meta = train(config_from_args(args))
         print(format_summary(path, meta))
     elif args.command == "assign":
+        from training.bulk import format_report, score_file
+
         report = score_file(
             args.model,
             args.input,
@@ -236,6 +283,8 @@ def _run(args: argparse.Namespace) -> None:
         options = ReportOptions(args.demographics, args.demographics_id)
         print(f"report written to {write_report(args.model_dir, options)}")
     elif args.command == "keygen":
+        from segments_core import signing
+
         private, public = signing.generate_keypair(args.out)
         print(f"private key {private} (mode 0600: keep it secret, pass it to fit --signing-key)")
         print(f"public key  {public} (give it to the service: SEGMENTS_MODEL_PUBLIC_KEY)")
