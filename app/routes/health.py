@@ -14,8 +14,9 @@ router = APIRouter(tags=["health"])
 @router.get(
     "/healthz", operation_id="healthz", response_model=Health, summary="Liveness: the process answers"
 )
-def healthz() -> Health:
-    return Health(status="alive")
+def healthz(segmenter: SegmenterDep) -> Health:
+    current = segmenter.current_or_none  # alive either way; the version while a model serves
+    return Health(status="alive", model_version=current.version if current else None)
 
 
 @router.get(

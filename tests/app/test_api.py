@@ -29,7 +29,8 @@ def sample_customers() -> dict[str, dict]:
 
 
 def test_health_and_readiness(client: TestClient, sample_model: tuple[Path, dict]) -> None:
-    assert client.get("/healthz").json() == {"status": "alive", "model_version": None}
+    version = sample_model[1]["version"]
+    assert client.get("/healthz").json() == {"status": "alive", "model_version": version}
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["model_version"] == sample_model[1]["version"]
@@ -38,7 +39,9 @@ def test_health_and_readiness(client: TestClient, sample_model: tuple[Path, dict
 def test_not_ready_without_a_model(tmp_path: Path) -> None:
     settings = Settings(model_root=tmp_path, model_dir=tmp_path / "missing")
     with TestClient(create_app(settings)) as c:
-        assert c.get("/healthz").status_code == 200
+        health = c.get("/healthz")
+        assert health.status_code == 200
+        assert health.json() == {"status": "alive", "model_version": None}
         r = c.get("/readyz")
         assert r.status_code == 503
         assert r.headers["content-type"] == "application/problem+json"
