@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port, stop_server, wait_ready
+from tests.conftest import ROOT, SAMPLE, free_port, stop_server, wait_ready
 from training.algorithms import ALGORITHMS
 from training.cli import ALGORITHM_CHOICES
 from training.command import build_parser, main
@@ -87,6 +87,21 @@ def test_training_commands_keep_their_exit_codes(tmp_path: Path, capsys: pytest.
     assert exc.value.code == 2
     assert main(["keygen", "--out", str(tmp_path / "keys")]) == 0
     assert sorted(p.name for p in (tmp_path / "keys").iterdir())
+
+
+def test_training_without_the_train_extra_says_what_to_install(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['matplotlib'] = sys.modules['tqdm'] = None  # as in the runtime-only install\n"
+        "from training.command import main\n"
+        f"sys.exit(main(['fit', '--input', {str(SAMPLE)!r}, '--out', {str(tmp_path)!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert (
+        "error: segments fit needs the train extra (pip install 'shopper-segments[train]')" in result.stderr
+    )
 
 
 def test_python_m_training_still_works(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ from pathlib import Path
 from training.cli import EXIT_CODES, HelpFormatter, add_commands
 
 DISTRIBUTION = "shopper-segments"
+#: What the train extra adds (pyproject.toml); the service's runtime install lacks them.
+TRAIN_EXTRA = frozenset({"matplotlib", "tqdm"})
 SERVE_EXIT_CODES = """exit codes:
   2    bad arguments
   3    the server could not start (e.g. the port is in use)
@@ -89,7 +91,14 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args)
     from training.cli import run
 
-    return run(args)
+    try:
+        return run(args)
+    except ModuleNotFoundError as exc:
+        if exc.name not in TRAIN_EXTRA:
+            raise
+        extra = f"pip install '{DISTRIBUTION}[train]'"
+        print(f"error: segments {args.command} needs the train extra ({extra}): {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
