@@ -15,6 +15,7 @@ COPY pyproject.toml README.md ./
 COPY app ./app
 COPY training ./training
 COPY segments_core ./segments_core
+COPY shopper_segments ./shopper_segments
 RUN /opt/venv/bin/pip install --no-compile --no-deps .
 
 FROM python:3.11.7-slim-bookworm AS runtime
@@ -33,4 +34,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2).status != 200)"]
 # The same start command as `make serve`.
-CMD ["python", "-m", "app.serve", "--host", "0.0.0.0", "--port", "8000", "--timeout-keep-alive", "75", "--loop", "asyncio"]
+CMD ["python", "-m", "shopper_segments.app.serve", "--host", "0.0.0.0", "--port", "8000", "--timeout-keep-alive", "75", "--loop", "asyncio"]

@@ -42,7 +42,7 @@ lock: install
 # uvicorn with the header/body/shutdown deadlines and JSON logs (app/serve.py).
 # --loop asyncio: under saturation uvloop answered some connections 1-2 s late (README, Performance).
 serve: install-run
-	$(RUN_BIN)/python -m app.serve --host $(HOST) --port $(PORT) --timeout-keep-alive 75 --loop asyncio
+	$(RUN_BIN)/python -m shopper_segments.app.serve --host $(HOST) --port $(PORT) --timeout-keep-alive 75 --loop asyncio
 
 lint: install
 	$(BIN)/ruff check app training segments_core tests scripts

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from app.errors import InvalidInput, field_error
-from app.histories import EPOCH, as_utc, history_lines, to_ns
-from app.limits import refuse
-from segments_core.features import feature_matrix
-from segments_core.model import Assignment
-from segments_core.results import STATUSES, Status
+from shopper_segments.app.errors import InvalidInput, field_error
+from shopper_segments.app.histories import EPOCH, as_utc, history_lines, to_ns
+from shopper_segments.app.limits import refuse
+from shopper_segments.core.features import feature_matrix
+from shopper_segments.core.model import Assignment
+from shopper_segments.core.results import STATUSES, Status
 
 if TYPE_CHECKING:
-    from app.segmenter import LoadedModel
+    from shopper_segments.app.segmenter import LoadedModel
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from app.config import get_settings
-from app.errors import RequestTimeout, field_error, problem
+from shopper_segments.app.config import get_settings
+from shopper_segments.app.errors import RequestTimeout, field_error, problem
 
 logger = logging.getLogger("segments")
 

@@ -10,8 +10,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.config import Settings, get_settings
-from app.segmenter import Segmenter
+from shopper_segments.app.config import Settings, get_settings
+from shopper_segments.app.segmenter import Segmenter
 
 
 async def get_segmenter(request: Request) -> Segmenter:

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from segments_core import reference
-from segments_core.contract import ModelMetadata
+from shopper_segments.core import reference
+from shopper_segments.core.contract import ModelMetadata
 
 if TYPE_CHECKING:
-    from app.segmenter import LoadedModel
+    from shopper_segments.app.segmenter import LoadedModel
 
 
 @dataclass(frozen=True)

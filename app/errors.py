@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from app.logs import mark_logged, request_id
+from shopper_segments.app.logs import mark_logged, request_id
 
 logger = logging.getLogger("segments")
 

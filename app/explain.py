@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.responses import CentroidGap, Explanation, FeatureContribution
-from segments_core.model import SegmentModel
+from shopper_segments.app.responses import CentroidGap, Explanation, FeatureContribution
+from shopper_segments.core.model import SegmentModel
 
 
 def explain(

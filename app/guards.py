@@ -18,9 +18,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLarge, UnsupportedMediaType, field_error, problem
-from app.memory import LARGE_BODY_BYTES, release
-from app.responses import Problem
+from shopper_segments.app.errors import PayloadTooLarge, UnsupportedMediaType, field_error, problem
+from shopper_segments.app.memory import LARGE_BODY_BYTES, release
+from shopper_segments.app.responses import Problem
 
 #: ``responses=`` entries for routes that read a JSON body.
 BODY_RESPONSES: dict[int | str, dict[str, Any]] = {

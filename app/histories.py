@@ -8,10 +8,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from app.errors import field_error
-from segments_core.features import FeatureSpec, LineArrays
-from segments_core.results import Status
-from segments_core.rules import (
+from shopper_segments.app.errors import field_error
+from shopper_segments.core.features import FeatureSpec, LineArrays
+from shopper_segments.core.results import Status
+from shopper_segments.core.rules import (
     DROP_CODES,
     DUPLICATE_KEY,
     KEPT,

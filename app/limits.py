@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from app.errors import InvalidInput, field_error
+from shopper_segments.app.errors import InvalidInput, field_error
 
 #: JSON strings (with escapes): removed before counting structure, since text may hold braces.
 _STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)

@@ -9,19 +9,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from app import errors
-from app.config import Settings, get_settings
-from app.deadlines import BodyTimeoutMiddleware
-from app.drift import DriftMonitor
-from app.guards import BODY_RESPONSES, BodyLimitMiddleware
-from app.logs import AccessMiddleware, configure_logging
-from app.memory import limit_arenas
-from app.metrics import Metrics
-from app.openapi import install_request_schemas
-from app.reload import install_sighup
-from app.routes import admin, assign, floor, health, observability, page, segments, upload
-from app.security import API_KEY_RESPONSES, require_api_key
-from app.segmenter import Segmenter
+from shopper_segments.app import errors
+from shopper_segments.app.config import Settings, get_settings
+from shopper_segments.app.deadlines import BodyTimeoutMiddleware
+from shopper_segments.app.drift import DriftMonitor
+from shopper_segments.app.guards import BODY_RESPONSES, BodyLimitMiddleware
+from shopper_segments.app.logs import AccessMiddleware, configure_logging
+from shopper_segments.app.memory import limit_arenas
+from shopper_segments.app.metrics import Metrics
+from shopper_segments.app.openapi import install_request_schemas
+from shopper_segments.app.reload import install_sighup
+from shopper_segments.app.routes import admin, assign, floor, health, observability, page, segments, upload
+from shopper_segments.app.security import API_KEY_RESPONSES, require_api_key
+from shopper_segments.app.segmenter import Segmenter
 
 logger = logging.getLogger("segments")
 

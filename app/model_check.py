@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from segments_core.artifact import ASSIGNMENTS
-from segments_core.errors import ArtifactError
-from segments_core.model import SegmentModel
+from shopper_segments.core.artifact import ASSIGNMENTS
+from shopper_segments.core.errors import ArtifactError
+from shopper_segments.core.model import SegmentModel
 
 CHECK_ROWS = 256
 

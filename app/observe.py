@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.drift import DriftMonitor
-from app.explain import explain
-from app.metrics import Metrics
-from app.segmenter import Assigned
+from shopper_segments.app.drift import DriftMonitor
+from shopper_segments.app.explain import explain
+from shopper_segments.app.metrics import Metrics
+from shopper_segments.app.segmenter import Assigned
 
 
 def observe(state: Any, assigned: Assigned, explain_it: bool) -> list[dict[str, Any]] | None:

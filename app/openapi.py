@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from app.errors import PROBLEM_MEDIA_TYPE
-from app.responses import Problem
-from app.schemas import AssignRequest
+from shopper_segments.app.errors import PROBLEM_MEDIA_TYPE
+from shopper_segments.app.responses import Problem
+from shopper_segments.app.schemas import AssignRequest
 
 #: Models documented as request bodies by reference (routes read them from raw bytes).
 REQUEST_MODELS = (AssignRequest,)

@@ -18,9 +18,9 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, with_config
 from typing_extensions import TypedDict
 
-from app.errors import InvalidInput, error_message, field_error, loc_to_field
-from app.limits import Limits, check_json_shape, check_unique_keys, count_keys, refuse
-from app.schemas import AssignRequest, Customer, Transaction, usable_id
+from shopper_segments.app.errors import InvalidInput, error_message, field_error, loc_to_field
+from shopper_segments.app.limits import Limits, check_json_shape, check_unique_keys, count_keys, refuse
+from shopper_segments.app.schemas import AssignRequest, Customer, Transaction, usable_id
 
 
 def lean_schema(model: type[BaseModel], nested: dict[str, Any], bare: dict[str, Any] | None = None) -> Any:

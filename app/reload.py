@@ -8,8 +8,8 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from app.errors import ServiceError
-from app.segmenter import LoadedModel, Segmenter
+from shopper_segments.app.errors import ServiceError
+from shopper_segments.app.segmenter import LoadedModel, Segmenter
 
 logger = logging.getLogger("segments")
 

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from segments_core import contract_parts
-from segments_core import results as core_results
-from segments_core.contract import ModelMetadata
+from shopper_segments.core import contract_parts
+from shopper_segments.core import results as core_results
+from shopper_segments.core.contract import ModelMetadata
 
 
 class CustomerResult(core_results.CustomerResult):

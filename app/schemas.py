@@ -22,7 +22,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from segments_core.rules import check_id, parse_timestamp
+from shopper_segments.core.rules import check_id, parse_timestamp
 
 ID_MAX = 128
 Id = Field(min_length=1, max_length=ID_MAX)

@@ -22,9 +22,9 @@ from fastapi import Depends
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
-from app.deps import SettingsDep
-from app.errors import Forbidden, Unauthorized
-from app.responses import Problem
+from shopper_segments.app.deps import SettingsDep
+from shopper_segments.app.errors import Forbidden, Unauthorized
+from shopper_segments.app.responses import Problem
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="segments"'}
 

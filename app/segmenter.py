@@ -9,17 +9,17 @@ from typing import Any
 
 import orjson
 
-from app.assigning import Assigned, answer, assign_request
-from app.errors import ModelRefused, NotReady, field_error
-from app.model_check import check_model
-from app.parsing import parse_assign
-from app.responses import AssignResponse
-from app.served import Derived, derive
-from segments_core.artifact import load_verified, resolve_model_dir
-from segments_core.contract import ModelMetadata
-from segments_core.errors import ArtifactError, MetadataError
-from segments_core.model import SegmentModel
-from segments_core.signing import load_public_keys
+from shopper_segments.app.assigning import Assigned, answer, assign_request
+from shopper_segments.app.errors import ModelRefused, NotReady, field_error
+from shopper_segments.app.model_check import check_model
+from shopper_segments.app.parsing import parse_assign
+from shopper_segments.app.responses import AssignResponse
+from shopper_segments.app.served import Derived, derive
+from shopper_segments.core.artifact import load_verified, resolve_model_dir
+from shopper_segments.core.contract import ModelMetadata
+from shopper_segments.core.errors import ArtifactError, MetadataError
+from shopper_segments.core.model import SegmentModel
+from shopper_segments.core.signing import load_public_keys
 
 
 @dataclass(frozen=True)

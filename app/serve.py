@@ -16,9 +16,9 @@ import sys
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from app.config import get_settings
-from app.deadlines import HeaderDeadlineProtocol
-from app.logs import log_config
+from shopper_segments.app.config import get_settings
+from shopper_segments.app.deadlines import HeaderDeadlineProtocol
+from shopper_segments.app.logs import log_config
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,7 +29,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=int(env("SEGMENTS_WORKERS", "1")))
     parser.add_argument("--timeout-keep-alive", type=int, default=75, help="seconds (README, Performance)")
     parser.add_argument("--loop", choices=["asyncio", "uvloop", "auto"], default="asyncio")
-    parser.add_argument("--app", default="app.main:create_app", help=argparse.SUPPRESS)  # tests' own factory
+    parser.add_argument(
+        "--app", default="shopper_segments.app.main:create_app", help=argparse.SUPPRESS
+    )  # tests' own factory
     return parser.parse_args(argv)
 
 

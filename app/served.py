@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.drift import Reference
-from app.responses import ModelInfo, Segment
-from segments_core.contract import ModelMetadata
-from segments_core.errors import ArtifactError
-from segments_core.model import SegmentModel
+from shopper_segments.app.drift import Reference
+from shopper_segments.app.responses import ModelInfo, Segment
+from shopper_segments.core.contract import ModelMetadata
+from shopper_segments.core.errors import ArtifactError
+from shopper_segments.core.model import SegmentModel
 
 
 @dataclass(frozen=True)

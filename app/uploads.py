@@ -21,11 +21,11 @@ import pyarrow.parquet as pq
 from pydantic import TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from app.errors import InvalidInput, field_error
-from app.limits import Limits, check_text, refuse
-from app.schemas import CustomerId
-from segments_core.results import CustomerResult, csv_safe, result_frame
-from segments_core.rules import normalize_ids
+from shopper_segments.app.errors import InvalidInput, field_error
+from shopper_segments.app.limits import Limits, check_text, refuse
+from shopper_segments.app.schemas import CustomerId
+from shopper_segments.core.results import CustomerResult, csv_safe, result_frame
+from shopper_segments.core.rules import normalize_ids
 
 CSV_TYPES = ("text/csv",)
 PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet")

@@ -27,8 +27,8 @@ COLUMNS = ["customer_id", "order_id", "timestamp", "amount", "category"]
 
 
 def ours(path: Path) -> pd.DataFrame:
-    from segments_core.features import rfm_spec
-    from training.frames import features_from_parquet
+    from shopper_segments.core.features import rfm_spec
+    from shopper_segments.training.frames import features_from_parquet
 
     return features_from_parquet(path, rfm_spec(True, CATEGORIES), AS_OF)
 

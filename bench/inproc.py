@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from app.histories import history_lines, to_ns
-from segments_core.artifact import load_model
-from segments_core.features import feature_matrix, transform_features
-from segments_core.model import SegmentModel
+from shopper_segments.app.histories import history_lines, to_ns
+from shopper_segments.core.artifact import load_model
+from shopper_segments.core.features import feature_matrix, transform_features
+from shopper_segments.core.model import SegmentModel
 
 AS_OF = dt.datetime(2011, 12, 10, tzinfo=dt.UTC)
 FAR = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)

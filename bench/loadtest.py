@@ -34,10 +34,9 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 90) -> 
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as r:
+            if r.status == 200:
+                return
         time.sleep(0.3)
     raise RuntimeError(f"{url} not ready")
 
@@ -109,8 +108,8 @@ def features_bodies(model_dir: Path) -> tuple[bytes, bytes]:
     """One customer's precomputed features: for us (original units) and for MLServer (transformed)."""
     import numpy as np
 
-    from segments_core.artifact import load_model
-    from segments_core.features import transform_features
+    from shopper_segments.core.artifact import load_model
+    from shopper_segments.core.features import transform_features
 
     meta, _, model = load_model(model_dir)
     names = model.spec.names
@@ -123,7 +122,7 @@ def features_bodies(model_dir: Path) -> tuple[bytes, bytes]:
 
 def our_service(model_dir: Path, out: Path) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
     port = free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--host", "127.0.0.1",
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", "shopper_segments.app.main:create_app", "--host", "127.0.0.1",
            "--port", str(port), "--workers", "1", "--timeout-keep-alive", "75", "--loop", "asyncio"]  # fmt: skip
     env = {"SEGMENTS_MODEL_DIR": str(model_dir.resolve()), "SEGMENTS_BENCH_FLOOR": "1", "PYTHONPATH": str(ROOT)}
     ctx = serve(cmd, env, f"http://127.0.0.1:{port}/readyz", out / "uvicorn.log")

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-
 LAYOUTS = {"customer": "grouped by customer", "time": "in time order"}
 
 

@@ -69,7 +69,7 @@ def main() -> None:
     hostile = [(name, build()) for name, build, _, _ in CATALOGUE if args.only.lower() in name.lower()]
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "shopper_segments.app.serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -112,7 +112,7 @@ def start_server(
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "SEGMENTS_MODEL_ROOT": str(model_root), "SEGMENTS_MODEL_DIR": str(model_dir)}
-    command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app"]
+    command = [sys.executable, "-m", "uvicorn", "--factory", "shopper_segments.app.main:create_app"]
     with log.open("wb") as handle:
         proc = subprocess.Popen(
             [*command, "--host", "127.0.0.1", "--port", str(port), *SERVE_OPTIONS, *extra],

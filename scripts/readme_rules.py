@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from segments_core.rules import rule_table  # noqa: E402
+from shopper_segments.core.rules import rule_table  # noqa: E402
 
 RULES_DOC = ROOT / "docs" / "rules.md"
 START, END = "<!-- rules:start -->", "<!-- rules:end -->"

@@ -29,10 +29,10 @@ import sklearn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sklearn.pipeline import Pipeline
 
-from segments_core import contract, signing
-from segments_core.contract import ModelMetadata
-from segments_core.errors import ArtifactError
-from segments_core.manifest import (
+from shopper_segments.core import contract, signing
+from shopper_segments.core.contract import ModelMetadata
+from shopper_segments.core.errors import ArtifactError
+from shopper_segments.core.manifest import (
     MANIFEST,
     confined,
     read_manifest,
@@ -42,7 +42,7 @@ from segments_core.manifest import (
     verify_manifest,
     write_manifest,
 )
-from segments_core.model import SegmentModel
+from shopper_segments.core.model import SegmentModel
 
 __all__ = [
     "ASSIGNMENTS",

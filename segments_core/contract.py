@@ -21,7 +21,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import to_jsonable_python
 
-from segments_core.contract_parts import (
+from shopper_segments.core.contract_parts import (
     Artifacts,
     DataSummary,
     FeatureBin,
@@ -33,8 +33,8 @@ from segments_core.contract_parts import (
     Segment,
     Selection,
 )
-from segments_core.errors import MetadataError
-from segments_core.features import FeatureSpec
+from shopper_segments.core.errors import MetadataError
+from shopper_segments.core.features import FeatureSpec
 
 __all__ = [
     "SCHEMA_PATH",

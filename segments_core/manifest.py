@@ -12,7 +12,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from segments_core.errors import ArtifactError
+from shopper_segments.core.errors import ArtifactError
 
 MANIFEST = "MANIFEST.sha256"
 #: Files every manifest must list (the metadata and the artifacts the service loads).

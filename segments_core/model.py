@@ -20,7 +20,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestCentroid
 from sklearn.pipeline import Pipeline
 
-from segments_core.features import FeatureSpec, transform_features, transform_plan
+from shopper_segments.core.features import FeatureSpec, transform_features, transform_plan
 
 
 class Assignment(NamedTuple):

@@ -20,8 +20,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from segments_core.errors import ArtifactError
-from segments_core.manifest import MANIFEST, confined
+from shopper_segments.core.errors import ArtifactError
+from shopper_segments.core.manifest import MANIFEST, confined
 
 SIGNATURE = MANIFEST + ".sig"
 PRIVATE_KEY = "signing.pem"

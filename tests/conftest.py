@@ -14,9 +14,9 @@ from typing import BinaryIO
 import httpx
 import pytest
 
-from training.config import TrainConfig
-from training.dataset import DatasetSpec
-from training.train import train
+from shopper_segments.training.config import TrainConfig
+from shopper_segments.training.dataset import DatasetSpec
+from shopper_segments.training.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "data" / "online_retail_sample.csv.gz"
@@ -79,7 +79,7 @@ def start_server(model_root: Path, model_dir: Path, log: Path, **env: str) -> Se
         [
             sys.executable,
             "-m",
-            "app.serve",
+            "shopper_segments.app.serve",
             "--host",
             "127.0.0.1",
             "--port",

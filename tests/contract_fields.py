@@ -14,7 +14,7 @@ from typing import Any, Union
 
 from pydantic import BaseModel
 
-from segments_core.contract import ModelMetadata
+from shopper_segments.core.contract import ModelMetadata
 
 
 @dataclass(frozen=True)

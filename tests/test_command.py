@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shopper_segments.training.algorithms import ALGORITHMS
+from shopper_segments.training.cli import ALGORITHM_CHOICES
+from shopper_segments.training.command import build_parser, main
 from tests.conftest import ROOT, SAMPLE, free_port, stop_server, wait_ready
-from training.algorithms import ALGORITHMS
-from training.cli import ALGORITHM_CHOICES
-from training.command import build_parser, main
 
 SEGMENTS = Path(sys.executable).parent / "segments"
 

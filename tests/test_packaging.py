@@ -64,3 +64,25 @@ def test_locked_versions_agree_between_the_locks() -> None:
     runtime, train, dev = (_pins(lock) for lock in LOCKS.values())
     assert all(train[name] == version for name, version in runtime.items())
     assert all(dev[name] == version for name, version in train.items())
+
+
+def test_the_installed_distribution_has_one_import_root(tmp_path: Path) -> None:
+    """Outside the repository only ``shopper_segments`` is importable: a user's own ``app`` or
+    ``training`` package is never shadowed by ours."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import importlib.util as u, json;"
+        "print(json.dumps({n: (s.origin if (s := u.find_spec(n)) else None) for n in "
+        "['app', 'training', 'segments_core', 'shopper_segments', 'shopper_segments.app', "
+        "'shopper_segments.training', 'shopper_segments.core']}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    found = json.loads(out.stdout)
+    assert found["app"] is None and found["training"] is None and found["segments_core"] is None
+    assert Path(found["shopper_segments.app"]).resolve() == ROOT / "app" / "__init__.py"
+    assert Path(found["shopper_segments.training"]).resolve() == ROOT / "training" / "__init__.py"
+    assert Path(found["shopper_segments.core"]).resolve() == ROOT / "segments_core" / "__init__.py"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from segments_core.rules import RULES, rule_table
+from shopper_segments.core.rules import RULES, rule_table
 
 RULES_DOC = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
 START, END = "<!-- rules:start -->", "<!-- rules:end -->"

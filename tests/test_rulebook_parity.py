@@ -26,15 +26,15 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from app.config import Settings
-from app.main import create_app
-from segments_core.results import parse_dropped
+from shopper_segments.app.config import Settings
+from shopper_segments.app.main import create_app
+from shopper_segments.core.results import parse_dropped
+from shopper_segments.training.bulk import score_file
+from shopper_segments.training.cli import main as cli_main
+from shopper_segments.training.dataset import ColumnMap, DatasetSpec
+from shopper_segments.training.frames import clean
+from shopper_segments.training.loading import load_transactions
 from tests.conftest import ROOT, train_sample
-from training.bulk import score_file
-from training.cli import main as cli_main
-from training.dataset import ColumnMap, DatasetSpec
-from training.frames import clean
-from training.loading import load_transactions
 
 AS_OF = "2011-12-10T00:00:00Z"
 AS_OF_TS = pd.Timestamp(AS_OF)

@@ -21,13 +21,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from segments_core.artifact import load_model
-from segments_core.errors import DataError
-from segments_core.results import csv_safe, format_dropped, result_columns, typed
-from segments_core.signing import load_public_keys
-from training.dataset import DatasetSpec
-from training.frames import clean, compute_features
-from training.shards import BLOCK_BYTES, default_shards, file_kind, partition, read_shard
+from shopper_segments.core.artifact import load_model
+from shopper_segments.core.errors import DataError
+from shopper_segments.core.results import csv_safe, format_dropped, result_columns, typed
+from shopper_segments.core.signing import load_public_keys
+from shopper_segments.training.dataset import DatasetSpec
+from shopper_segments.training.frames import clean, compute_features
+from shopper_segments.training.shards import BLOCK_BYTES, default_shards, file_kind, partition, read_shard
 
 MAX_EXAMPLES = 5
 

@@ -9,14 +9,14 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from training.dataset import ColumnMap
-from training.exits import EXIT_CODES, run_guarded
+from shopper_segments.training.dataset import ColumnMap
+from shopper_segments.training.exits import EXIT_CODES, run_guarded
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from training.config import TrainConfig
-    from training.dataset import DatasetSpec
+    from shopper_segments.training.config import TrainConfig
+    from shopper_segments.training.dataset import DatasetSpec
 
 COLUMN_OPTIONS = [f for f in ColumnMap.__dataclass_fields__]
 #: training.algorithms.ALGORITHMS, spelled out: the parser needs no scikit-learn (a test keeps them equal).
@@ -127,7 +127,7 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
 
 def dataset_from_args(args: argparse.Namespace) -> DatasetSpec:
     """The dataset spec of ``--dataset`` with the column and parsing options applied."""
-    from training.dataset import DatasetSpec
+    from shopper_segments.training.dataset import DatasetSpec
 
     dataset = DatasetSpec.from_toml(args.dataset) if args.dataset else DatasetSpec()
     overrides: dict[str, Any] = {n: getattr(args, n) for n in COLUMN_OPTIONS if getattr(args, n)}
@@ -143,8 +143,8 @@ def _as_of(text: str | None, option: str = "--as-of") -> pd.Timestamp | None:
         return None
     import pandas as pd
 
-    from segments_core.errors import DataError
-    from segments_core.rules import parse_timestamp
+    from shopper_segments.core.errors import DataError
+    from shopper_segments.core.rules import parse_timestamp
 
     try:
         return pd.Timestamp(parse_timestamp(text))
@@ -153,7 +153,7 @@ def _as_of(text: str | None, option: str = "--as-of") -> pd.Timestamp | None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    from training.config import TrainConfig
+    from shopper_segments.training.config import TrainConfig
 
     return TrainConfig(
         input=args.input,
@@ -213,7 +213,7 @@ def format_summary(path: Path, meta: dict[str, Any]) -> str:
         lines += _score_table(run["scores"], run["chosen_k"])
     ident = meta.get("identity")
     if ident:
-        from training.identity import format_migration
+        from shopper_segments.training.identity import format_migration
 
         source = "the current LATEST model" if ident.get("previous_default") else "--previous"
         lines.append(f"segment ids kept from {ident['previous_version']} ({source}):")
@@ -258,12 +258,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> None:
     if args.command == "fit":
-        from training.train import train
+        from shopper_segments.training.train import train
 
         path, meta = train(config_from_args(args))
         print(format_summary(path, meta))
     elif args.command == "assign":
-        from training.bulk import format_report, score_file
+        from shopper_segments.training.bulk import format_report, score_file
 
         report = score_file(
             args.model,
@@ -278,12 +278,12 @@ def _run(args: argparse.Namespace) -> None:
         )
         print(format_report(report, args.output))
     elif args.command == "report":
-        from training.report import ReportOptions, write_report  # matplotlib: only here
+        from shopper_segments.training.report import ReportOptions, write_report  # matplotlib: only here
 
         options = ReportOptions(args.demographics, args.demographics_id)
         print(f"report written to {write_report(args.model_dir, options)}")
     elif args.command == "keygen":
-        from segments_core import signing
+        from shopper_segments.core import signing
 
         private, public = signing.generate_keypair(args.out)
         print(f"private key {private} (mode 0600: keep it secret, pass it to fit --signing-key)")

@@ -13,7 +13,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from training.cli import EXIT_CODES, HelpFormatter, add_commands
+from shopper_segments.training.cli import EXIT_CODES, HelpFormatter, add_commands
 
 DISTRIBUTION = "shopper-segments"
 #: What the train extra adds (pyproject.toml); the service's runtime install lacks them.
@@ -73,7 +73,7 @@ def serve(args: argparse.Namespace) -> int:
         model = args.model.expanduser().resolve()
         os.environ["SEGMENTS_MODEL_DIR"] = str(model)
         os.environ.setdefault("SEGMENTS_MODEL_ROOT", str(model.parent))
-    from app import serve as app_serve  # uvicorn, FastAPI: only now
+    from shopper_segments.app import serve as app_serve  # uvicorn, FastAPI: only now
 
     argv = ["--host", args.host, "--port", str(args.port), "--workers", str(args.workers)]
     argv += ["--timeout-keep-alive", str(args.timeout_keep_alive), "--loop", "asyncio"]
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
-    from training.cli import run
+    from shopper_segments.training.cli import run
 
     try:
         return run(args)

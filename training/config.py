@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from segments_core.errors import DataError, OutputError, TrainingError
-from training.dataset import DatasetSpec
+from shopper_segments.core.errors import DataError, OutputError, TrainingError
+from shopper_segments.training.dataset import DatasetSpec
 
 
 @dataclass

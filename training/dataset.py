@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from segments_core.errors import DataError
+from shopper_segments.core.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segments_core.errors import DataError
-from segments_core.model import SegmentModel
-from training import identity
-from training.naming import name_segments
-from training.prepared import Prepared
+from shopper_segments.core.errors import DataError
+from shopper_segments.core.model import SegmentModel
+from shopper_segments.training import identity
+from shopper_segments.training.naming import name_segments
+from shopper_segments.training.prepared import Prepared
 
 
 def evaluate(

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from segments_core.errors import ArtifactError, OutputError, TrainingError
+from shopper_segments.core.errors import ArtifactError, OutputError, TrainingError
 
 #: Exit codes of an interrupted run: 128 + the signal number, as shells report it.
 EXIT_SIGINT = 128 + signal.SIGINT

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from segments_core.features import OTHER_CATEGORY, FeatureSpec, LineArrays, feature_matrix
-from segments_core.rules import DROP_CODES, DUPLICATE_KEY, KEPT, MONEY_OUTCOMES, ZERO_AMOUNT
-from training.coding import column_numpy, dictionary_codes, nanoseconds, order_codes
-from training.io import parquet_columns
+from shopper_segments.core.features import OTHER_CATEGORY, FeatureSpec, LineArrays, feature_matrix
+from shopper_segments.core.rules import DROP_CODES, DUPLICATE_KEY, KEPT, MONEY_OUTCOMES, ZERO_AMOUNT
+from shopper_segments.training.coding import column_numpy, dictionary_codes, nanoseconds, order_codes
+from shopper_segments.training.io import parquet_columns
 
 
 def top_categories(lines: pd.DataFrame, n: int) -> list[str]:

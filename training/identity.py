@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from segments_core import artifact
-from segments_core.contract import ModelMetadata
-from segments_core.errors import ArtifactError
-from segments_core.features import FeatureSpec, transform_features
-from segments_core.model import SegmentModel
+from shopper_segments.core import artifact
+from shopper_segments.core.contract import ModelMetadata
+from shopper_segments.core.errors import ArtifactError
+from shopper_segments.core.features import FeatureSpec, transform_features
+from shopper_segments.core.model import SegmentModel
 
 #: Farthest two centroids may be (scaled units, Euclidean over the shared features)
 #: and still be the same segment.

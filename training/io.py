@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segments_core.errors import DataError
+from shopper_segments.core.errors import DataError
 
 
 def read_header(path: Path) -> list[str]:

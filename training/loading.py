@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from segments_core.errors import DataError
-from segments_core.rules import (
+from shopper_segments.core.errors import DataError
+from shopper_segments.core.rules import (
     MONEY_OUTCOMES,
     UNPRINTABLE_ID,
     line_money,
@@ -17,8 +17,8 @@ from segments_core.rules import (
     parse_timestamps,
     unprintable_ids,
 )
-from training.dataset import ColumnMap, DatasetSpec
-from training.io import read_table
+from shopper_segments.training.dataset import ColumnMap, DatasetSpec
+from shopper_segments.training.io import read_table
 
 MAX_REPORTED_BAD_ROWS = 20
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from segments_core import features
+from shopper_segments.core import features
 
 
 @dataclass

@@ -29,8 +29,8 @@ from sklearn.metrics import (
     silhouette_score,
 )
 
-from segments_core.errors import DataError
-from training.algorithms import Fit, Fitter, inertia, predict
+from shopper_segments.core.errors import DataError
+from shopper_segments.training.algorithms import Fit, Fitter, inertia, predict
 
 #: Silhouette is quadratic in customers: on larger sets it is computed on a seeded sample.
 SILHOUETTE_SAMPLE = 10_000

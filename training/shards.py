@@ -21,10 +21,10 @@ import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from segments_core.errors import DataError
-from training.dataset import DatasetSpec
-from training.io import read_header
-from training.loading import (
+from shopper_segments.core.errors import DataError
+from shopper_segments.training.dataset import DatasetSpec
+from shopper_segments.training.io import read_header
+from shopper_segments.training.loading import (
     LoadReport,
     canonical_lines,
     category_lookup,

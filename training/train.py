@@ -44,16 +44,16 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from segments_core import artifact, features, reference, signing
-from segments_core.errors import DataError
-from segments_core.model import SegmentModel
-from training import frames, identity, selection
-from training.activity import monthly_activity
-from training.algorithms import ALGORITHMS
-from training.config import TrainConfig, check_config
-from training.evaluation import evaluate
-from training.loading import LoadReport, load_customer_table, load_transactions
-from training.prepared import Prepared
+from shopper_segments.core import artifact, features, reference, signing
+from shopper_segments.core.errors import DataError
+from shopper_segments.core.model import SegmentModel
+from shopper_segments.training import frames, identity, selection
+from shopper_segments.training.activity import monthly_activity
+from shopper_segments.training.algorithms import ALGORITHMS
+from shopper_segments.training.config import TrainConfig, check_config
+from shopper_segments.training.evaluation import evaluate
+from shopper_segments.training.loading import LoadReport, load_customer_table, load_transactions
+from shopper_segments.training.prepared import Prepared
 
 
 def log(message: str) -> None:
@@ -154,7 +154,10 @@ def _report_hook(config: TrainConfig) -> Callable[[Path], object] | None:
     """Writes the report into the model directory before it is renamed into place."""
     if not config.report:
         return None
-    from training.report import ReportOptions, write_report  # matplotlib: only when reporting
+    from shopper_segments.training.report import (  # matplotlib: only when reporting
+        ReportOptions,
+        write_report,
+    )
 
     options = ReportOptions(config.demographics, config.demographics_id, log=log)
     options.check()

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends
 
-from app.deps import SegmenterDep, SettingsDep
-from app.reload import reload_model
-from app.responses import Problem, ReloadResponse
-from app.schemas import ReloadRequest
-from app.security import ADMIN_RESPONSES, require_admin
+from shopper_segments.app.deps import SegmenterDep, SettingsDep
+from shopper_segments.app.reload import reload_model
+from shopper_segments.app.responses import Problem, ReloadResponse
+from shopper_segments.app.schemas import ReloadRequest
+from shopper_segments.app.security import ADMIN_RESPONSES, require_admin
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 

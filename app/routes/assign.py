@@ -8,16 +8,16 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from app.config import Settings
-from app.deps import SegmenterDep, SettingsDep
-from app.errors import field_error
-from app.guards import json_body
-from app.limits import Limits, refuse
-from app.observe import observe
-from app.parsing import parse_assign
-from app.responses import AssignResponse, Problem
-from app.segmenter import Segmenter, answer
-from app.uploads import CSV_TYPES, PARQUET_TYPES
+from shopper_segments.app.config import Settings
+from shopper_segments.app.deps import SegmenterDep, SettingsDep
+from shopper_segments.app.errors import field_error
+from shopper_segments.app.guards import json_body
+from shopper_segments.app.limits import Limits, refuse
+from shopper_segments.app.observe import observe
+from shopper_segments.app.parsing import parse_assign
+from shopper_segments.app.responses import AssignResponse, Problem
+from shopper_segments.app.segmenter import Segmenter, answer
+from shopper_segments.app.uploads import CSV_TYPES, PARQUET_TYPES
 
 router = APIRouter(prefix="/v1", tags=["segments"])
 

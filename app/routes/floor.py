@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from app.schemas import AssignRequest
+from shopper_segments.app.schemas import AssignRequest
 
 router = APIRouter(prefix="/bench", include_in_schema=False)
 

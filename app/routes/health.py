@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.deps import SegmenterDep
-from app.errors import NotReady
-from app.responses import Health, Problem
+from shopper_segments.app.deps import SegmenterDep
+from shopper_segments.app.errors import NotReady
+from shopper_segments.app.responses import Health, Problem
 
 router = APIRouter(tags=["health"])
 

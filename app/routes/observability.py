@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.deps import SegmenterDep
-from app.responses import DriftResponse, Problem
-from app.security import API_KEY_RESPONSES, ApiKeyDep
+from shopper_segments.app.deps import SegmenterDep
+from shopper_segments.app.responses import DriftResponse, Problem
+from shopper_segments.app.security import API_KEY_RESPONSES, ApiKeyDep
 
 router = APIRouter()
 

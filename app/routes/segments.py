@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from app.deps import SegmenterDep
-from app.responses import ModelInfo, Problem, SegmentsResponse
+from shopper_segments.app.deps import SegmenterDep
+from shopper_segments.app.responses import ModelInfo, Problem, SegmentsResponse
 
 router = APIRouter(prefix="/v1", tags=["model"])
 

@@ -18,13 +18,13 @@ from fastapi.routing import APIRoute
 from starlette.routing import Match
 from starlette.types import Scope
 
-from app.deps import SegmenterDep, SettingsDep
-from app.errors import InvalidInput, PayloadTooLarge, field_error
-from app.observe import observe
-from app.responses import AssignResponse, Problem
-from app.routes.assign import check_limits, limits_of
-from app.segmenter import answer
-from app.uploads import (
+from shopper_segments.app.deps import SegmenterDep, SettingsDep
+from shopper_segments.app.errors import InvalidInput, PayloadTooLarge, field_error
+from shopper_segments.app.observe import observe
+from shopper_segments.app.responses import AssignResponse, Problem
+from shopper_segments.app.routes.assign import check_limits, limits_of
+from shopper_segments.app.segmenter import answer
+from shopper_segments.app.uploads import (
     CSV_TYPES,
     PARQUET_TYPES,
     answer_csv,
@@ -33,7 +33,7 @@ from app.uploads import (
     relabel_answer,
     upload_request,
 )
-from segments_core.rules import parse_timestamp
+from shopper_segments.core.rules import parse_timestamp
 
 
 def media_type(scope: Scope) -> str:

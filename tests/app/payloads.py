@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from segments_core.rules import normalize_id
+from shopper_segments.core.rules import normalize_id
 
 #: Online Retail's columns -> the request's fields
 ONLINE_RETAIL = {

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.main import create_app
+from shopper_segments.app.config import Settings
+from shopper_segments.app.main import create_app
 
 LIMITS = {"max_customers": 5, "max_transactions": 5, "max_body_bytes": 4096}
 LINE = {"order_id": "o1", "timestamp": "2011-01-01T10:00:00", "quantity": 2, "unit_price": 3.5}

@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segments_core.results import format_dropped, result_columns
+from shopper_segments.core.results import format_dropped, result_columns
+from shopper_segments.training.bulk import score_file
+from shopper_segments.training.config import TrainConfig
+from shopper_segments.training.dataset import DatasetSpec
+from shopper_segments.training.train import train
 from tests.app.payloads import ONLINE_RETAIL, batches, customers, read_rows
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE, Server, shared_file, start_server, stop_server
-from training.bulk import score_file
-from training.config import TrainConfig
-from training.dataset import DatasetSpec
-from training.train import train
 
 BUNDLED = ROOT / "models" / "online-retail"
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.main import create_app
-from segments_core.artifact import write_manifest
+from shopper_segments.app.config import Settings
+from shopper_segments.app.main import create_app
+from shopper_segments.core.artifact import write_manifest
 from tests.conftest import train_sample
 from tests.contract_fields import FieldCase, declared, replaced, walk, without
 

@@ -14,17 +14,17 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.drift import DriftMonitor, Reference
-from app.main import create_app
-from segments_core.features import FeatureSpec
+from shopper_segments.app.config import Settings
+from shopper_segments.app.drift import DriftMonitor, Reference
+from shopper_segments.app.main import create_app
+from shopper_segments.core.features import FeatureSpec
+from shopper_segments.training.config import TrainConfig
+from shopper_segments.training.dataset import DatasetSpec
+from shopper_segments.training.frames import clean_lines, compute_features
+from shopper_segments.training.loading import load_transactions
+from shopper_segments.training.train import train
 from tests.app.payloads import batches, customers, read_online_retail
 from tests.conftest import ONLINE_RETAIL_SPEC, SAMPLE, shared_file
-from training.config import TrainConfig
-from training.dataset import DatasetSpec
-from training.frames import clean_lines, compute_features
-from training.loading import load_transactions
-from training.train import train
 
 
 @contextmanager

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.main import create_app
+from shopper_segments.app.config import Settings
+from shopper_segments.app.main import create_app
 from tests.app.payloads import customers, read_online_retail
 from tests.conftest import SAMPLE
 

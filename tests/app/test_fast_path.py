@@ -14,13 +14,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from app.histories import history_lines, to_ns
-from segments_core.artifact import load_model
-from segments_core.features import FeatureSpec, feature_matrix, rfm_spec, transform_features
-from segments_core.model import SegmentModel
-from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, shared_file
-from training.dataset import DatasetSpec
-from training.frames import (
+from shopper_segments.app.histories import history_lines, to_ns
+from shopper_segments.core.artifact import load_model
+from shopper_segments.core.features import FeatureSpec, feature_matrix, rfm_spec, transform_features
+from shopper_segments.core.model import SegmentModel
+from shopper_segments.training.dataset import DatasetSpec
+from shopper_segments.training.frames import (
     clean,
     clean_lines,
     compute_features,
@@ -28,7 +27,8 @@ from training.frames import (
     features_from_parquet,
     top_categories,
 )
-from training.loading import load_transactions
+from shopper_segments.training.loading import load_transactions
+from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, shared_file
 
 FAR = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 BUNDLED = ROOT / "models" / "online-retail"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.main import create_app
-from app.responses import AssignResponse
-from app.schemas import AssignRequest
+from shopper_segments.app.config import Settings
+from shopper_segments.app.main import create_app
+from shopper_segments.app.responses import AssignResponse
+from shopper_segments.app.schemas import AssignRequest
 
 BODY = {
     "as_of": "2011-12-10T00:00:00Z",

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from app.guards import is_json
+from shopper_segments.app.guards import is_json
 from tests.conftest import Server, start_server, stop_server
 
 LIMIT = 2048

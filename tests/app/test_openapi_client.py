@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.main import create_app
-from app.responses import (
+from shopper_segments.app.config import Settings
+from shopper_segments.app.main import create_app
+from shopper_segments.app.responses import (
     ASSIGN_RESPONSE_EXAMPLE,
     AssignResponse,
     ComparedAlgorithmInfo,
@@ -28,10 +28,10 @@ from app.responses import (
     ScoreInfo,
     SelectionInfo,
 )
-from app.routes.assign import ASSIGN_BODY
-from app.schemas import ASSIGN_EXAMPLES, AssignRequest
-from segments_core import contract_parts
-from segments_core.contract import ModelMetadata
+from shopper_segments.app.routes.assign import ASSIGN_BODY
+from shopper_segments.app.schemas import ASSIGN_EXAMPLES, AssignRequest
+from shopper_segments.core import contract_parts
+from shopper_segments.core.contract import ModelMetadata
 from tests.conftest import Server
 
 #: Every documented operation's id: part of the API (generated clients name their functions so).

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
-from app.config import Settings
-from app.main import create_app
+from shopper_segments.app.config import Settings
+from shopper_segments.app.main import create_app
 from tests.conftest import SAMPLE, Server, start_server, stop_server, train_sample
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -10,12 +10,12 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from app.errors import InvalidInput, error_message, loc_to_field
-from app.histories import history_lines
-from app.parsing import LEAN, LeanTransaction, parse_assign
-from app.schemas import AssignRequest, Transaction
-from segments_core.features import rfm_spec
-from segments_core.rules import parse_timestamp
+from shopper_segments.app.errors import InvalidInput, error_message, loc_to_field
+from shopper_segments.app.histories import history_lines
+from shopper_segments.app.parsing import LEAN, LeanTransaction, parse_assign
+from shopper_segments.app.schemas import AssignRequest, Transaction
+from shopper_segments.core.features import rfm_spec
+from shopper_segments.core.rules import parse_timestamp
 
 GOOD: dict[str, Any] = {
     "as_of": "2011-12-10T00:00:00Z",

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.main import create_app
-from segments_core.artifact import sha256_file, write_manifest
+from shopper_segments.app.config import Settings
+from shopper_segments.app.main import create_app
+from shopper_segments.core.artifact import sha256_file, write_manifest
 from tests.app.two_models import TwoModels, expected_results, request_body, train_two
 
 KEY = "admin-key-for-tests"

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.main import create_app
-from app.security import matches
+from shopper_segments.app.config import Settings
+from shopper_segments.app.main import create_app
+from shopper_segments.app.security import matches
 from tests.conftest import start_server, stop_server
 
 API_KEY, OTHER_API_KEY, ADMIN_KEY = "api-key-0mega-1", "api-key-2", "admin-key-secret"

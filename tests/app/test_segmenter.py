@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.errors import InvalidInput
-from app.segmenter import LoadedModel, Segmenter
-from segments_core.features import table_spec
-from segments_core.model import SegmentModel
+from shopper_segments.app.errors import InvalidInput
+from shopper_segments.app.segmenter import LoadedModel, Segmenter
+from shopper_segments.core.features import table_spec
+from shopper_segments.core.model import SegmentModel
 
 
 def loaded_with_scale(scale: float, far: float = 1.0) -> LoadedModel:

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.main import create_app
-from segments_core import signing
-from segments_core.artifact import MANIFEST, PIPELINE, sha256_file, write_manifest
+from shopper_segments.app.config import Settings
+from shopper_segments.app.main import create_app
+from shopper_segments.core import signing
+from shopper_segments.core.artifact import MANIFEST, PIPELINE, sha256_file, write_manifest
 from tests.app.two_models import TwoModels, request_body, train_two
 
 KEY = "admin-key-for-tests"

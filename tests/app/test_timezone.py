@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.main import create_app
+from shopper_segments.app.config import Settings
+from shopper_segments.app.main import create_app
+from shopper_segments.training.dataset import DatasetSpec
 from tests.app.payloads import customers, read_online_retail
 from tests.conftest import ONLINE_RETAIL_SPEC, SAMPLE, train_sample
-from training.dataset import DatasetSpec
 
 ZONE = "Europe/London"
 

@@ -23,9 +23,9 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
-from app.config import Settings
-from app.logs import JsonFormatter
-from app.main import create_app
+from shopper_segments.app.config import Settings
+from shopper_segments.app.logs import JsonFormatter
+from shopper_segments.app.main import create_app
 from tests.conftest import ROOT, free_port
 
 SECRET = "SECRET-BODY-TEXT-7f3a"
@@ -120,7 +120,7 @@ def test_real_process_answers_500_problem_and_logs_only_json(
     port = free_port()
     log = tmp_path / "server.log"
     env = {**os.environ, "SEGMENTS_MODEL_ROOT": str(path.parent.parent), "SEGMENTS_MODEL_DIR": str(path)}
-    argv = [sys.executable, "-m", "app.serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv = [sys.executable, "-m", "shopper_segments.app.serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as handle:
         proc = subprocess.Popen(
             [*argv, "--app", f"{__name__}:raising_app"],

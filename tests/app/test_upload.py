@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.main import create_app
+from shopper_segments.app.config import Settings
+from shopper_segments.app.main import create_app
+from shopper_segments.training.io import normalize_ids
 from tests.conftest import SAMPLE
-from training.io import normalize_ids
 
 CSV = {"content-type": "text/csv"}
 

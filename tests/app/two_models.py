@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.segmenter import Segmenter
+from shopper_segments.app.segmenter import Segmenter
 from tests.app.payloads import customers, read_online_retail
 from tests.conftest import SAMPLE, train_sample
 

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from segments_core.features import rfm_spec
-from training.frames import features_from_table
+from shopper_segments.core.features import rfm_spec
+from shopper_segments.training.frames import features_from_table
 
 ROOT = Path(__file__).resolve().parents[2]
 

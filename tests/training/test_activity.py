@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from training.activity import monthly_activity
+from shopper_segments.training.activity import monthly_activity
 
 
 def lines(rows: list[tuple[str, str, str, float]]) -> pd.DataFrame:

@@ -11,10 +11,10 @@ from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestCentroid
 
-from segments_core.artifact import load_model
-from segments_core.features import transform_features
+from shopper_segments.core.artifact import load_model
+from shopper_segments.core.features import transform_features
+from shopper_segments.training import algorithms
 from tests.conftest import train_sample
-from training import algorithms
 
 STEP = {"kmeans": KMeans, "gmm": GaussianMixture, "ward": NearestCentroid}
 

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from segments_core import artifact, contract
-from segments_core.contract import ModelMetadata
-from segments_core.errors import ArtifactError, MetadataError
+from shopper_segments.core import artifact, contract
+from shopper_segments.core.contract import ModelMetadata
+from shopper_segments.core.errors import ArtifactError, MetadataError
 
 
 def copy_model(sample_model: tuple[Path, dict], tmp_path: Path) -> Path:

@@ -10,11 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from segments_core.errors import DataError
-from segments_core.results import result_columns
+from shopper_segments.core.errors import DataError
+from shopper_segments.core.results import result_columns
+from shopper_segments.training.bulk import score_file
+from shopper_segments.training.dataset import DatasetSpec
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE
-from training.bulk import score_file
-from training.dataset import DatasetSpec
 
 SPEC = DatasetSpec.from_toml(ONLINE_RETAIL_SPEC)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from shopper_segments.training.cli import main
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE
-from training.cli import main
 
 FIT = ["fit", "--input", str(SAMPLE), "--dataset", str(ONLINE_RETAIL_SPEC), "--k", "3", "--n-init", "1"]
 

@@ -7,7 +7,13 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from training.coding import _never_decreases, nanoseconds, order_codes, short_keys, sorted_distinct
+from shopper_segments.training.coding import (
+    _never_decreases,
+    nanoseconds,
+    order_codes,
+    short_keys,
+    sorted_distinct,
+)
 
 ALPHABET = ["a", "b", "z", "0", "9", "é", "\x00", "€"]  # 1-3 bytes each in UTF-8
 

@@ -6,8 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segments_core.features import FeatureSpec, LineArrays, feature_matrix, rfm_spec, transform_features
-from training.frames import clean_lines, compute_features, top_categories
+from shopper_segments.core.features import (
+    FeatureSpec,
+    LineArrays,
+    feature_matrix,
+    rfm_spec,
+    transform_features,
+)
+from shopper_segments.training.frames import clean_lines, compute_features, top_categories
 
 AS_OF = pd.Timestamp("2024-01-31T00:00:00Z")
 

@@ -9,8 +9,8 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segments_core.features import OTHER_CATEGORY, rfm_spec, share_name
-from training.frames import clean_lines, compute_features
+from shopper_segments.core.features import OTHER_CATEGORY, rfm_spec, share_name
+from shopper_segments.training.frames import clean_lines, compute_features
 
 SPEC = rfm_spec(has_money=True, categories=["x", "y"])
 DATE_ONLY = rfm_spec(has_money=False)

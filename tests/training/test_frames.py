@@ -11,12 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from segments_core.errors import DataError
-from segments_core.features import OTHER_CATEGORY, FeatureSpec, rfm_spec, share_name
-from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE
-from tests.training.test_features import AS_OF, lines
-from training.dataset import DatasetSpec
-from training.frames import (
+from shopper_segments.core.errors import DataError
+from shopper_segments.core.features import OTHER_CATEGORY, FeatureSpec, rfm_spec, share_name
+from shopper_segments.training.dataset import DatasetSpec
+from shopper_segments.training.frames import (
     _duplicated,
     clean_lines,
     compute_features,
@@ -24,7 +22,9 @@ from training.frames import (
     features_from_parquet,
     features_from_table,
 )
-from training.loading import load_transactions
+from shopper_segments.training.loading import load_transactions
+from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE
+from tests.training.test_features import AS_OF, lines
 
 
 def test_exact_duplicate_lines_counted_once_and_reported() -> None:

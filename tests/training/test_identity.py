@@ -9,16 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segments_core.contract import ModelMetadata
-from segments_core.contract_parts import FeaturesSpec, Segment
-from segments_core.errors import ArtifactError
-from segments_core.features import table_spec
-from segments_core.model import SegmentModel
+from shopper_segments.core.contract import ModelMetadata
+from shopper_segments.core.contract_parts import FeaturesSpec, Segment
+from shopper_segments.core.errors import ArtifactError
+from shopper_segments.core.features import table_spec
+from shopper_segments.core.model import SegmentModel
+from shopper_segments.training import identity
+from shopper_segments.training.cli import main
+from shopper_segments.training.config import TrainConfig
+from shopper_segments.training.train import train
 from tests.conftest import ONLINE_RETAIL_SPEC, shared_file, train_sample
-from training import identity
-from training.cli import main
-from training.config import TrainConfig
-from training.train import train
 
 SPEC = table_spec(["a", "b"])
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from segments_core.errors import DataError
-from training.dataset import ColumnMap, DatasetSpec
-from training.io import normalize_ids
-from training.loading import load_transactions
+from shopper_segments.core.errors import DataError
+from shopper_segments.training.dataset import ColumnMap, DatasetSpec
+from shopper_segments.training.io import normalize_ids
+from shopper_segments.training.loading import load_transactions
 
 
 def write(path: Path, text: str) -> Path:

@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from segments_core.errors import DataError
+from shopper_segments.core.errors import DataError
+from shopper_segments.training.dataset import ColumnMap, DatasetSpec
+from shopper_segments.training.loading import load_transactions
 from tests.conftest import ONLINE_RETAIL_SPEC, SAMPLE
-from training.dataset import ColumnMap, DatasetSpec
-from training.loading import load_transactions
 
 
 def write(path: Path, text: str) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.naming import name_segments
+from shopper_segments.training.naming import name_segments
 
 
 def rfm_population() -> tuple[pd.DataFrame, np.ndarray]:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segments_core import reference
+from shopper_segments.core import reference
 
 
 def test_bins_are_right_closed_and_merge_ties() -> None:

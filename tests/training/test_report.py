@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from segments_core import artifact
-from training.cli import main
-from training.report import ReportOptions, write_report
+from shopper_segments.core import artifact
+from shopper_segments.training.cli import main
+from shopper_segments.training.report import ReportOptions, write_report
 
 EXPECTED = {
     "cleaning.png",

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segments_core import artifact
+from shopper_segments.core import artifact
+from shopper_segments.training.cli import main
 from tests.conftest import ROOT
-from training.cli import main
 
 HEADER = "customer_id,timestamp,amount\n"
 

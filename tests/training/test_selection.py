@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from shopper_segments.training import selection
+from shopper_segments.training.config import TrainConfig
+from shopper_segments.training.train import train
 from tests.conftest import shared_file
-from training import selection
-from training.config import TrainConfig
-from training.train import train
 
 
 def blobs(n_per: int = 60, centers: int = 3, seed: int = 0) -> np.ndarray:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from segments_core import artifact, signing
-from segments_core.errors import ArtifactError
+from shopper_segments.core import artifact, signing
+from shopper_segments.core.errors import ArtifactError
+from shopper_segments.training.cli import main
 from tests.conftest import ONLINE_RETAIL_SPEC, SAMPLE, train_sample
-from training.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segments_core.artifact import load_model
+from shopper_segments.core.artifact import load_model
+from shopper_segments.training.cli import main
+from shopper_segments.training.config import TrainConfig
+from shopper_segments.training.dataset import DatasetSpec
+from shopper_segments.training.train import train
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE, shared_file, train_sample
-from training.cli import main
-from training.config import TrainConfig
-from training.dataset import DatasetSpec
-from training.train import train
 
 
 def test_sample_model_directory_records_provenance(sample_model: tuple[Path, dict]) -> None:

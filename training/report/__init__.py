@@ -4,6 +4,12 @@ Written by training (inside the temporary directory, before the atomic rename) a
 ``python -m training report MODEL_DIR``, which rewrites only the report files.
 """
 
-from training.report.build import REPORT_FILES, REPORT_HTML, REPORT_JSON, ReportOptions, write_report
+from shopper_segments.training.report.build import (
+    REPORT_FILES,
+    REPORT_HTML,
+    REPORT_JSON,
+    ReportOptions,
+    write_report,
+)
 
 __all__ = ["REPORT_FILES", "REPORT_HTML", "REPORT_JSON", "ReportOptions", "write_report"]

@@ -15,16 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from segments_core.artifact import resolve_model_dir
-from segments_core.errors import DataError
-from training.report import demographics as demo_mod
-from training.report import figures_eda as eda
-from training.report import figures_identity as ident
-from training.report import figures_segments as segs
-from training.report import figures_selection as sel
-from training.report.context import ReportContext, load_context
-from training.report.html import STANDS_OUT, Section, card_html, page, table_html
-from training.report.plotting import Figure, Note, segment_colors
+from shopper_segments.core.artifact import resolve_model_dir
+from shopper_segments.core.errors import DataError
+from shopper_segments.training.report import demographics as demo_mod
+from shopper_segments.training.report import figures_eda as eda
+from shopper_segments.training.report import figures_identity as ident
+from shopper_segments.training.report import figures_segments as segs
+from shopper_segments.training.report import figures_selection as sel
+from shopper_segments.training.report.context import ReportContext, load_context
+from shopper_segments.training.report.html import STANDS_OUT, Section, card_html, page, table_html
+from shopper_segments.training.report.plotting import Figure, Note, segment_colors
 
 REPORT_HTML = "report.html"
 REPORT_JSON = "report.json"

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segments_core import artifact
-from segments_core.errors import ArtifactError
-from segments_core.features import transform_features
-from segments_core.model import SegmentModel
+from shopper_segments.core import artifact
+from shopper_segments.core.errors import ArtifactError
+from shopper_segments.core.features import transform_features
+from shopper_segments.core.model import SegmentModel
 
 #: Customers drawn (seeded) for the silhouette and PCA scatter plots on large sets.
 PLOT_SAMPLE = 4_000

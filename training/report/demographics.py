@@ -9,10 +9,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from segments_core.errors import DataError
-from training.io import normalize_ids, read_table
-from training.report.context import ReportContext
-from training.report.plotting import RGBA, Item, Note, fixed_margins, new_figure, render, segment_labels
+from shopper_segments.core.errors import DataError
+from shopper_segments.training.io import normalize_ids, read_table
+from shopper_segments.training.report.context import ReportContext
+from shopper_segments.training.report.plotting import (
+    RGBA,
+    Item,
+    Note,
+    fixed_margins,
+    new_figure,
+    render,
+    segment_labels,
+)
 
 MISSING = "(missing)"
 OTHER = "(other)"

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
-from training.report.context import ReportContext
-from training.report.plotting import (
+from shopper_segments.training.report.context import ReportContext
+from shopper_segments.training.report.plotting import (
     Item,
     Note,
     feature_unit,

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from training.report.context import ReportContext
-from training.report.html import table_html
-from training.report.plotting import Item, Note, new_figure, render, segment_labels
+from shopper_segments.training.report.context import ReportContext
+from shopper_segments.training.report.html import table_html
+from shopper_segments.training.report.plotting import Item, Note, new_figure, render, segment_labels
 
 TITLE = "Customer migration from the previous model"
 

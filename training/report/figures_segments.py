@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 from sklearn.decomposition import PCA
 
-from training.report.context import ReportContext
-from training.report.plotting import Item, Note, new_figure, render, segment_colors, segment_labels
+from shopper_segments.training.report.context import ReportContext
+from shopper_segments.training.report.plotting import (
+    Item,
+    Note,
+    new_figure,
+    render,
+    segment_colors,
+    segment_labels,
+)
 
 #: Heatmap colours saturate at this many standard deviations.
 Z_LIMIT = 2.0

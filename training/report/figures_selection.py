@@ -8,8 +8,15 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import silhouette_samples
 
-from training.report.context import ReportContext
-from training.report.plotting import Item, Note, new_figure, render, segment_colors, segment_labels
+from shopper_segments.training.report.context import ReportContext
+from shopper_segments.training.report.plotting import (
+    Item,
+    Note,
+    new_figure,
+    render,
+    segment_colors,
+    segment_labels,
+)
 
 #: (key, title, direction) of each score curve.
 CURVES = [

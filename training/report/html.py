@@ -9,7 +9,7 @@ from typing import Any
 
 from matplotlib.colors import to_hex
 
-from training.report.plotting import RGBA, Figure, Item, Note
+from shopper_segments.training.report.plotting import RGBA, Figure, Item, Note
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;background:#f6f6f4}
