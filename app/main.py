@@ -19,7 +19,7 @@ from shopper_segments.app.memory import limit_arenas
 from shopper_segments.app.metrics import Metrics
 from shopper_segments.app.openapi import install_request_schemas
 from shopper_segments.app.reload import install_sighup
-from shopper_segments.app.routes import admin, assign, floor, health, observability, page, segments, upload
+from shopper_segments.app.routes import admin, assign, health, observability, page, segments, upload
 from shopper_segments.app.security import API_KEY_RESPONSES, require_api_key
 from shopper_segments.app.segmenter import Segmenter
 
@@ -81,7 +81,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(page.router)
     app.mount("/static", page.static_files(), name="static")
-    if settings.bench_floor:
-        app.include_router(floor.router, dependencies=keyed)  # the same per-request work as assign
     install_request_schemas(app)
     return app
