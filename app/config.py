@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     header_timeout_s: float = Field(10.0, gt=0, description="request line and headers must arrive within")
     body_timeout_s: float = Field(30.0, gt=0, description="time spent waiting for a request body, at most")
     shutdown_timeout_s: float = Field(20.0, ge=0, description="on SIGTERM, requests in flight get this long")
+    watch_interval_s: float = Field(
+        2.0, ge=0, description="how often each worker checks the model dir's LATEST (0: never)"
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

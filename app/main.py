@@ -18,7 +18,7 @@ from shopper_segments.app.logs import AccessMiddleware, configure_logging
 from shopper_segments.app.memory import limit_arenas
 from shopper_segments.app.metrics import Metrics
 from shopper_segments.app.openapi import install_request_schemas
-from shopper_segments.app.reload import install_sighup
+from shopper_segments.app.reload import LatestWatcher, install_sighup
 from shopper_segments.app.routes import admin, assign, health, observability, page, segments, upload
 from shopper_segments.app.security import API_KEY_RESPONSES, require_api_key
 from shopper_segments.app.segmenter import Segmenter
@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         segmenter = Segmenter(settings.model_root, settings.model_public_key)
+        segmenter.listeners.append(app.state.metrics.model_loaded)
         app.state.segmenter = segmenter
         try:
             loaded = segmenter.load(settings.model_dir)
@@ -41,6 +42,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Stay up (liveness) but not ready, so the failure is visible at /readyz.
             logger.error("model not loaded: %s", exc.detail)
         uninstall_sighup = install_sighup(segmenter, settings.model_dir)
+        # Every worker follows LATEST (and the other workers' admin reloads) on its own.
+        watcher = LatestWatcher(segmenter, settings.model_dir, settings.watch_interval_s, shared_dir)
+        app.state.watcher = watcher
+        watcher.start()
         # What startup built (libraries, the model) lives as long as the process: keep it out
         # of the cyclic collector's full passes, which otherwise stall a request now and then.
         gc.freeze()
@@ -49,6 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             uninstall_sighup()
+            watcher.stop()
+            app.state.drift.close()
+            app.state.metrics.close()
 
     app = FastAPI(
         title="Shopper Segments",
@@ -58,8 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    shared_dir = app.state.metrics.shared_dir  # set when the server runs several workers
     app.state.drift = DriftMonitor(
-        settings.drift_window, settings.drift_threshold, settings.drift_min_customers
+        settings.drift_window, settings.drift_threshold, settings.drift_min_customers, shared_dir
     )
     configure_logging(settings.log_level)
     # Inside the access log, so refused bodies are logged and counted too.

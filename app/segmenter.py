@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,8 @@ class Segmenter:
         self._lock = threading.Lock()
         # One load at a time, so a slow reload can't overwrite a newer one that finished first.
         self._load_lock = threading.Lock()
+        #: Called with each model swapped in (metrics bind its label children).
+        self.listeners: list[Callable[[LoadedModel], None]] = []
 
     @property
     def ready(self) -> bool:
@@ -107,6 +110,8 @@ class Segmenter:
             raise ModelRefused(str(exc)) from exc
         with self._lock:
             self._current = loaded
+        for listener in self.listeners:
+            listener(loaded)
         return loaded
 
     def assign(

@@ -3,7 +3,12 @@
 uvicorn as its CLI would run it (``--factory app.main:create_app``), plus what the CLI can't
 set: the request-header deadline (:class:`app.deadlines.HeaderDeadlineProtocol`), the graceful
 shutdown deadline (``SEGMENTS_SHUTDOWN_TIMEOUT_S``) and JSON-line logs for uvicorn's own loggers.
-Host, port and workers also come from ``SEGMENTS_HOST``, ``SEGMENTS_PORT``, ``SEGMENTS_WORKERS``.
+Host, port and workers also come from ``SEGMENTS_HOST``, ``SEGMENTS_PORT``, ``SEGMENTS_WORKERS``;
+workers default to the CPUs this process may run on.
+
+With more than one worker the workers share a fresh temporary directory, named to them by
+``PROMETHEUS_MULTIPROC_DIR`` before they start and removed when the server exits: their
+metrics files (summed at every scrape), the drift window and admin reload requests.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
+import tempfile
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
@@ -19,6 +26,15 @@ from uvicorn.supervisors import Multiprocess
 from shopper_segments.app.config import get_settings
 from shopper_segments.app.deadlines import HeaderDeadlineProtocol
 from shopper_segments.app.logs import log_config
+from shopper_segments.app.metrics import MULTIPROC_ENV
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (a container's cpuset, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover  # not Linux
+        return os.cpu_count() or 1
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -26,7 +42,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m app.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=env("SEGMENTS_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(env("SEGMENTS_PORT", "8000")))
-    parser.add_argument("--workers", type=int, default=int(env("SEGMENTS_WORKERS", "1")))
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(env("SEGMENTS_WORKERS", "") or cpu_count()),
+        help="worker processes (default: SEGMENTS_WORKERS, else one per CPU)",
+    )
     parser.add_argument("--timeout-keep-alive", type=int, default=75, help="seconds (README, Performance)")
     parser.add_argument("--loop", choices=["asyncio", "uvloop", "auto"], default="asyncio")
     parser.add_argument(
@@ -58,13 +79,28 @@ def main(argv: list[str] | None = None) -> None:
     server = uvicorn.Server(config)
     try:
         if config.workers > 1:
-            Multiprocess(config, sockets=[config.bind_socket()]).run()
+            run_workers(config)
         else:
             server.run()
     except KeyboardInterrupt:  # pragma: no cover
         pass
     if config.workers == 1 and not server.started:
         sys.exit(3)  # uvicorn's STARTUP_FAILURE
+
+
+def run_workers(config: uvicorn.Config) -> None:
+    """Run ``config.workers`` worker processes that share one fresh directory (see above)."""
+    parent = os.environ.get(MULTIPROC_ENV) or None  # an operator's choice of where: honoured
+    shared = tempfile.mkdtemp(prefix="segments-workers-", dir=parent)
+    os.environ[MULTIPROC_ENV] = shared  # the spawned workers inherit it
+    try:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+        if parent is None:
+            del os.environ[MULTIPROC_ENV]
+        else:
+            os.environ[MULTIPROC_ENV] = parent
 
 
 if __name__ == "__main__":

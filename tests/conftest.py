@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "data" / "online_retail_sample.csv.gz"
 SHARED = ROOT.parent / "shared" / "data"
 ONLINE_RETAIL_SPEC = ROOT / "training" / "datasets" / "online_retail.toml"
+# app.serve runs one worker per CPU by default; the tests' servers run one unless they ask.
+os.environ.setdefault("SEGMENTS_WORKERS", "1")
 
 
 def shared_file(relative: str) -> Path:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from shopper_segments.app.deps import SegmenterDep, SettingsDep
-from shopper_segments.app.reload import reload_model
+from shopper_segments.app.reload import announce, reload_model
 from shopper_segments.app.responses import Problem, ReloadResponse
 from shopper_segments.app.schemas import ReloadRequest
 from shopper_segments.app.security import ADMIN_RESPONSES, require_admin
@@ -27,10 +27,12 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(req
     },
 )
 def reload(
-    segmenter: SegmenterDep, settings: SettingsDep, body: ReloadRequest | None = None
+    request: Request, segmenter: SegmenterDep, settings: SettingsDep, body: ReloadRequest | None = None
 ) -> ReloadResponse:
     target = settings.model_dir if body is None or body.model_dir is None else Path(body.model_dir)
     previous, loaded = reload_model(segmenter, target, "admin endpoint")
+    # The server's other workers load the same directory at their next LATEST check.
+    request.app.state.watcher.mark_seen(announce(request.app.state.metrics.shared_dir, loaded.path))
     return ReloadResponse(
         model_version=loaded.version,
         previous_version=previous,

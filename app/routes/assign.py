@@ -90,7 +90,9 @@ def answer_assign(
     assigned = segmenter.assign_arrays(parsed, settings.max_future_days, loaded, strict)
     whys = observe(request.app.state, assigned, explain or parsed.get("explain", False))
     return Response(
-        orjson.dumps(answer(assigned, whys), option=orjson.OPT_UTC_Z), media_type="application/json"
+        orjson.dumps(answer(assigned, whys), option=orjson.OPT_UTC_Z),
+        media_type="application/json",
+        headers={"X-Model-Version": loaded.version},
     )
 
 

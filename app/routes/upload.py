@@ -114,6 +114,9 @@ def _score(
     relabel_answer(payload, lines_of, word)
     if missing_ids:  # rows nobody bought: dropped and counted (rule missing_customer_id)
         payload["summary"]["lines_dropped"]["missing_customer_id"] = missing_ids
+    version = {"X-Model-Version": loaded.version}
     if wants_csv:
-        return Response(answer_csv(payload, loaded.model.spec.names), media_type="text/csv")
-    return Response(orjson.dumps(payload, option=orjson.OPT_UTC_Z), media_type="application/json")
+        return Response(answer_csv(payload, loaded.model.spec.names), media_type="text/csv", headers=version)
+    return Response(
+        orjson.dumps(payload, option=orjson.OPT_UTC_Z), media_type="application/json", headers=version
+    )

@@ -85,17 +85,53 @@ def test_too_few_customers_never_flag(sample_model: tuple[Path, dict]) -> None:
     assert report["drift"] is False and all(not f["drift"] for f in report["features"])
 
 
-def test_ring_buffer_keeps_the_last_customers(sample_model: tuple[Path, dict]) -> None:
+@pytest.mark.parametrize("shared", [False, True], ids=["memory", "shared-file"])
+def test_ring_buffer_keeps_the_last_customers(
+    sample_model: tuple[Path, dict], shared: bool, tmp_path: Path
+) -> None:
     path, meta = sample_model
     with client_for(path) as client:
         ref = Reference.of(client.app.state.segmenter.current)  # type: ignore[attr-defined]
-    monitor = DriftMonitor(size=5, threshold=0.2, min_customers=1)
+    monitor = DriftMonitor(size=5, threshold=0.2, min_customers=1, shared_dir=tmp_path if shared else None)
     names = meta["features"]["names"]
     for start in range(0, 12, 3):
         X = np.arange(start, start + 3, dtype=float)[:, None] * np.ones(len(names))
-        monitor.record(ref, X, np.zeros(3, dtype=np.int64))
+        monitor.record(ref, X, np.full(3, start % 2, dtype=np.int64))
     assert monitor.report(ref)["window_customers"] == 5
-    assert sorted(monitor._X[:, 0].tolist()) == [7.0, 8.0, 9.0, 10.0, 11.0]
+    X, labels = monitor.window(ref)
+    assert sorted(X[:, 0].tolist()) == [7.0, 8.0, 9.0, 10.0, 11.0]
+    assert sorted(labels.tolist()) == [0, 0, 1, 1, 1]  # batches 6-8 (label 0) and 9-11 (label 1)
+    monitor.close()
+
+
+def test_workers_sharing_a_directory_share_one_window(
+    sample_model: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """Two monitors on one directory (two workers of one server): one window, one report."""
+    path, _ = sample_model
+    with client_for(path) as client:
+        ref = Reference.of(client.app.state.segmenter.current)  # type: ignore[attr-defined]
+    first, second = (DriftMonitor(10, 0.2, 1, shared_dir=tmp_path) for _ in range(2))
+    rng = np.random.default_rng(0)
+    X = rng.uniform(ref.low, ref.high, size=(14, len(ref.names)))
+    labels = rng.integers(0, len(ref.segment_ids), size=14)
+    first.record(ref, X[:4], labels[:4])
+    second.record(ref, X[4:7], labels[4:7])
+    assert first.report(ref) == second.report(ref)
+    assert first.report(ref)["window_customers"] == 7
+    first.record(ref, X[7:], labels[7:])  # 14 customers into a window of 10: the first 4 go
+    held_X, held_labels = second.window(ref)
+    assert sorted(map(tuple, held_X.tolist())) == sorted(map(tuple, X[4:].tolist()))
+    assert sorted(held_labels.tolist()) == sorted(labels[4:].tolist())
+    # a worker on a new version starts the window anew, for both
+    reloaded = dataclasses.replace(ref, version="another-version")
+    second.record(reloaded, X[:2], labels[:2])
+    assert first.report(ref)["window_customers"] == 0
+    assert first.report(reloaded)["window_customers"] == 2
+    first.reset()
+    assert second.report(reloaded)["window_customers"] == 0
+    first.close()
+    second.close()
 
 
 @pytest.mark.slow

@@ -39,7 +39,8 @@ def expected(models: TwoModels) -> tuple[dict[str, Any], dict[str, list[dict[str
 def client(models: TwoModels) -> Iterator[TestClient]:
     """A fresh app serving model ``a`` (LATEST reset), admin key configured."""
     models.point_latest(models.a)
-    settings = Settings(model_root=models.root, model_dir=models.name_dir, admin_key=KEY)
+    # No LATEST watch thread: these tests flip LATEST and reload by hand (the watch has its own tests).
+    settings = Settings(model_root=models.root, model_dir=models.name_dir, admin_key=KEY, watch_interval_s=0)
     with TestClient(create_app(settings)) as test_client:
         assert test_client.get("/readyz").json()["model_version"] == models.a
         yield test_client
@@ -324,3 +325,52 @@ def test_a_service_that_started_without_a_model_becomes_ready_by_reload(models: 
         assert r.status_code == 200, r.text
         assert r.json()["previous_version"] is None
         assert c.get("/readyz").json() == {"status": "ready", "model_version": models.b}
+
+
+def test_the_latest_watch_follows_latest_and_tries_a_broken_version_once(
+    client: TestClient,
+    models: TwoModels,
+    expected: tuple[dict[str, Any], dict],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    watcher = client.app.state.watcher  # type: ignore[attr-defined]
+    assert watcher.check() is False  # LATEST still names the serving version
+    models.point_latest(models.b)
+    assert watcher.check() is True
+    assert_serving(client, models.b, expected)
+    assert "reload (LATEST changed): now serving" in caplog.text
+    broken = models.name_dir / "broken"
+    shutil.copytree(models.name_dir / models.a, broken)
+    (broken / "pipeline.joblib").write_bytes(b"not a pickle")
+    try:
+        models.point_latest("broken")
+        assert watcher.check() is True
+        assert watcher.check() is False  # refused once, logged once, not retried every poll
+        assert caplog.text.count("reload (LATEST changed) of") == 1
+        assert_serving(client, models.b, expected)
+        models.point_latest(models.a)
+        assert watcher.check() is True
+        assert_serving(client, models.a, expected)
+    finally:
+        shutil.rmtree(broken)
+
+
+def test_an_admin_reload_is_passed_on_to_the_workers_sharing_a_directory(
+    models: TwoModels, expected: tuple[dict[str, Any], dict], tmp_path: Path
+) -> None:
+    """Two workers in one process: the admin reload of one is loaded by the other's watch."""
+    models.point_latest(models.a)
+    settings = Settings(model_root=models.root, model_dir=models.name_dir, admin_key=KEY, watch_interval_s=0)
+    with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
+        for c in (first, second):  # what app.serve sets up for several workers
+            c.app.state.metrics.shared_dir = tmp_path  # type: ignore[attr-defined]
+            c.app.state.watcher.shared_dir = tmp_path  # type: ignore[attr-defined]
+        r = reload(first, models.rel(models.b))
+        assert r.status_code == 200, r.text
+        assert first.app.state.watcher.check() is False  # type: ignore[attr-defined]  # its own request
+        assert second.app.state.watcher.check() is True  # type: ignore[attr-defined]
+        assert second.app.state.watcher.check() is False  # type: ignore[attr-defined]  # once
+        for c in (first, second):
+            assert_serving(c, models.b, expected)
+        models.point_latest(models.a)  # LATEST unchanged since start (a): the watch sees no change
+        assert second.app.state.watcher.check() is False  # type: ignore[attr-defined]
