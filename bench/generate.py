@@ -9,7 +9,9 @@ time order (a transaction log, as shops write it). Columns are the canonical one
 (customer_id, order_id, timestamp, amount, category, product_id) so that
 ``python -m training fit --input FILE`` reads it without a dataset spec.
 
-Usage: ``python bench/generate.py --lines 10000000 --out bench/out/tx_10m.parquet``
+Usage: ``python bench/generate.py --lines 10000000 --out bench/out/tx_10m.parquet``; with
+``--parts N`` the lines go to N Parquet files in the directory ``--out`` (each part generated on
+its own, with its own customers: memory is one part's, for data sets of 100M lines).
 """
 
 from __future__ import annotations
@@ -37,7 +39,11 @@ def _ids(prefix: str, numbers: np.ndarray) -> pa.Array:
 
 
 def generate(
-    n_lines: int, seed: int = 0, n_customers: int | None = None, layout: str = "customer"
+    n_lines: int,
+    seed: int = 0,
+    n_customers: int | None = None,
+    layout: str = "customer",
+    id_offset: int = 0,
 ) -> pa.Table:
     """A table of exactly ``n_lines`` canonical transaction lines.
 
@@ -52,6 +58,8 @@ def generate(
         then follow the same skewed distribution, rescaled.
     layout : {"customer", "time"}
         Lines grouped by customer, or in time order (the same lines either way).
+    id_offset : int
+        Added to customer and order numbers (parts of one data set use disjoint ids).
     """
     rng = np.random.default_rng(seed)
     n_cust = n_customers or max(1, int(n_lines / LINES_PER_CUSTOMER))
@@ -71,7 +79,7 @@ def generate(
     life = (SPAN_S - first) * rng.beta(0.7, 1.2, n_cust)
     order_ts = START + first[cust_of_order] + (rng.random(n_orders) * life[cust_of_order]).astype(np.int64)
 
-    customer_numbers = rng.permutation(n_cust) + 10_000
+    customer_numbers = rng.permutation(n_cust) + 10_000 + id_offset
     cust_line = cust_of_order[order_of_line]
     amount = np.round(np.exp(rng.normal(2.3, 1.1, n_lines)), 2) + 0.01
     returns = rng.random(n_lines) < 0.02
@@ -98,7 +106,7 @@ def generate(
     return pa.table(
         {
             "customer_id": _ids("C", customer_numbers[cust_line]),
-            "order_id": _ids("O", order_of_line + 1_000_000),
+            "order_id": _ids("O", order_of_line + 1_000_000 + id_offset * 10),
             "timestamp": pa.array(order_ts[order_of_line] * 1_000_000, pa.timestamp("us", tz="UTC")),
             "amount": pa.array(amount),
             "category": pa.DictionaryArray.from_arrays(
@@ -109,6 +117,23 @@ def generate(
     )
 
 
+def write_parts(out: Path, n_lines: int, parts: int, seed: int, n_customers: int | None, layout: str) -> None:
+    """Write ``n_lines`` lines as ``parts`` Parquet files ``out/part-NNNNN.parquet``.
+
+    Part ``i`` is :func:`generate` with seed ``seed + i`` and ids offset so that no two
+    parts share a customer or an order.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    per_part = n_customers // parts if n_customers else None
+    for i in range(parts):
+        n = n_lines // parts + (1 if i < n_lines % parts else 0)
+        offset = i * 100_000_000  # beyond any part's customer numbers (a part holds < 1e8 lines)
+        table = generate(n, seed + i, per_part, layout, id_offset=offset)
+        pq.write_table(table, out / f"part-{i:05d}.parquet", row_group_size=1 << 20)
+        print(f"{out}/part-{i:05d}.parquet: {table.num_rows:,} lines", flush=True)
+        del table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, required=True)
@@ -116,7 +141,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--layout", choices=["customer", "time"], default="customer")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--parts", type=int, default=1, help="write a directory of this many Parquet files")
     args = parser.parse_args()
+    if args.parts > 1:
+        write_parts(args.out, args.lines, args.parts, args.seed, args.customers, args.layout)
+        return
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table = generate(args.lines, args.seed, args.customers, args.layout)
     pq.write_table(table, args.out)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import glob
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.dataset as ds
 
+from shopper_segments.core.artifact import sha256_file
 from shopper_segments.core.errors import DataError
 from shopper_segments.core.rules import (
     MONEY_OUTCOMES,
@@ -21,6 +25,55 @@ from shopper_segments.training.dataset import ColumnMap, DatasetSpec
 from shopper_segments.training.io import read_table
 
 MAX_REPORTED_BAD_ROWS = 20
+#: The file names an input directory or glob contributes (other files are ignored).
+DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
+GLOB_CHARS = frozenset("*?[")
+
+
+def input_files(path: Path) -> list[Path]:
+    """The data files of an ``--input``: one file, a directory (recursively) or a glob.
+
+    A directory contributes its CSV/.csv.gz/Parquet files, skipping hidden names and those
+    starting with ``_`` (``_SUCCESS``, ``_committed_*`` of Spark writers), in name order.
+
+    Raises
+    ------
+    DataError
+        When nothing matches, or the files mix CSV and Parquet.
+    """
+    text = str(path)
+    if GLOB_CHARS & set(text):
+        found = [Path(p) for p in sorted(glob.glob(text, recursive=True)) if Path(p).is_file()]
+    elif path.is_dir():
+        found = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file() and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
+        )
+    else:
+        return [path]  # a single file (read_header reports a missing one)
+    files = [p for p in found if p.name.lower().endswith(DATA_SUFFIXES)]
+    if not files:
+        raise DataError(f"input {path}: no CSV or Parquet files ({', '.join(DATA_SUFFIXES)}) found")
+    kinds = {_is_parquet(p) for p in files}
+    if len(kinds) > 1:
+        raise DataError(f"input {path}: mixes CSV and Parquet files; give one kind")
+    return files
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.name.lower().endswith((".parquet", ".pq"))
+
+
+def input_sha256(path: Path) -> str:
+    """sha256 of an input: the file's, or over each file's name and sha256 (directory, glob)."""
+    files = input_files(path)
+    if len(files) == 1 and files[0] == path:
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f"{f.name}\0{sha256_file(f)}\n".encode())
+    return digest.hexdigest()
 
 
 @dataclass
@@ -57,14 +110,49 @@ def load_transactions(path: Path, spec: DatasetSpec) -> tuple[pd.DataFrame, Load
     (``customer_id`` NA) so that cleaning counts them.
     """
     check_money_columns(spec.columns)
-    raw = read_table(path, spec.columns.source_columns())
+    files = input_files(path)
+    raw, line_no = _read_inputs(files, spec.columns.source_columns(), path)
     report = LoadReport(rows_read=len(raw))
-    is_csv = not path.name.lower().endswith((".parquet", ".pq"))
-    line_no = pd.Series(np.arange(len(raw)) + (2 if is_csv else 0), index=raw.index)
-    categories = category_lookup(spec, path.parent)
+    categories = category_lookup(spec, files[0].parent)
     out, bad = canonical_lines(raw, spec, line_no, report, categories)
     check_bad_fraction(path, spec, report, int(out["customer_id"].notna().sum()), int(bad.sum()))
     return out[~bad].reset_index(drop=True), report
+
+
+def _read_inputs(files: list[Path], columns: list[str], path: Path) -> tuple[pd.DataFrame, pd.Series]:
+    """The raw rows of the input files and each row's line number (``file:line`` for several files).
+
+    Several Parquet files are read as one pyarrow dataset; CSV files one by one as
+    :func:`training.io.read_table` reads one (text columns, the same parsing).
+    """
+    if len(files) == 1:
+        raw = read_table(files[0], columns)
+        first = 0 if _is_parquet(files[0]) else 2
+        return raw, pd.Series(np.arange(len(raw)) + first, index=raw.index)
+    if _is_parquet(files[0]):
+        try:
+            dataset = ds.dataset([str(f) for f in files], format="parquet")
+            missing = [c for c in columns if c not in dataset.schema.names]
+            if missing:
+                raise DataError(
+                    f"{path}: column(s) {missing} not found; the files have {dataset.schema.names}"
+                )
+            tables = [frag.to_table(columns=columns) for frag in dataset.get_fragments()]
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path}: cannot be read: {exc}") from exc
+        frames = [t.to_pandas() for t in tables]
+        first = 0
+    else:
+        frames = [read_table(f, columns) for f in files]
+        first = 2
+    numbers = [
+        pd.Series([f"{f.name}:{i + first}" for i in range(len(fr))])
+        for f, fr in zip(files, frames, strict=True)
+    ]
+    raw = pd.concat(frames, ignore_index=True)
+    if raw.empty:
+        raise DataError(f"{path}: no data rows")
+    return raw, pd.Series(pd.concat(numbers, ignore_index=True).to_numpy(), index=raw.index)
 
 
 def check_money_columns(cm: ColumnMap) -> None:

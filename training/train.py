@@ -52,7 +52,7 @@ from shopper_segments.training.activity import monthly_activity
 from shopper_segments.training.algorithms import ALGORITHMS
 from shopper_segments.training.config import TrainConfig, check_config
 from shopper_segments.training.evaluation import evaluate
-from shopper_segments.training.loading import LoadReport, load_customer_table, load_transactions
+from shopper_segments.training.loading import LoadReport, input_sha256, load_customer_table, load_transactions
 from shopper_segments.training.prepared import Prepared
 
 
@@ -164,8 +164,13 @@ def _report_hook(config: TrainConfig) -> Callable[[Path], object] | None:
     return partial(write_report, options=options)
 
 
-def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
-    """Run every step and save the model version; returns its directory and metadata."""
+def train(
+    config: TrainConfig, prepare_step: Callable[[TrainConfig], Prepared] | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """Run every step and save the model version; returns its directory and metadata.
+
+    ``prepare_step`` replaces :func:`prepare` (steps 1-3), e.g. the Spark engine's.
+    """
     check_config(config)
     started = time.perf_counter()
     report_hook = _report_hook(config)
@@ -174,7 +179,7 @@ def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
         identity.latest_version(config.out, config.name) if config.use_previous else None
     )
     previous = identity.load_previous(previous_dir) if previous_dir else None  # fail before fitting
-    prep = prepare(config)
+    prep = prepare_step(config) if prepare_step else prepare(config)
     pipeline, selection_info = fit(prep, config)
     model = SegmentModel.from_pipeline(prep.spec, pipeline)
     ids = identity.match(previous, model) if previous else None
@@ -185,7 +190,7 @@ def train(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
         ids.info["migration"] = identity.migration(
             previous.assignments, assignments[["customer_id", "segment_id"]]
         )
-    data_sha = artifact.sha256_file(config.input)
+    data_sha = input_sha256(config.input)  # a file, or a directory's or glob's files
     created = dt.datetime.now(dt.UTC)
     version = f"{config.name}-{created:%Y%m%dT%H%M%SZ}-{data_sha[:8]}"
     n = 2
