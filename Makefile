@@ -11,7 +11,7 @@ HOST ?= 0.0.0.0
 PORT ?= 8000
 DATA ?= ../shared/data
 
-.PHONY: install install-run lock serve test lint browser default-model loadtest bench bench-peer
+.PHONY: install install-run lock serve test lint browser nginx default-model loadtest bench bench-peer
 
 $(BIN)/.installed: requirements/dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,8 @@ lock: install
 	$(BIN)/uv pip compile --quiet pyproject.toml --python-version 3.11 --generate-hashes --extra train \
 		--extra dev -o requirements/dev.lock
 
-# uvicorn with the header/body/shutdown deadlines and JSON logs (app/serve.py).
+# uvicorn with the header/body/shutdown deadlines and JSON logs (app/serve.py); one worker per
+# CPU unless SEGMENTS_WORKERS says otherwise, metrics and drift shared by the workers.
 # --loop asyncio: under saturation uvloop answered some connections 1-2 s late (README, Performance).
 serve: install-run
 	$(RUN_BIN)/python -m shopper_segments.app.serve --host $(HOST) --port $(PORT) --timeout-keep-alive 75 --loop asyncio
@@ -53,7 +54,11 @@ lint: install
 browser:
 	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
-test: lint browser
+# The rollout test (tests/app/test_rollout.py) puts Debian's nginx in front of two replicas.
+nginx:
+	@test -x /usr/sbin/nginx || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx-light; }
+
+test: lint browser nginx
 	$(BIN)/pytest
 
 # Rebuild the bundled default model from the full Online Retail file (reproducible: seed 42).
