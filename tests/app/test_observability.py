@@ -1,4 +1,4 @@
-"""/metrics and JSON access logs, on a real uvicorn process."""
+"""/metrics, the model version header and JSON access logs (mostly on a real uvicorn process)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from shopper_segments.app.config import Settings
+from shopper_segments.app.main import create_app
 from tests.app.payloads import customers, read_online_retail
 from tests.conftest import SAMPLE, Server
 
@@ -126,3 +130,48 @@ def test_request_id_is_echoed_and_logged_without_bodies_or_keys(
     text = sample_server.log.read_text(encoding="utf-8")
     for secret in ("private-customer-7731", "secret-key-0f9e", "tok-55aa", "explain=true"):
         assert secret not in text
+
+
+def test_answers_name_their_model_version_in_a_header(
+    sample_server: Server, sample_model: tuple[Path, dict]
+) -> None:
+    _, meta = sample_model
+    body = {"customers": [{"customer_id": "h1", "features": dict(meta["segments"][0]["centroid"])}]}
+    r = httpx.post(f"{sample_server.url}/v1/assign", json=body)
+    assert r.status_code == 200
+    assert r.headers["x-model-version"] == r.json()["model_version"] == meta["version"]
+    csv = "customer_id,order_id,timestamp,amount\nc1,o1,2011-11-01T10:00:00Z,12.5\n"
+    for accept in ("application/json", "text/csv"):
+        r = httpx.post(
+            f"{sample_server.url}/v1/assign",
+            content=csv,
+            params={"as_of": meta["data"]["as_of"]},
+            headers={"content-type": "text/csv", "accept": accept},
+        )
+        assert r.status_code == 200, r.text
+        assert r.headers["x-model-version"] == meta["version"]
+
+
+def test_recording_uses_label_children_bound_once_per_model_load(
+    sample_model: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a model loads and a route is first seen, requests record without ``.labels()``."""
+    path, meta = sample_model
+    settings = Settings(model_root=path.parent.parent, model_dir=path, watch_interval_s=0)
+    features = dict(meta["segments"][0]["centroid"])
+    body = {"customers": [{"customer_id": "b1", "features": dict(features, monetary=1e12)}]}
+    with TestClient(create_app(settings)) as client:
+        metrics = client.app.state.metrics  # type: ignore[attr-defined]
+        assert client.post("/v1/assign", json=body).status_code == 200  # the route's first request
+        calls: list[str] = []
+        for name in ("requests", "latency", "assignments", "out_of_range"):
+            labels = getattr(metrics, name).labels
+            monkeypatch.setattr(
+                getattr(metrics, name), "labels", lambda *a, _n=name, _l=labels: calls.append(_n) or _l(*a)
+            )
+        for _ in range(3):
+            assert client.post("/v1/assign", json=body).status_code == 200
+        assert calls == []
+        text = client.get("/metrics").text
+        assert 'segments_inputs_out_of_range_total{feature="monetary",side="above_max"} 4.0' in text
+        assert f'segments_worker_model_loaded{{version="{meta["version"]}"}} 1.0' in text
