@@ -160,11 +160,17 @@ def _drop_reasons(
             reason[p] = dup
         else:
             seen.add(key)
-    for code, (rule, *_) in MONEY_OUTCOMES.items():
-        if code != KEPT and code < 10:
-            hit = usable & (reason == 0) & (outcome == code)
-            reason[hit] = 1 + DROP_CODES.index(rule)
+    money_drop = _MONEY_DROP[outcome]  # one lookup for every money rule (not a pass per rule)
+    hit = usable & (reason == 0) & (money_drop > 0)
+    reason[hit] = money_drop[hit]
     return reason
+
+
+#: Money outcome code -> 1 + its index in DROP_CODES for the drops (codes 1-9), else 0.
+_MONEY_DROP = np.zeros(max(MONEY_OUTCOMES) + 1, dtype=np.int8)
+for _code, (_rule, *_) in MONEY_OUTCOMES.items():
+    if _code != KEPT and _code < 10:
+        _MONEY_DROP[_code] = 1 + DROP_CODES.index(_rule)
 
 
 def _arrays(
