@@ -33,5 +33,6 @@ USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2).status != 200)"]
-# The same start command as `make serve`.
+# The same start command as `make serve`: one worker per CPU the container may use
+# (SEGMENTS_WORKERS overrides), metrics and drift shared by the workers.
 CMD ["python", "-m", "shopper_segments.app.serve", "--host", "0.0.0.0", "--port", "8000", "--timeout-keep-alive", "75", "--loop", "asyncio"]
