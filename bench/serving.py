@@ -74,18 +74,27 @@ def servers(names: list[str], out: Path) -> Iterator[dict[str, str]]:
         yield urls
 
 
-def run(seconds: int, rounds: int, names: list[str]) -> list[dict[str, Any]]:
+def run(
+    seconds: int,
+    rounds: int,
+    names: list[str],
+    cases: list[tuple[str, int, int]] | None = None,
+    warmup: int = 2,
+    out: Path = OUT,
+) -> list[dict[str, Any]]:
     """wrk figures per case and server: median over ``rounds`` of ``seconds``-long runs."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    bodies = {n: OUT / f"body_{n}.json" for _, n, _ in CASES}
+    cases = CASES if cases is None else cases
+    out.mkdir(parents=True, exist_ok=True)
+    bodies = {n: out / f"body_{n}.json" for _, n, _ in cases}
     for n, path in bodies.items():
         path.write_bytes(loadtest.history_body(n))
     rows = []
-    with servers(names, OUT) as urls:
-        for case, n, c in CASES:
+    with servers(names, out) as urls:
+        for case, n, c in cases:
             runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
             for name in names:  # warm-up: first requests build caches, both workers start answering
-                loadtest.wrk(f"{urls[name]}/v1/assign", bodies[n], c, 2)
+                if warmup:
+                    loadtest.wrk(f"{urls[name]}/v1/assign", bodies[n], c, warmup)
             for _ in range(rounds):
                 for name in names:
                     load = os.getloadavg()[0]
