@@ -106,6 +106,8 @@ class LatestWatcher:
 
     Polls every ``interval_s`` seconds in a daemon thread. A version that fails to load is
     logged once (by :func:`reload_model`) and not retried until ``LATEST`` changes again.
+    Any load (SIGHUP, the admin endpoint) counts as having seen what ``LATEST`` names then,
+    so the watch never undoes a later explicit reload with an older ``LATEST`` change.
     """
 
     def __init__(
@@ -117,6 +119,10 @@ class LatestWatcher:
         self.seen_request = self._request()[0]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="latest-watch", daemon=True)
+        segmenter.listeners.append(self._loaded)
+
+    def _loaded(self, _loaded: LoadedModel) -> None:
+        self.seen_target = self.target()
 
     def target(self) -> Path | None:
         """The version directory ``model_dir`` names now (None while it names none)."""

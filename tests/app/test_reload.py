@@ -374,3 +374,19 @@ def test_an_admin_reload_is_passed_on_to_the_workers_sharing_a_directory(
             assert_serving(c, models.b, expected)
         models.point_latest(models.a)  # LATEST unchanged since start (a): the watch sees no change
         assert second.app.state.watcher.check() is False  # type: ignore[attr-defined]
+
+
+def test_the_watch_does_not_undo_a_later_explicit_reload(
+    client: TestClient, models: TwoModels, expected: tuple[dict[str, Any], dict]
+) -> None:
+    """LATEST flipped, then (before the next poll) an operator reloads a given version: it stays."""
+    watcher = client.app.state.watcher  # type: ignore[attr-defined]
+    models.point_latest(models.b)
+    assert reload(client, models.rel(models.a)).status_code == 200
+    assert watcher.check() is False
+    assert_serving(client, models.a, expected)
+    models.point_latest(models.a)
+    assert watcher.check() is False  # LATEST names what serves already
+    models.point_latest(models.b)  # a flip after the reload is followed
+    assert watcher.check() is True
+    assert_serving(client, models.b, expected)
