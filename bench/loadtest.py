@@ -1,4 +1,4 @@
-"""HTTP on loopback with wrk: our service (assign and the floor) and the MLServer peer."""
+"""HTTP on loopback with wrk: servers in their own processes, request bodies, the MLServer peer."""
 
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def our_service(model_dir: Path, out: Path) -> contextlib.AbstractContextManager
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "shopper_segments.app.main:create_app", "--host", "127.0.0.1",
            "--port", str(port), "--workers", "1", "--timeout-keep-alive", "75", "--loop", "asyncio"]  # fmt: skip
-    env = {"SEGMENTS_MODEL_DIR": str(model_dir.resolve()), "SEGMENTS_BENCH_FLOOR": "1", "PYTHONPATH": str(ROOT)}
+    env = {"SEGMENTS_MODEL_DIR": str(model_dir.resolve()), "PYTHONPATH": str(ROOT)}
     ctx = serve(cmd, env, f"http://127.0.0.1:{port}/readyz", out / "uvicorn.log")
     ctx.port = port  # type: ignore[attr-defined]
     return ctx

@@ -50,6 +50,12 @@ def render(r: dict[str, Any]) -> str:
                 f"| {row['p99_ratio']:.2f} | {row['ours_errors']} / {row['other_errors']} |"
             )
         out.append("")
+    if "serving" in r:
+        from serving import render_tables
+        from serving import targets as serving_targets
+
+        out += [render_tables(r["serving"]), ""]
+        targets += [(t, v, _ok(ok)) for t, v, ok in serving_targets(r["serving"])]
     for row in r.get("http", []):
         if row["case"].startswith("1 ") and row["concurrency"] in (16, 64):
             flag = row["rps_ratio"] >= 0.8 and row["p99_ratio"] <= 1.3 and row["ours_errors"] == 0

@@ -73,32 +73,12 @@ def model_version_dir() -> Path:
     return MODEL / (MODEL / "LATEST").read_text().strip()
 
 
-def run_http(quick: bool) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    out = OUT / "http"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "one.json").write_bytes(loadtest.history_body(1))
-    (out / "batch.json").write_bytes(loadtest.history_body(1000))
-    seconds, repeats = (3, 1) if quick else (6, 3)
-    rows = []
-    ctx = loadtest.our_service(model_version_dir(), out)
-    with ctx as proc:
-        base = f"http://127.0.0.1:{ctx.port}"  # type: ignore[attr-defined]
-        # Warm-up (first requests build caches). The service's memory is read after its own
-        # endpoint's warm-up, before the bench-only floor endpoint allocates its models.
-        for body in ("one.json", "batch.json"):
-            loadtest.wrk(f"{base}/v1/assign", out / body, 1, 2)
-        rss_warm = loadtest.rss_mb(proc.pid)
-        for body in ("one.json", "batch.json"):
-            loadtest.wrk(f"{base}/bench/floor", out / body, 1, 2)
-        for body, n in (("one.json", 1), ("batch.json", 1000)):
-            for c in (1, 16, 64):
-                # batches: enough answers per run (at c=64 each waits for ~64 others)
-                secs = seconds if n == 1 else (2 if c < 64 else 3) * seconds
-                floor = loadtest.median_run(f"{base}/bench/floor", out / body, c, secs, repeats)
-                ours = loadtest.median_run(f"{base}/v1/assign", out / body, c, secs, repeats)
-                rows.append(_http_row(f"{n} customer(s) x 10 lines", c, n, ours, floor))
-        rss_loaded = loadtest.rss_mb(proc.pid)
-    return rows, {"after_warm_up": rss_warm, "after_load": rss_loaded}
+def run_http(quick: bool) -> dict[str, Any]:
+    """The serving comparison of bench/serving.py: floors and ours, each in its own process."""
+    import serving
+
+    rows = serving.run(3 if quick else 5, 1 if quick else 2, list(serving.SERVERS))
+    return {"rows": rows, "ratios": serving.ratios(rows)}
 
 
 def _http_row(case: str, c: int, n: int, ours: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
@@ -273,7 +253,7 @@ def main() -> None:
 
         results["inproc"] = inproc.run(model_version_dir(), repeats=3 if args.quick else 7)
     if "http" in parts:
-        results["http"], results["service_rss_mb"] = run_http(args.quick)
+        results["serving"] = run_http(args.quick)
     if "peer" in parts:
         results["peer"] = run_peer(args.quick)
     if "agg" in parts:

@@ -218,15 +218,9 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     return out
 
 
-def render(results: dict[str, Any]) -> str:
-    m = results["machine"]
+def render_tables(results: dict[str, Any]) -> str:
+    """The figures per case and server, then each of ours against each floor (Markdown)."""
     lines = [
-        f"Command: `{results['command']}`  ",
-        f"Machine: {m['cores']} cores, {m['cpu']}, {m['memory_gib']} GiB, Python {m['python']}, {m['wrk']}; "
-        f"load average {m['load_average_at_start'][0]:.2f} at start, "
-        f"{m['load_average_at_end'][0]:.2f} at end; "
-        f"{m['date_utc']}",
-        "",
         "| case | c | server | req/s | customers/s | p50 ms | p99 ms | errors | load (1 min) |",
         "|---|---:|---|---:|---:|---:|---:|---:|---|",
     ]
@@ -243,6 +237,21 @@ def render(results: dict[str, Any]) -> str:
             f"| {r['case']} | {r['concurrency']} | {r['ours']} | {r['floor']} "
             f"| {r['rps_ratio']:.2f}x | {r['p99_ratio']:.2f}x |"
         )
+    return "\n".join(lines)
+
+
+def render(results: dict[str, Any]) -> str:
+    """The whole report of one run: machine, tables, in-process figure, targets."""
+    m = results["machine"]
+    lines = [
+        f"Command: `{results['command']}`  ",
+        f"Machine: {m['cores']} cores, {m['cpu']}, {m['memory_gib']} GiB, Python {m['python']}, {m['wrk']}; "
+        f"load average {m['load_average_at_start'][0]:.2f} at start, "
+        f"{m['load_average_at_end'][0]:.2f} at end; "
+        f"{m['date_utc']}",
+        "",
+        render_tables(results),
+    ]
     if "inproc" in results:
         i = results["inproc"]
         lines += [
