@@ -12,6 +12,7 @@ import numpy as np
 from shopper_segments.app.errors import InvalidInput, field_error
 from shopper_segments.app.histories import EPOCH, as_utc, history_lines, to_ns
 from shopper_segments.app.limits import refuse
+from shopper_segments.core import rfm
 from shopper_segments.core.features import feature_matrix
 from shopper_segments.core.model import Assignment
 from shopper_segments.core.results import STATUSES, Status
@@ -154,6 +155,7 @@ def answer(assigned: Assigned, explanations: list[dict[str, Any]] | None = None)
             "distance": None,
             "next_segment": None,
             "features": None,
+            **dict.fromkeys(rfm.RFM_COLUMNS),
             "lines_dropped": dropped,
             "errors": errors,
         }
@@ -164,6 +166,8 @@ def answer(assigned: Assigned, explanations: list[dict[str, Any]] | None = None)
     best_all, next_all = result.segment_index.tolist(), result.next_index.tolist()
     dist_all, next_dist_all = result.distance.tolist(), result.next_distance.tolist()
     proba = None if result.probabilities is None else result.probabilities.tolist()
+    section = loaded.metadata.rfm
+    scored = rfm.columns(assigned.X, names, None if section is None else section.model_dump())
     for r, (i, row) in enumerate(zip(assigned.rows, assigned.X.tolist(), strict=True)):
         best, nxt = best_all[r], next_all[r]
         item = results[i]
@@ -175,6 +179,8 @@ def answer(assigned: Assigned, explanations: list[dict[str, Any]] | None = None)
                 "distance": next_dist_all[r],
             }
         item["features"] = dict(zip(names, row, strict=True))
+        for column, values in scored.items():
+            item[column] = values[r]
         if proba is not None:
             item["probabilities"] = [
                 {"segment_id": s, "segment_name": n, "probability": p}

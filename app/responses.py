@@ -47,6 +47,10 @@ ASSIGN_RESPONSE_EXAMPLE: dict[str, Any] = {
                 "avg_order_value": 20.8,
                 "tenure_days": 69.0,
             },
+            "rfm_r": 5,
+            "rfm_f": 4,
+            "rfm_m": 2,
+            "rfm_segment": "Champions",
             "lines_dropped": {"zero_price": 1},
             "errors": [],
         }

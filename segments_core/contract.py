@@ -30,6 +30,7 @@ from shopper_segments.core.contract_parts import (
     Identity,
     Libraries,
     Parameters,
+    Rfm,
     Segment,
     Selection,
 )
@@ -65,7 +66,7 @@ class ModelMetadata(BaseModel):
     created_at : datetime
         When training saved the model (timezone-aware).
     algorithm : str
-        ``"kmeans"``, ``"gmm"`` or ``"ward"``: the second step of ``pipeline.joblib``.
+        ``"kmeans"``, ``"gmm"``, ``"ward"`` or ``"rfm"``: the second step of ``pipeline.joblib``.
     data : DataSummary
         What training read and dropped.
     features : FeaturesSpec
@@ -80,6 +81,9 @@ class ModelMetadata(BaseModel):
         In label order: ``segments[i].label == i``.
     identity : Identity or None
         How ids were matched to a previous model (None without one).
+    rfm : Rfm or None
+        RFM score edges fitted on the training customers (:mod:`segments_core.rfm`);
+        None when the features lack recency_days, frequency or monetary.
     libraries : Libraries
         Library versions at training.
     training_seconds : float
@@ -111,6 +115,7 @@ class ModelMetadata(BaseModel):
     selection: Selection
     segments: Annotated[list[Segment], Field(min_length=1)]
     identity: Identity | None
+    rfm: Rfm | None
     libraries: Libraries
     training_seconds: Annotated[float, Field(ge=0)]
     artifacts: Artifacts

@@ -6,6 +6,7 @@ Every field is required; ``X | None`` fields must be present (null allowed).
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -250,3 +251,33 @@ class Artifacts(Closed):
 
     def by_file(self) -> dict[str, str]:
         return {"pipeline.joblib": self.pipeline, "assignments.parquet": self.assignments}
+
+
+RfmEdges4 = Annotated[list[float | None], Field(min_length=4, max_length=4)]
+
+
+class RfmEdges(Closed):
+    """Per scored feature, where scores 2..5 start (null: no training customer has that score)."""
+
+    recency_days: RfmEdges4
+    frequency: RfmEdges4
+    monetary: RfmEdges4
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RfmEdges:
+        for name, sign in (("recency_days", -1.0), ("frequency", 1.0), ("monetary", 1.0)):
+            edges = getattr(self, name)
+            given = [sign * e for e in edges if e is not None]
+            if edges[: len(given)] != [e for e in edges if e is not None]:
+                raise ValueError(f"{name}: a null edge comes before a number")
+            if not all(math.isfinite(e) for e in given) or any(b < a for a, b in pairwise(given)):
+                raise ValueError(f"{name}: edges are not finite and ordered (recency decreasing)")
+        return self
+
+
+class Rfm(Closed):
+    """RFM quintile edges fitted on the training customers (see ``segments_core.rfm``)."""
+
+    edges: RfmEdges
+    tie_rule: str
+    grid: str

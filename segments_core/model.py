@@ -21,6 +21,7 @@ from sklearn.neighbors import NearestCentroid
 from sklearn.pipeline import Pipeline
 
 from shopper_segments.core.features import FeatureSpec, transform_features, transform_plan
+from shopper_segments.core.rfm import RFMGrid
 
 
 class Assignment(NamedTuple):
@@ -46,9 +47,11 @@ class SegmentModel:
     centroids_ : ndarray of shape (k, n_features)
         Segment centroids in scaled space, in label order (mixture: component means).
     algorithm : str
-        ``"kmeans"``, ``"ward"`` (both nearest centroid) or ``"gmm"``.
+        ``"kmeans"``, ``"ward"`` (both nearest centroid), ``"gmm"`` or ``"rfm"``.
     mixture_ : GaussianMixture or None
         The fitted mixture of a ``"gmm"`` model (it gives the probabilities).
+    grid_ : RFMGrid or None
+        The RFM grid of an ``"rfm"`` model (its cell gives the segment).
     """
 
     spec: FeatureSpec
@@ -57,18 +60,21 @@ class SegmentModel:
     centroids_: np.ndarray
     algorithm: str = "kmeans"
     mixture_: Any = None
+    grid_: RFMGrid | None = None
 
     @classmethod
     def from_pipeline(cls, spec: FeatureSpec, pipeline: Pipeline) -> SegmentModel:
         """Read a fitted ``Pipeline(scaler, KMeans | GaussianMixture | NearestCentroid)``."""
         scaler, step = pipeline.steps[0][1], pipeline.steps[-1][1]
-        mixture = None
+        mixture, grid = None, None
         if isinstance(step, KMeans):
             algorithm, centroids = "kmeans", step.cluster_centers_
         elif isinstance(step, NearestCentroid):
             algorithm, centroids = "ward", step.centroids_
         elif isinstance(step, GaussianMixture):
             algorithm, centroids, mixture = "gmm", step.means_, step
+        elif isinstance(step, RFMGrid):
+            algorithm, centroids, grid = "rfm", step.centroids_, step
         else:
             raise TypeError(f"unknown segment estimator {type(step).__name__}")
         return cls(
@@ -78,6 +84,7 @@ class SegmentModel:
             centroids_=np.asarray(centroids, dtype=np.float64),
             algorithm=algorithm,
             mixture_=mixture,
+            grid_=grid,
         )
 
     @property
@@ -117,6 +124,13 @@ class SegmentModel:
             best = order[:, 0]
             nxt = order[:, 1] if self.n_segments > 1 else best
             return Assignment(best, np.sqrt(d2[rows, best]), nxt, np.sqrt(d2[rows, nxt]), proba)
+        if self.grid_ is not None:  # the grid cell's segment; next: the nearest other centroid
+            rows = np.arange(len(Xs))
+            best = self.grid_.labels(X, d2)
+            others = d2.copy()
+            others[rows, best] = np.inf
+            nxt = others.argmin(axis=1) if self.n_segments > 1 else best
+            return Assignment(best, np.sqrt(d2[rows, best]), nxt, np.sqrt(d2[rows, nxt]))
         # Array methods, not np.argsort/np.sort: the wrappers cost more than the sort of a row.
         order = d2.argsort(axis=1, kind="stable")
         d2.sort(axis=1)  # in place: the sorted values are the distances in ``order``'s order

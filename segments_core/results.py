@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from shopper_segments.core.rfm import RFM_COLUMNS
+
 Status = Literal["assigned", "no_purchases", "invalid"]
 STATUSES: tuple[Status, ...] = ("assigned", "no_purchases", "invalid")
 
@@ -46,6 +48,13 @@ class CustomerResult(BaseModel):
     distance: float | None = Field(description="distance to the segment's centroid (scaled space)")
     next_segment: NextSegment | None
     features: dict[str, float] | None = Field(description="features in original units")
+    rfm_r: int | None = Field(ge=1, le=5, description="RFM recency score 1-5 (5: most recent)")
+    rfm_f: int | None = Field(ge=1, le=5, description="RFM frequency score 1-5 (5: most orders)")
+    rfm_m: int | None = Field(ge=1, le=5, description="RFM monetary score 1-5 (5: most spent)")
+    rfm_segment: str | None = Field(
+        description="the RFM grid's name (Champions ... Lost); the rfm_* fields are null unless "
+        "assigned by a model with recency, frequency and monetary features"
+    )
     lines_dropped: dict[str, int] = Field(
         description="lines left out by the rulebook, per rule code (e.g. zero_price, duplicate_lines)"
     )
@@ -64,7 +73,7 @@ _TAIL = ["lines_dropped", "errors"]
 
 def result_columns(feature_names: list[str]) -> list[str]:
     """The flat columns of :class:`CustomerResult` (CSV answer and bulk output), in order."""
-    return [*_HEAD, *_NEXT, *feature_names, *_TAIL]
+    return [*_HEAD, *_NEXT, *feature_names, *RFM_COLUMNS, *_TAIL]
 
 
 def format_dropped(counts: dict[str, int]) -> str:
@@ -89,6 +98,7 @@ def result_frame(results: list[CustomerResult], feature_names: list[str]) -> pd.
             [r.customer_id, r.status, r.segment_id, r.segment_name, r.distance]
             + ([nxt.segment_id, nxt.segment_name, nxt.distance] if nxt else [None, None, np.nan])
             + [feats.get(n, np.nan) for n in feature_names]
+            + [r.rfm_r, r.rfm_f, r.rfm_m, r.rfm_segment]
             + [format_dropped(r.lines_dropped), "; ".join(f"{e.field}: {e.message}" for e in r.errors)]
         )
     return typed(pd.DataFrame(rows, columns=result_columns(feature_names)), feature_names)
@@ -96,7 +106,7 @@ def result_frame(results: list[CustomerResult], feature_names: list[str]) -> pd.
 
 def typed(frame: pd.DataFrame, feature_names: list[str]) -> pd.DataFrame:
     """The column types of a result table (ids nullable integers, numbers floats)."""
-    frame = frame.astype({"segment_id": "Int64", "next_segment_id": "Int64"})
+    frame = frame.astype({c: "Int64" for c in ("segment_id", "next_segment_id", *RFM_COLUMNS[:3])})
     for c in ["distance", "next_distance", *feature_names]:
         frame[c] = frame[c].astype(np.float64)
     return frame

@@ -13,23 +13,34 @@ space) and the labels the *served* model gives the fitted customers.
   :class:`~sklearn.neighbors.NearestCentroid` on the Ward clusters' centroids: labels
   (training and serving alike) are the nearest centroid's. The tree is quadratic in
   memory, so above :data:`WARD_MAX_FIT` customers it is built on a seeded sample.
+- ``rfm``: not a clustering: the named RFM grid (:mod:`segments_core.rfm`) on the
+  training customers' quintile scores; the segments are the grid cells holding
+  training customers (:func:`fit_rfm`), so there is no k to choose and nothing to compare.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Any
 
 import numpy as np
 from scipy.cluster.hierarchy import cut_tree, fcluster, ward
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestCentroid
 from threadpoolctl import threadpool_limits
 
-ALGORITHMS = ("kmeans", "gmm", "ward")
+from shopper_segments.core import rfm
+from shopper_segments.core.errors import DataError
+
+#: The clusterings (fitted for a range of k, compared with ``--compare``).
+CLUSTERINGS = ("kmeans", "gmm", "ward")
+RFM = "rfm"
+ALGORITHMS = (*CLUSTERINGS, RFM)
 #: Ward's linkage holds n*(n-1)/2 distances: 5,000 customers take 100 MB.
 WARD_MAX_FIT = 5_000
 #: Mixture fits start from K-means and cost more per init than K-means: fewer inits.
@@ -83,7 +94,7 @@ class Fitter:
     Parameters
     ----------
     algorithm : str
-        One of :data:`ALGORITHMS`.
+        One of :data:`CLUSTERINGS`.
     Xs : ndarray
         Scaled features.
     seed : int
@@ -93,8 +104,8 @@ class Fitter:
     """
 
     def __init__(self, algorithm: str, Xs: np.ndarray, seed: int, n_init: int) -> None:
-        if algorithm not in ALGORITHMS:
-            raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+        if algorithm not in CLUSTERINGS:
+            raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(CLUSTERINGS)}")
         self.algorithm, self.Xs, self.seed, self.n_init = algorithm, Xs, seed, n_init
         self._tree: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -136,3 +147,37 @@ class Fitter:
         centroids = np.asarray(nc.centroids_, dtype=np.float64)
         fit = Fit("ward", nc, centroids, np.empty(0, dtype=np.int64))
         return Fit("ward", nc, centroids, predict(fit, self.Xs))
+
+
+def fit_rfm(X: np.ndarray, names: list[str], Xs: np.ndarray) -> Fit:
+    """The RFM grid of the training customers as a :class:`Fit` (algorithm ``rfm``).
+
+    Parameters
+    ----------
+    X : ndarray
+        Features in original units, columns in ``names`` order (scores read them).
+    names : list of str
+        Feature names; must include ``recency_days``, ``frequency`` and ``monetary``.
+    Xs : ndarray
+        The same customers' scaled features (centroids: each cell's mean).
+    """
+    section = rfm.fit(X, names)
+    if section is None:
+        raise DataError(f"the rfm grid needs {', '.join(rfm.RFM_FEATURES)}; the features are {names}")
+    grid = rfm.RFMGrid(names, section, X, Xs)
+    d2 = ((Xs[:, None, :] - grid.centroids_[None, :, :]) ** 2).sum(axis=2)
+    return Fit(RFM, grid, grid.centroids_, grid.labels(X, d2))
+
+
+def rfm_stability(X: np.ndarray, names: list[str], seed: int, resamples: int) -> tuple[float, float]:
+    """Mean and spread of the ARI between grid labelings of every customer, over pairs of edges
+    fitted on ``resamples`` seeded bootstrap resamples (as clusterings' stability)."""
+    n = len(X)
+    labelings = []
+    for b in range(resamples):
+        rows = np.random.default_rng([seed, b]).integers(0, n, n)
+        section = rfm.fit(X[rows], names)
+        assert section is not None
+        labelings.append(rfm.grid_index(rfm.score_matrix(X, names, section["edges"])))
+    aris = [adjusted_rand_score(a, b) for a, b in combinations(labelings, 2)]
+    return float(np.mean(aris)), float(np.std(aris))

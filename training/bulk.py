@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from shopper_segments.core import rfm
 from shopper_segments.core.artifact import load_model
 from shopper_segments.core.errors import DataError
 from shopper_segments.core.results import csv_safe, format_dropped, result_columns, typed
@@ -82,12 +83,15 @@ def result_frame(
     segment_ids: list[int],
     segment_names: list[str],
     dropped: pd.DataFrame | None = None,
+    rfm_section: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """One output row per customer in the columns of :func:`segments_core.results.result_columns`.
 
-    ``dropped``: lines dropped per customer and rule (from :func:`training.frames.clean`).
+    ``dropped``: lines dropped per customer and rule (from :func:`training.frames.clean`);
+    ``rfm_section``: the model's ``rfm`` metadata (the rfm columns are null without it).
     """
-    result = model_assign(X.to_numpy(np.float64))
+    values = X.to_numpy(np.float64)
+    result = model_assign(values)
     ids, names = np.asarray(segment_ids), np.asarray(segment_names, dtype=object)
     best, nxt = result.segment_index, result.next_index
     single = best == nxt
@@ -107,6 +111,8 @@ def result_frame(
     out.loc[single, "next_segment_id"] = pd.NA
     for name in X.columns:
         out[name] = X[name].to_numpy()
+    for column, scored in rfm.columns(values, list(X.columns), rfm_section).items():
+        out[column] = scored
     out["lines_dropped"] = _dropped_cells(out["customer_id"], dropped)
     out["errors"] = ""
     return typed(out[result_columns(list(X.columns))], list(X.columns))
@@ -208,7 +214,9 @@ def score_file(
                     output.write(no_purchase_frame(left, model.spec.names, cleaned.by_customer))
                 if X.empty:
                     continue
-                frame = result_frame(X, model.assign, seg_ids, seg_names, cleaned.by_customer)
+                frame = result_frame(
+                    X, model.assign, seg_ids, seg_names, cleaned.by_customer, meta.get("rfm")
+                )
                 output.write(frame)
                 report.customers += len(frame)
                 for seg, n in frame["segment_id"].value_counts().items():

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 COLUMN_OPTIONS = [f for f in ColumnMap.__dataclass_fields__]
 #: training.algorithms.ALGORITHMS, spelled out: the parser needs no scikit-learn (a test keeps them equal).
-ALGORITHM_CHOICES = ("kmeans", "gmm", "ward")
+ALGORITHM_CHOICES = ("kmeans", "gmm", "ward", "rfm")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -79,7 +79,12 @@ def add_commands(sub: Any) -> None:
     report = add("report", "(re)write report.html and figures/ of a model directory")
     report.add_argument("model_dir", type=Path, help="model version directory (or name directory: LATEST)")
     _demographics_options(report)
-    fit.add_argument("--algorithm", choices=ALGORITHM_CHOICES, default="kmeans", help="clustering algorithm")
+    fit.add_argument(
+        "--algorithm",
+        choices=ALGORITHM_CHOICES,
+        default="kmeans",
+        help="clustering algorithm, or rfm: the named RFM grid (no k, no --compare)",
+    )
     fit.add_argument(
         "--compare", action="store_true", help="also fit the other algorithms and record their scores"
     )

@@ -3,9 +3,13 @@
 Metadata keys written by selection and identity (read by the report, the service)
 -------------------------------------------------------------------------------
 ``algorithm``
-    ``"kmeans"``, ``"gmm"`` or ``"ward"``; ``pipeline.joblib`` holds
+    ``"kmeans"``, ``"gmm"``, ``"ward"`` or ``"rfm"``; ``pipeline.joblib`` holds
     ``Pipeline([("scaler", StandardScaler), (algorithm, KMeans | GaussianMixture |
-    NearestCentroid)])``, always fitted on transformed features.
+    NearestCentroid | RFMGrid)])``, always fitted on transformed features. An ``rfm``
+    model's segments are the RFM grid cells with customers (id = index in
+    ``segments_core.rfm.GRID_NAMES``, name = the grid's name; no identity matching).
+``rfm``
+    RFM score edges (``segments_core.rfm.fit``), null without recency/frequency/monetary.
 ``selection``
     ``rule`` (text), ``chosen_k``, ``warning`` (null unless no k was stable),
     ``elbow`` (``{"k": int | null, "method": str}``), ``stability_threshold``,
@@ -26,7 +30,8 @@ Metadata keys written by selection and identity (read by the report, the service
     ``customers_in_both``, ``only_previous``, ``only_new``, ``kept_segment``).
 ``assignments.parquet``
     ``customer_id``, ``segment_id`` (stable id), ``segment_name``, the features in
-    original units; a mixture model adds ``probability_<id>`` per segment.
+    original units, ``rfm_r``, ``rfm_f``, ``rfm_m``, ``rfm_segment`` (null without the
+    ``rfm`` section); a mixture model adds ``probability_<id>`` per segment.
 """
 
 from __future__ import annotations
@@ -44,12 +49,19 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from shopper_segments.core import artifact, features, reference, signing
+from shopper_segments.core import artifact, features, reference, rfm, signing
 from shopper_segments.core.errors import DataError
 from shopper_segments.core.model import SegmentModel
 from shopper_segments.training import frames, identity, selection
 from shopper_segments.training.activity import monthly_activity
-from shopper_segments.training.algorithms import ALGORITHMS
+from shopper_segments.training.algorithms import (
+    ALGORITHMS,
+    CLUSTERINGS,
+    RFM,
+    fit_rfm,
+    inertia,
+    rfm_stability,
+)
 from shopper_segments.training.config import TrainConfig, check_config
 from shopper_segments.training.evaluation import evaluate
 from shopper_segments.training.loading import LoadReport, input_sha256, load_customer_table, load_transactions
@@ -134,11 +146,13 @@ def fit(prep: Prepared, config: TrainConfig) -> tuple[Pipeline, dict[str, Any]]:
     Xt = features.transform_features(prep.X.to_numpy(np.float64), prep.spec)
     scaler = StandardScaler().fit(Xt)
     Xs = scaler.transform(Xt)
+    if config.algorithm == RFM:
+        return _fit_grid(prep, config, scaler, Xs)
     k_values = [config.k] if config.k else list(range(config.k_min, min(config.k_max, len(Xs) - 1) + 1))
     if not k_values:
         raise DataError(f"{len(Xs)} customers are too few to form segments")
     runs = {}
-    for algorithm in ALGORITHMS if config.compare else (config.algorithm,):
+    for algorithm in CLUSTERINGS if config.compare else (config.algorithm,):
         log(f"{algorithm}: scoring k in {k_values[0]}..{k_values[-1]} on {len(Xs):,} customers")
         runs[algorithm] = selection.select(
             Xs, k_values, algorithm, config.seed, config.n_init, config.k, log=log
@@ -148,6 +162,48 @@ def fit(prep: Prepared, config: TrainConfig) -> tuple[Pipeline, dict[str, Any]]:
         info["comparison"] = {"algorithms": [selection.compared(name, i) for name, (i, _) in runs.items()]}
     pipeline = Pipeline([("scaler", scaler), (config.algorithm, chosen.estimator)])
     return pipeline, info
+
+
+def _fit_grid(
+    prep: Prepared, config: TrainConfig, scaler: StandardScaler, Xs: np.ndarray
+) -> tuple[Pipeline, dict[str, Any]]:
+    """``--algorithm rfm``: the RFM grid, scored like one k (no k range, stability or comparison)."""
+    if config.compare or config.k:
+        raise DataError("--algorithm rfm has no k to choose or compare: drop --k and --compare")
+    grid = fit_rfm(prep.X.to_numpy(np.float64), prep.spec.names, Xs)  # customers' features: unscaled
+    k = len(grid.centroids)
+    log(f"rfm: {k} grid cells hold the {len(Xs):,} customers")
+    X = prep.X.to_numpy(np.float64)
+    mean, std = rfm_stability(X, prep.spec.names, config.seed, selection.STABILITY_RESAMPLES)
+    score = {"k": k, "inertia": inertia(Xs, grid), "stability": mean, "stability_std": std}
+    info = {
+        "rule": "rfm grid: the segments are the grid cells holding training customers (no k chosen)",
+        "chosen_k": k,
+        "warning": None,
+        "elbow": {"k": None, "method": "none: the rfm grid has no k to choose"},
+        "stability_threshold": selection.STABILITY_MIN,
+        "stability": {
+            "resamples": selection.STABILITY_RESAMPLES,
+            "n_init": 0,
+            "max_sample": len(X),
+            "measure": "mean ARI of the grid cells under edges fitted on seeded bootstrap resamples",
+        },
+        "scores": [{**score, **selection.score_labels(Xs, grid.labels, config.seed)}],
+    }
+    return Pipeline([("scaler", scaler), (RFM, grid.estimator)]), info
+
+
+def _grid_names(segments: list[dict[str, Any]], assignments: pd.DataFrame, model: SegmentModel) -> None:
+    """An rfm model's segments get the grid's names and ids (index in ``rfm.GRID_NAMES``), in place."""
+    assert model.grid_ is not None
+    cells = model.grid_.cells_
+    for seg in segments:
+        cell = int(cells[seg["label"]])
+        seg["id"], seg["name"] = cell, rfm.GRID_NAMES[cell]
+        seg["description"] = f"RFM grid cell: {rfm.describe(cell)}"
+    labels = assignments["segment_id"].to_numpy()  # without ids, segment_id is the label
+    assignments["segment_id"] = cells[labels].astype(np.int64)
+    assignments["segment_name"] = [rfm.GRID_NAMES[c] for c in cells[labels]]
 
 
 def _report_hook(config: TrainConfig) -> Callable[[Path], object] | None:
@@ -182,8 +238,15 @@ def train(
     prep = prepare_step(config) if prepare_step else prepare(config)
     pipeline, selection_info = fit(prep, config)
     model = SegmentModel.from_pipeline(prep.spec, pipeline)
+    previous = None if config.algorithm == RFM else previous  # grid ids are fixed: nothing to match
     ids = identity.match(previous, model) if previous else None
     segments, assignments = evaluate(prep, model, config.names_file, ids)
+    if config.algorithm == RFM:
+        _grid_names(segments, assignments, model)
+    X = prep.X.to_numpy(np.float64)
+    rfm_section = rfm.fit(X, prep.spec.names)
+    for column, values in rfm.columns(X, prep.spec.names, rfm_section).items():
+        assignments[column] = pd.array(values, dtype=object if column == "rfm_segment" else "Int64")
     if previous and ids:
         log(f"segment ids matched to the previous model {previous.path}")
         ids.info["previous_default"] = config.previous is None
@@ -226,6 +289,7 @@ def train(
         "selection": {"comparison": None, **selection_info},
         "segments": [{"revenue_share": None, **seg} for seg in segments],
         "identity": ids.info if ids else None,
+        "rfm": rfm_section,
         "libraries": artifact.library_versions(),
         "training_seconds": round(time.perf_counter() - started, 3),
     }

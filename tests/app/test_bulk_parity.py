@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from shopper_segments.core.results import format_dropped, result_columns
+from shopper_segments.core.rfm import RFM_COLUMNS
 from shopper_segments.training.bulk import score_file
 from shopper_segments.training.config import TrainConfig
 from shopper_segments.training.dataset import DatasetSpec
@@ -48,6 +49,7 @@ def json_answers(server: Server, rows: pd.DataFrame, as_of: str) -> pd.DataFrame
                         "next_segment_name": nxt.get("segment_name"),
                         "next_distance": nxt.get("distance"),
                         **(res["features"] or {}),
+                        **{c: res[c] for c in RFM_COLUMNS},
                         "lines_dropped": format_dropped(res["lines_dropped"]),
                         "errors": "; ".join(e["message"] for e in res["errors"]),
                     }
@@ -80,7 +82,7 @@ def assert_same(bulk: pd.DataFrame, other: pd.DataFrame, names: list[str], what:
     assert list(a.index) == list(b.index), what
     for col in cols[1:]:
         x, y = a[col], b[col]
-        if col in ("status", "segment_name", "next_segment_name", "lines_dropped", "errors"):
+        if col in ("status", "segment_name", "next_segment_name", "rfm_segment", "lines_dropped", "errors"):
             assert (x.fillna("").astype(str) == y.fillna("").astype(str)).all(), (what, col)
         else:
             xf, yf = pd.to_numeric(x, errors="coerce").astype(float), pd.to_numeric(y, errors="coerce")
@@ -115,6 +117,8 @@ def check_parity(
     assigned = bulk[bulk["status"] == "assigned"].set_index("customer_id")
     assert sorted(assigned.index) == sorted(training.index)
     assert (assigned.loc[training.index, "segment_id"].astype(int) == training["segment_id"]).all()
+    for col in RFM_COLUMNS:  # the RFM scores and grid name of training's own assignments
+        assert (assigned.loc[training.index, col].astype(str) == training[col].astype(str)).all(), col
     return bulk
 
 

@@ -20,6 +20,7 @@ from shopper_segments.core.errors import DataError
 from shopper_segments.training.report import demographics as demo_mod
 from shopper_segments.training.report import figures_eda as eda
 from shopper_segments.training.report import figures_identity as ident
+from shopper_segments.training.report import figures_rfm
 from shopper_segments.training.report import figures_segments as segs
 from shopper_segments.training.report import figures_selection as sel
 from shopper_segments.training.report.context import ReportContext, load_context
@@ -96,10 +97,12 @@ def build_sections(
     segments.blocks.append(
         '<div class="cards">' + "".join(card_html(c, colors[i]) for i, c in enumerate(cards)) + "</div>"
     )
+    grid = Section("rfm", "RFM grid", [figures_rfm.crosstab(ctx)])
+    grid.blocks.append(figures_rfm.crosstab_table(ctx))
     identity = Section("identity", "Segment identities", [ident.migration(ctx)])
     identity.blocks.append(ident.identity_table(ctx))
     demographics = Section("demographics", "Demographics", [demo_mod.mix_figure(ctx, demo)])
-    return [data, selection, segments, identity, demographics]
+    return [data, selection, segments, grid, identity, demographics]
 
 
 def segment_cards(ctx: ReportContext) -> list[dict[str, Any]]:
