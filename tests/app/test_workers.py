@@ -7,6 +7,7 @@ workers serve. Counters, the drift window and reloads must not depend on which o
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,10 +146,20 @@ def test_a_reload_reaches_both_workers(server: Server, models: TwoModels) -> Non
 
 
 def test_the_shared_directory_is_removed_at_exit(server: Server, multiproc: Path) -> None:
-    """Last in this module: stops the server."""
+    """The last test using the server: it stops it."""
     (shared,) = multiproc.iterdir()  # a fresh directory for this server, under the one given
     assert any(p.suffix == ".db" for p in shared.iterdir())
     assert (shared / "drift.window").exists()
     stop_server(server)
     assert server.proc.returncode == 0
     assert list(multiproc.iterdir()) == []
+
+
+def test_workers_default_to_the_cpus_and_follow_segments_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shopper_segments.app import serve
+
+    monkeypatch.delenv("SEGMENTS_WORKERS", raising=False)
+    assert serve.parse_args([]).workers == len(os.sched_getaffinity(0)) == serve.cpu_count()
+    monkeypatch.setenv("SEGMENTS_WORKERS", "3")
+    assert serve.parse_args([]).workers == 3
+    assert serve.parse_args(["--workers", "1"]).workers == 1
