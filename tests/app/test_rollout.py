@@ -212,6 +212,8 @@ def test_a_rollout_behind_nginx_fails_no_request(
     assert slowest < bound
     errors = (prefix / "error.log").read_text()
     assert "upstream" not in errors, errors  # nginx never had to give up on a replica
+    for replica in replicas:  # nginx spread the load over both
+        assert replica.log.read_text().count('"path":"/v1/assign","route":"/v1/assign","status":200') > 10
 
 
 def test_the_nginx_config_is_valid(tmp_path: Path) -> None:
