@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,9 @@ from shopper_segments.core.contract_parts import Rfm
 from shopper_segments.core.errors import DataError
 from shopper_segments.training.config import TrainConfig
 from shopper_segments.training.dataset import DatasetSpec
+from shopper_segments.training.report import figures_rfm
+from shopper_segments.training.report.context import load_context
+from shopper_segments.training.report.plotting import Note
 from shopper_segments.training.train import train
 from tests.conftest import ONLINE_RETAIL_SPEC, shared_file, train_sample
 
@@ -58,7 +62,8 @@ def test_the_grid_names_every_rf_cell_exactly_once() -> None:
     table = rfm.grid_table()
     assert table.shape == (5, 5) and (table >= 0).all()
     assert sorted(set(table.ravel().tolist()) | {rfm.GRID_NAMES.index(rfm.LOST)}) == list(range(11))
-    assert table[4, 4] == rfm.GRID_NAMES.index("Champions") and table[0, 4] == rfm.GRID_NAMES.index("Can't lose")
+    assert table[4, 4] == rfm.GRID_NAMES.index("Champions")
+    assert table[0, 4] == rfm.GRID_NAMES.index("Can't lose")
 
 
 def test_a_grid_naming_a_cell_twice_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,6 +145,8 @@ def test_rfm_algorithm_segments_are_the_grid_cells(tmp_path: Path) -> None:
 def test_rfm_algorithm_refuses_k_and_compare(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no k to choose or compare"):
         train_sample(tmp_path, name="grid", algorithm="rfm", compare=True)
+    with pytest.raises(DataError, match="no k to choose or compare"):
+        train_sample(tmp_path, name="grid", algorithm="rfm", k=4)
 
 
 @pytest.mark.slow
@@ -156,3 +163,25 @@ def test_rfm_algorithm_on_online_retail(tmp_path: Path) -> None:
     names = {s["name"] for s in meta["segments"]}
     assert names == set(rfm.GRID_NAMES)  # 4,300+ customers fill every grid name
     assert sum(s["size"] for s in meta["segments"]) == meta["data"]["customers"]
+
+
+def test_report_crosstab_counts_the_assignments(sample_model: tuple[Path, dict]) -> None:
+    path, _ = sample_model
+    ctx = load_context(path)
+    counts = figures_rfm.crosstab_counts(ctx)
+    assert counts is not None
+    table = pd.read_parquet(path / "assignments.parquet")
+    direct = pd.crosstab(table["segment_id"], table["rfm_segment"])
+    for i, seg_id in enumerate(ctx.ids):
+        for j, name in enumerate(rfm.GRID_NAMES):
+            expected = direct.loc[seg_id, name] if name in direct.columns else 0
+            assert counts[i, j] == expected, (seg_id, name)
+    html = (path / "report.html").read_text(encoding="utf-8")
+    assert "Segments against the RFM grid" in html and "rfm_crosstab.png" in html
+    assert (path / "figures" / "rfm_crosstab.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_without_rfm_features_says_so(sample_model: tuple[Path, dict]) -> None:
+    ctx = load_context(sample_model[0])
+    item = figures_rfm.crosstab(replace(ctx, meta={**ctx.meta, "rfm": None}))
+    assert isinstance(item, Note) and "no RFM scores" in item.text
