@@ -218,14 +218,16 @@ def format_summary(path: Path, meta: dict[str, Any]) -> str:
         lines += _score_table(run["scores"], run["chosen_k"])
     ident = meta.get("identity")
     if ident:
-        from shopper_segments.training.identity import format_migration
+        from shopper_segments.training.migration import format_migration
 
         source = "the current LATEST model" if ident.get("previous_default") else "--previous"
-        lines.append(f"segment ids kept from {ident['previous_version']} ({source}):")
-        for m in ident["matches"]:
-            lines.append(f"  id {m['id']:>3} {m['name']!r} kept (centroid distance {m['distance']:.3f})")
+        lines.append(f"segment ids from {ident['previous_version']} ({source}), by {ident['method']}:")
+        for p in ident["pairs"]:
+            outcome = "kept" if p["kept"] else "vanished"
+            lines.append(f"  id {p['previous_id']:>3} {p['previous_name']!r} {outcome}")
+            distance = "-" if p["distance"] is None else f"{p['distance']:.2f}"
+            lines.append(f"         {p['reason']} (centroid distance {distance})")
         lines += [f"  id {i:>3} is new" for i in ident["new_ids"]]
-        lines += [f"  id {v['id']:>3} {v['name']!r} vanished" for v in ident["vanished"]]
         lines += format_migration(ident)
     key = meta["features"]["names"][:5]
     lines.append(

@@ -1,18 +1,25 @@
 """Segment identities that survive retraining: match new segments to a previous model's.
 
-The previous model's centroids (its metadata records them in original units) are
-mapped into the *new* model's scaled space with the new feature transforms and
-scaler, so both sets of centroids are measured with one ruler: the new training
-population's. Only the features both models have are compared. The pairs are
-chosen by Hungarian matching (:func:`scipy.optimize.linear_sum_assignment`) on the
-Euclidean distances; a pair farther apart than :data:`MATCH_MAX_DISTANCE` is
-refused (the old segment vanished, the new one is new).
+When both trainings share customers (the monthly retrain), segments are matched by
+where those customers went. The previous model's assignments (its
+``assignments.parquet``) and the new model's labels of the same customer ids give the
+overlap table (previous segment x new label counts); Hungarian matching
+(:func:`scipy.optimize.linear_sum_assignment`) pairs them on maximal Jaccard overlap. A
+pair is **kept** when more than :data:`KEEP_SHARE` of the previous segment's shared
+customers went to the new segment, or when the two are each other's largest overlap and
+more than :data:`KEEP_SHARE` of the new segment's shared customers came from the previous
+one (a split keeps the id on its larger part, a merge on its main source).
 
-A matched segment keeps the previous id and name; a new segment gets the next free
-id (max previous id + 1, ...) and its freshly computed name (suffixed if a kept name
-already holds it); an unmatched previous segment is recorded as vanished. The
-migration table counts, for the customers present in both trainings, how many moved
-from each previous segment id to each new one (from both models' assignments).
+Centroid distance (:mod:`training.centroid_check`: as_of-dependent features compared in
+each model's own scaled units) is recorded per pair as a check. It decides only where
+customers cannot: with fewer than :data:`MIN_SHARED_CUSTOMERS` shared customers (every
+pair), and for a new segment of newcomers (at most :data:`KEEP_SHARE` of its customers
+were in the previous training, e.g. "New" a month later) against the previous segments
+left unkept; pairs within :data:`~training.centroid_check.MATCH_MAX_DISTANCE` are kept.
+
+A kept segment keeps its id and name; a new one gets the next never-used id
+(``next_free_id`` travels down the chain of versions) and its fresh name (suffixed if a
+kept name holds it); an unkept previous segment is recorded as vanished.
 """
 
 from __future__ import annotations
@@ -23,17 +30,31 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
 
 from shopper_segments.core import artifact
 from shopper_segments.core.contract import ModelMetadata
 from shopper_segments.core.errors import ArtifactError
-from shopper_segments.core.features import FeatureSpec, transform_features
 from shopper_segments.core.model import SegmentModel
+from shopper_segments.training.centroid_check import (
+    AS_OF_FEATURES,
+    MATCH_MAX_DISTANCE,
+    centroid_distances,
+    pairs_by_distance,
+)
+from shopper_segments.training.overlap import KEEP_SHARE, evidence, newcomers, overlap, pairs_by_overlap
 
-#: Farthest two centroids may be (scaled units, Euclidean over the shared features)
-#: and still be the same segment.
-MATCH_MAX_DISTANCE = 1.5
+#: Below this many customers in both trainings, segments are matched on centroids.
+MIN_SHARED_CUSTOMERS = 10
+
+RULE = (
+    f"Hungarian matching on the Jaccard overlap of the customers in both trainings; a pair is kept "
+    f"when more than {KEEP_SHARE:.0%} of the previous segment's shared customers went to the new one, "
+    f"or when each is the other's largest overlap and more than {KEEP_SHARE:.0%} of the new segment's "
+    f"shared customers came from the previous one. Centroid distance (as_of features in each model's "
+    f"own scaled units) is a recorded check; it decides, within {MATCH_MAX_DISTANCE}, with fewer than "
+    f"{MIN_SHARED_CUSTOMERS} shared customers and for a new segment of newcomers (at most "
+    f"{KEEP_SHARE:.0%} of its customers in the previous training) against the unkept previous segments."
+)
 
 
 @dataclass(frozen=True)
@@ -80,64 +101,79 @@ def load_previous(path: Path) -> Previous:
     return Previous(model_dir, meta, assignments)
 
 
-def previous_centroids_scaled(previous: Previous, model: SegmentModel) -> tuple[np.ndarray, list[str]]:
-    """Previous centroids in the new model's scaled space, and the shared feature names."""
-    spec: FeatureSpec = model.spec
-    prev_names = set(previous.meta.features.names)
-    shared = [n for n in spec.names if n in prev_names]
-    raw = np.zeros((len(previous.meta.segments), len(spec.names)))
-    for i, seg in enumerate(previous.meta.segments):
-        for j, name in enumerate(spec.names):
-            if name in prev_names:
-                raw[i, j] = seg.centroid[name]
-    scaled = (transform_features(raw, spec) - model.mean_) / model.scale_
-    cols = [spec.names.index(n) for n in shared]
-    return scaled[:, cols], shared
+def match(
+    previous: Previous,
+    model: SegmentModel,
+    customers: pd.DataFrame | None = None,
+    max_distance: float = MATCH_MAX_DISTANCE,
+) -> Identities:
+    """Match the new model's segments (labels) to the previous ones (see the module docstring).
 
+    Parameters
+    ----------
+    previous : Previous
+        The previous model version.
+    model : SegmentModel
+        The new model.
+    customers : DataFrame, optional
+        The new training's features indexed by customer id; without it (or with fewer
+        than :data:`MIN_SHARED_CUSTOMERS` shared customers) matching uses centroids.
+    max_distance : float
+        Centroid distance limit where centroids decide.
 
-def match(previous: Previous, model: SegmentModel, max_distance: float = MATCH_MAX_DISTANCE) -> Identities:
-    """Hungarian matching of the new model's segments (labels) to the previous ones."""
-    prev_segments = previous.meta.segments
-    prev_c, shared = previous_centroids_scaled(previous, model)
-    cols = [model.spec.names.index(n) for n in shared]
-    new_c = model.centroids_[:, cols]
-    k = model.n_segments
-    ids: list[int | None] = [None] * k
+    Returns
+    -------
+    Identities
+        Final id per label, kept names by label, and the ``identity`` metadata section
+        (without ``previous_default`` and ``migration``, which training adds).
+    """
+    segments = previous.meta.segments
+    distance, shared = centroid_distances(previous.meta, model)
+    if not shared:
+        distance = np.full(distance.shape, np.inf)
+    counts, sizes = overlap(previous, model, customers)
+    by_customers = int(counts.sum()) >= MIN_SHARED_CUSTOMERS
+    if by_customers:
+        decided = pairs_by_overlap(counts)
+        newcomers(decided, counts, sizes, distance, max_distance)
+    else:
+        decided = pairs_by_distance(distance.T, max_distance)
+    ids: list[int | None] = [None] * model.n_segments
     kept: dict[int, str] = {}
-    matches = []
-    if shared:
-        cost = np.sqrt(((new_c[:, None, :] - prev_c[None, :, :]) ** 2).sum(axis=2))
-        for label, p in zip(*linear_sum_assignment(cost), strict=True):
-            if cost[label, p] <= max_distance:
-                ids[label] = prev_segments[p].id
-                kept[int(label)] = prev_segments[p].name
-                matches.append(
-                    {
-                        "id": ids[label],
-                        "label": int(label),
-                        "name": kept[int(label)],
-                        "distance": float(cost[label, p]),
-                    }
-                )
-    next_id = max((s.id for s in prev_segments), default=-1) + 1
+    pairs = []
+    for p, (label, keep, why) in sorted(decided.items()):
+        seg = segments[p]
+        d = None if label is None or not np.isfinite(distance[label, p]) else float(distance[label, p])
+        if keep and label is not None:
+            ids[label], kept[label] = seg.id, seg.name
+            if by_customers and d is not None and d > max_distance:
+                why += f"; centroid check: distance {d:.2f} above {max_distance} (the profile moved)"
+        pairs.append(
+            {"previous_id": seg.id, "previous_name": seg.name, "label": label, **evidence(counts, p, label)}
+            | {"distance": d, "kept": keep, "reason": why}
+        )
+    prev_info = previous.meta.identity
+    next_id = max(max((s.id for s in segments), default=-1) + 1, prev_info.next_free_id if prev_info else 0)
     new_ids = []
-    for label in range(k):
+    for label in range(model.n_segments):
         if ids[label] is None:
-            ids[label] = next_id
-            new_ids.append(next_id)
-            next_id += 1
-    matched_prev = {m["id"] for m in matches}
-    vanished = [{"id": s.id, "name": s.name} for s in prev_segments if s.id not in matched_prev]
+            ids[label], next_id = next_id, next_id + 1
+            new_ids.append(ids[label])
     info = {
         "previous_version": previous.meta.version,
         "previous_path": str(previous.path),
-        "method": "Hungarian matching on centroid distance in the new model's scaled space "
-        "(previous centroids mapped through original units)",
+        "method": "shared_customers" if by_customers else "centroid_distance",
+        "rule": RULE,
         "matched_on": shared,
+        "own_scale_features": [n for n in shared if n in AS_OF_FEATURES],
         "max_distance": max_distance,
-        "matches": sorted(matches, key=lambda m: m["id"]),
+        "keep_share": KEEP_SHARE,
+        "min_shared_customers": MIN_SHARED_CUSTOMERS,
+        "shared_customers": int(counts.sum()),
+        "pairs": pairs,
         "new_ids": new_ids,
-        "vanished": vanished,
+        "vanished": [{"id": s.id, "name": s.name} for s in segments if s.id not in ids],
+        "next_free_id": next_id,
     }
     return Identities([int(i) for i in ids if i is not None], kept, info)
 
@@ -155,54 +191,3 @@ def unique_names(names: list[str], kept: dict[int, str]) -> list[str]:
         out[i] = name
         taken.add(name)
     return out
-
-
-def migration(previous: pd.DataFrame, current: pd.DataFrame) -> dict[str, Any]:
-    """Customers moving from each previous segment id to each new one.
-
-    Parameters
-    ----------
-    previous, current : DataFrame
-        ``customer_id`` and ``segment_id`` of each training's customers.
-
-    Returns
-    -------
-    dict
-        ``previous_ids`` (rows), ``new_ids`` (columns), ``counts`` (row-major lists),
-        ``customers_in_both``, ``only_previous``, ``only_new``, ``kept_segment``
-        (customers whose segment id did not change).
-    """
-    prev = previous.assign(customer_id=previous["customer_id"].astype(str))
-    cur = current.assign(customer_id=current["customer_id"].astype(str))
-    both = prev.merge(cur, on="customer_id", suffixes=("_previous", "_new"))
-    rows = sorted(int(i) for i in prev["segment_id"].unique())
-    cols = sorted(int(i) for i in cur["segment_id"].unique())
-    table = (
-        pd.crosstab(both["segment_id_previous"], both["segment_id_new"])
-        .reindex(index=rows, columns=cols, fill_value=0)
-        .astype(int)
-    )
-    return {
-        "previous_ids": rows,
-        "new_ids": cols,
-        "counts": table.to_numpy().tolist(),
-        "customers_in_both": len(both),
-        "only_previous": int(len(prev) - len(both)),
-        "only_new": int(len(cur) - len(both)),
-        "kept_segment": int((both["segment_id_previous"] == both["segment_id_new"]).sum()),
-    }
-
-
-def format_migration(info: dict[str, Any]) -> list[str]:
-    """The migration table as text lines (rows: previous ids, columns: new ids)."""
-    mig = info["migration"]
-    width = max(7, *(len(f"{c:,}") + 1 for row in mig["counts"] for c in row))
-    lines = [
-        f"migration of the {mig['customers_in_both']:,} customers in both trainings "
-        f"({mig['kept_segment']:,} kept their segment; {mig['only_previous']:,} only in the previous, "
-        f"{mig['only_new']:,} only in the new):",
-        "prev\\new" + "".join(f"{c:>{width}}" for c in mig["new_ids"]),
-    ]
-    for pid, row in zip(mig["previous_ids"], mig["counts"], strict=True):
-        lines.append(f"{pid:>8}" + "".join(f"{c:>{width},}" for c in row))
-    return lines

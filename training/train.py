@@ -24,10 +24,14 @@ Metadata keys written by selection and identity (read by the report, the service
     In label order (``label`` = row of the centroids); ``id`` is the stable id.
 ``identity``
     Null without a previous model; else ``previous_version``, ``previous_path``,
-    ``method``, ``matched_on``, ``max_distance``, ``matches`` (``id``, ``label``,
-    ``name``, ``distance``), ``new_ids``, ``vanished`` (``id``, ``name``) and
-    ``migration`` (``previous_ids``, ``new_ids``, ``counts`` rows x columns,
-    ``customers_in_both``, ``only_previous``, ``only_new``, ``kept_segment``).
+    ``method`` (``shared_customers`` or ``centroid_distance``), ``rule``, ``matched_on``,
+    ``own_scale_features``, ``max_distance``, ``keep_share``, ``min_shared_customers``,
+    ``shared_customers``, ``pairs`` (per previous segment: ``previous_id``,
+    ``previous_name``, ``label``, ``shared_customers``, ``overlap_share``,
+    ``source_share``, ``jaccard``, ``mutual_best``, ``distance``, ``kept``, ``reason``),
+    ``new_ids``, ``vanished`` (``id``, ``name``), ``next_free_id`` and ``migration``
+    (``previous_ids``, ``new_ids``, ``counts`` rows x columns, ``customers_in_both``,
+    ``only_previous``, ``only_new``, ``kept_segment``); see :mod:`training.identity`.
 ``assignments.parquet``
     ``customer_id``, ``segment_id`` (stable id), ``segment_name``, the features in
     original units, ``rfm_r``, ``rfm_f``, ``rfm_m``, ``rfm_segment`` (null without the
@@ -52,7 +56,7 @@ from sklearn.preprocessing import StandardScaler
 from shopper_segments.core import artifact, features, reference, rfm, signing
 from shopper_segments.core.errors import DataError
 from shopper_segments.core.model import SegmentModel
-from shopper_segments.training import frames, identity, selection
+from shopper_segments.training import frames, identity, migration, selection
 from shopper_segments.training.activity import monthly_activity
 from shopper_segments.training.algorithms import (
     ALGORITHMS,
@@ -72,8 +76,8 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def prepare(config: TrainConfig) -> Prepared:
-    """Load, clean and compute features (steps 1-3)."""
+def prepare(config: TrainConfig, loaded: tuple[pd.DataFrame, LoadReport] | None = None) -> Prepared:
+    """Load, clean and compute features (steps 1-3); ``loaded``: the file already loaded."""
     if config.table_columns:
         X, report = load_customer_table(
             config.input, config.table_columns, config.table_id, config.dataset.max_bad_fraction
@@ -82,7 +86,7 @@ def prepare(config: TrainConfig) -> Prepared:
         summary = _summary(report, {}, len(X), {}, None, None)
         return Prepared(X, spec, summary)
     log(f"loading {config.input}")
-    lines, report = load_transactions(config.input, config.dataset)
+    lines, report = loaded if loaded is not None else load_transactions(config.input, config.dataset)
     dropped: dict[str, int] = {}
     if config.until is not None:
         late = lines["timestamp"] >= config.until
@@ -239,7 +243,7 @@ def train(
     pipeline, selection_info = fit(prep, config)
     model = SegmentModel.from_pipeline(prep.spec, pipeline)
     previous = None if config.algorithm == RFM else previous  # grid ids are fixed: nothing to match
-    ids = identity.match(previous, model) if previous else None
+    ids = identity.match(previous, model, prep.X) if previous else None
     segments, assignments = evaluate(prep, model, config.names_file, ids)
     if config.algorithm == RFM:
         _grid_names(segments, assignments, model)
@@ -250,7 +254,7 @@ def train(
     if previous and ids:
         log(f"segment ids matched to the previous model {previous.path}")
         ids.info["previous_default"] = config.previous is None
-        ids.info["migration"] = identity.migration(
+        ids.info["migration"] = migration.migration(
             previous.assignments, assignments[["customer_id", "segment_id"]]
         )
     data_sha = input_sha256(config.input)  # a file, or a directory's or glob's files

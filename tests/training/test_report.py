@@ -175,15 +175,29 @@ def enriched_model(sample_model: tuple[Path, dict], tmp_path_factory: pytest.Tem
     meta["identity"] = {
         "previous_version": "sample-previous",
         "previous_path": "models/sample/sample-previous",
-        "method": "Hungarian matching on centroid distance",
+        "method": "shared_customers",
+        "rule": "Hungarian matching on the Jaccard overlap of shared customers",
         "matched_on": meta["features"]["names"],
+        "own_scale_features": ["recency_days", "tenure_days"],
         "max_distance": 1.5,
+        "keep_share": 0.5,
+        "min_shared_customers": 10,
+        "shared_customers": sum(j + i for j in range(len(ids)) for i in range(len(ids))),
         "previous_default": True,
-        "matches": [
-            {"id": i, "label": i, "name": s["name"], "distance": 0.1} for i, s in enumerate(meta["segments"])
-        ][1:],
+        "pairs": [
+            {"previous_id": s["id"], "previous_name": s["name"], "label": s["label"], "shared_customers": 5}
+            | {"overlap_share": 0.8, "source_share": 0.7, "jaccard": 0.6, "mutual_best": True}
+            | {"distance": 0.1, "kept": True, "reason": "80% of its shared customers went there"}
+            for s in meta["segments"][1:]
+        ]
+        + [
+            {"previous_id": 99, "previous_name": "Gone segment", "label": None, "shared_customers": 0}
+            | {"overlap_share": 0.0, "source_share": 0.0, "jaccard": 0.0, "mutual_best": False}
+            | {"distance": None, "kept": False, "reason": "no new segment left to pair with"}
+        ],
         "new_ids": [ids[0]],
         "vanished": [{"id": 99, "name": "Gone segment"}],
+        "next_free_id": 100,
         "migration": {
             "previous_ids": [*ids[1:], 99],
             "new_ids": ids,
@@ -246,10 +260,9 @@ def test_stability_comparison_and_migration_are_drawn_when_recorded(enriched_mod
     assert not any(t.startswith("Customer migration") for t in titles)
     html = (enriched_model / "report.html").read_text(encoding="utf-8")
     assert "<th>stability</th>" in html
-    assert (
-        '<td class="num">99</td><td>Gone segment</td><td>vanished (in the previous model only)</td>' in html
-    )
-    assert "new segment" in html
+    assert "<td>99 Gone segment</td><td>-</td>" in html  # a vanished segment: paired with none
+    assert "<td>vanished</td><td>no new segment left to pair with</td>" in html
+    assert "<td>new</td><td>no previous segment kept into it</td>" in html
     assert set(embedded_images(html)) == set(summary["figures"])
 
 

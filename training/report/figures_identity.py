@@ -1,4 +1,4 @@
-"""Segment identities across retraining: the migration heatmap and the matching table."""
+"""Segment identities across retraining: the migration heatmap, the matching evidence, the chain."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from typing import Any
 
 import numpy as np
 
+from shopper_segments.training.migration import chain_rows, walk_chain
 from shopper_segments.training.report.context import ReportContext
 from shopper_segments.training.report.html import table_html
 from shopper_segments.training.report.plotting import Item, Note, new_figure, render, segment_labels
 
 TITLE = "Customer migration from the previous model"
+CHAIN_TITLE = "Segment ids across versions"
 
 
 def identity_info(ctx: ReportContext) -> dict[str, Any] | None:
@@ -19,8 +21,8 @@ def identity_info(ctx: ReportContext) -> dict[str, Any] | None:
 
 
 def previous_names(info: dict[str, Any]) -> dict[int, str]:
-    """Previous segment id -> name (matched segments keep theirs; vanished ones are listed)."""
-    names = {int(m["id"]): str(m["name"]) for m in info.get("matches", [])}
+    """Previous segment id -> name (every previous segment has a pair; vanished ones are listed)."""
+    names = {int(p["previous_id"]): str(p["previous_name"]) for p in info.get("pairs", [])}
     names |= {int(v["id"]): str(v["name"]) for v in info.get("vanished", [])}
     return names
 
@@ -65,21 +67,63 @@ def migration(ctx: ReportContext) -> Item:
 
 
 def identity_table(ctx: ReportContext) -> str:
-    """HTML: how each segment got its id (matched, new) and which previous segments vanished."""
+    """HTML: per previous segment, its pair, the overlap evidence, the centroid check, kept or not."""
     info = identity_info(ctx)
     if info is None:
         return ""
-    matched = {int(m["id"]): m for m in info.get("matches", [])}
+    ids = {int(s["label"]): (int(s["id"]), str(s["name"])) for s in ctx.segments}
     rows: list[list[Any]] = []
-    for seg in ctx.segments:
-        sid = int(seg["id"])
-        if sid in matched:
-            rows.append([sid, seg["name"], f"kept (centroid distance {float(matched[sid]['distance']):.2f})"])
-        else:
-            rows.append([sid, seg["name"], "new segment"])
-    for gone in info.get("vanished", []):
-        rows.append([gone["id"], gone["name"], "vanished (in the previous model only)"])
-    caption = f"Segment ids matched to {info.get('previous_version', 'the previous model')}: " + str(
-        info.get("method", "")
+    for p in info.get("pairs", []):
+        label = p.get("label")
+        paired = "-" if label is None else "{} {}".format(*ids.get(int(label), ("?", "?")))
+        distance = "-" if p.get("distance") is None else f"{float(p['distance']):.2f}"
+        rows.append(
+            [
+                f"{p['previous_id']} {p['previous_name']}",
+                paired,
+                f"{int(p['shared_customers']):,}",
+                f"{float(p['overlap_share']):.0%}",
+                f"{float(p['source_share']):.0%}",
+                distance,
+                "kept" if p["kept"] else "vanished",
+                str(p["reason"]),
+            ]
+        )
+    for new_id in info.get("new_ids", []):
+        name = next((str(s["name"]) for s in ctx.segments if int(s["id"]) == int(new_id)), "?")
+        rows.append(["-", f"{new_id} {name}", "", "", "", "", "new", "no previous segment kept into it"])
+    header = ["previous", "paired with", "shared", "went there", "came from", "centroid", "id", "why"]
+    caption = (
+        f"Segment ids matched to {info.get('previous_version', 'the previous model')} "
+        f"by {str(info.get('method', '?')).replace('_', ' ')}: {info.get('rule', '')}"
     )
-    return table_html(["id", "name", "identity"], rows, caption)
+    return table_html(header, rows, caption)
+
+
+def chain_table(ctx: ReportContext) -> str:
+    """HTML: the versions this one descends from (oldest first) and the ids each kept."""
+    chain = chain_rows(walk_chain(ctx.model_dir, ctx.meta))
+    if len(chain) < 2:
+        return ""
+    rows: list[list[Any]] = []
+    for row in chain:
+        both, same = row["in_both"], row["same_id"]
+        rows.append(
+            [
+                row["version"],
+                row["as_of"],
+                row["k"],
+                _ids(row["kept"], row["names"]),
+                _ids(row["new"], row["names"]),
+                ", ".join(map(str, row["vanished"])) or "-",
+                "-" if both is None else f"{both:,}",
+                "-" if both is None else f"{same / max(both, 1):.0%}",
+            ]
+        )
+    header = ["version", "as_of", "k", "kept ids", "new ids", "vanished ids", "in both", "same id"]
+    caption = f"{CHAIN_TITLE}: this version and the {len(chain) - 1} before it found in the model root."
+    return table_html(header, rows, caption)
+
+
+def _ids(ids: list[int], names: dict[int, str]) -> str:
+    return ", ".join(f"{i} {names.get(i, '')}".strip() for i in ids) or "-"
