@@ -150,16 +150,17 @@ def _drop_reasons(
     """
     reason = np.zeros(len(txs), dtype=np.int8)
     money = [None] * len(txs) if amount is None else amount.tolist()
-    seen: set[tuple[Any, ...]] = set()
     dup = 1 + DROP_CODES.index("duplicate_lines")
     read: dict[str, Any] = {"customer_id": owner.tolist(), "timestamp": ns, "amount": money}  # as read
-    for p in np.flatnonzero(usable).tolist():
-        t = txs[p]
-        key = tuple(read[f][p] if f in read else t.get(f) for f in DUPLICATE_KEY)
-        if key in seen:
-            reason[p] = dup
-        else:
-            seen.add(key)
+    keys = list(zip(*(read[f] if f in read else [t.get(f) for t in txs] for f in DUPLICATE_KEY), strict=True))
+    rows = np.flatnonzero(usable).tolist()
+    if len({keys[p] for p in rows}) < len(rows):  # some line repeats another: find which, in order
+        seen: set[tuple[Any, ...]] = set()
+        for p in rows:
+            if keys[p] in seen:
+                reason[p] = dup
+            else:
+                seen.add(keys[p])
     money_drop = _MONEY_DROP[outcome]  # one lookup for every money rule (not a pass per rule)
     hit = usable & (reason == 0) & (money_drop > 0)
     reason[hit] = money_drop[hit]
