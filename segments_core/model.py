@@ -5,7 +5,8 @@ answers with the same method, so both give the same segment for the same feature
 The scaler is folded into the centroids' space once; assignment is a numpy argmin,
 identical to ``Pipeline(StandardScaler, KMeans).predict`` (and to NearestCentroid's
 predict for Ward models). A Gaussian-mixture model assigns the most probable
-component and also returns every component's probability.
+component and also returns every component's probability; an RFM grid model
+(:class:`segments_core.rfm.RFMGrid`) the segment of the customer's grid cell.
 """
 
 from __future__ import annotations
@@ -106,7 +107,9 @@ class SegmentModel:
 
         K-means and Ward: the nearest centroids. Mixture: the most and second most
         probable components, with ``probabilities`` (rows sum to 1); distances are
-        to the component means.
+        to the component means. RFM grid: the segment of the row's grid cell (the
+        nearest centroid when no training customer had that cell), then the nearest
+        other centroid.
         """
         if not len(X):
             none, empty = np.zeros(0, dtype=np.intp), np.zeros(0)

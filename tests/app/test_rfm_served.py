@@ -1,4 +1,4 @@
-"""RFM columns online equal training's (real uvicorn), and an ``rfm`` model is served like any model."""
+"""RFM columns online (real uvicorn) and in bulk output equal training's; an ``rfm`` model is served."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 
 from shopper_segments.core.rfm import GRID_NAMES, RFM_COLUMNS
+from shopper_segments.training.bulk import score_file
+from shopper_segments.training.dataset import DatasetSpec
 from tests.app.payloads import customers, read_online_retail
-from tests.conftest import SAMPLE, Server, start_server, stop_server, train_sample
+from tests.conftest import ONLINE_RETAIL_SPEC, SAMPLE, Server, start_server, stop_server, train_sample
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +57,14 @@ def assert_rfm_equal(answers: pd.DataFrame, training: pd.DataFrame, what: str) -
 
 
 def test_served_rfm_columns_equal_the_training_assignments(
-    sample_server: Server, sample_model: tuple[Path, dict]
+    sample_server: Server, sample_model: tuple[Path, dict], tmp_path: Path
 ) -> None:
     path, meta = sample_model
     training = pd.read_parquet(path / "assignments.parquet").set_index("customer_id")
     assert training["rfm_segment"].nunique() >= 5  # a spread of grid cells, not one
     assert_rfm_equal(post_json(sample_server, meta, list(training.index)), training, "json")
     assert_rfm_equal(post_csv(sample_server, meta), training, "csv")
+    assert_rfm_equal(bulk_output(path, tmp_path / "bulk.csv"), training, "bulk")
     model = httpx.get(f"{sample_server.url}/v1/model").json()
     assert model["rfm"]["edges"] == meta["rfm"]["edges"]
 
@@ -75,7 +78,13 @@ def test_unassigned_customers_have_null_rfm_columns(sample_server: Server) -> No
     assert [result[c] for c in RFM_COLUMNS] == [None] * 4
 
 
-def test_rfm_model_serves_the_grid(rfm_server: tuple[Server, Path, dict]) -> None:
+def bulk_output(path: Path, out: Path) -> pd.DataFrame:
+    """``segments assign`` of the sample file with ``path``'s model, as CSV."""
+    score_file(path, SAMPLE, out, DatasetSpec.from_toml(ONLINE_RETAIL_SPEC), progress=False)
+    return pd.read_csv(out, dtype={"customer_id": str}).set_index("customer_id")
+
+
+def test_rfm_model_serves_the_grid(rfm_server: tuple[Server, Path, dict], tmp_path: Path) -> None:
     server, path, meta = rfm_server
     listed = httpx.get(f"{server.url}/v1/segments").json()["segments"]
     assert [s["name"] for s in listed] == [GRID_NAMES[s["id"]] for s in listed]
@@ -87,3 +96,6 @@ def test_rfm_model_serves_the_grid(rfm_server: tuple[Server, Path, dict]) -> Non
     assert (answers.loc[training.index, "segment_id"] == training["segment_id"]).all()
     assert_rfm_equal(answers, training, "json")
     assert_rfm_equal(post_csv(server, meta), training, "csv")
+    bulk = bulk_output(path, tmp_path / "bulk.csv")
+    assert_rfm_equal(bulk, training, "bulk")
+    assert (bulk.loc[training.index, "segment_id"] == training["segment_id"]).all()
