@@ -45,3 +45,20 @@ def test_the_hand_serialized_answer_is_the_response_model(sample_model: tuple[Pa
         model = AssignResponse.model_validate(answer.json())
         assert answer.json() == model.model_dump(mode="json")
         assert answer.json()["as_of"] == "2011-12-10T00:00:00Z"
+
+
+def test_query_flags_are_read_as_fastapi_reads_a_bool(sample_model: tuple[Path, dict]) -> None:
+    with TestClient(create_app(settings_for(sample_model))) as client:
+        doc = client.get("/openapi.json").json()
+        params = {p["name"]: p for p in doc["paths"]["/v1/assign"]["post"]["parameters"]}
+        assert set(params) == {"explain", "strict"}
+        assert all(p["in"] == "query" and p["schema"]["type"] == "boolean" for p in params.values())
+        assert "explanation" in client.post("/v1/assign?explain=yes", json=BODY).json()["results"][0]
+        assert "explanation" not in client.post("/v1/assign?explain=0", json=BODY).json()["results"][0]
+        bad_customer = {"customers": [{"customer_id": "b", "transactions": [{"timestamp": "never"}]}]}
+        assert client.post("/v1/assign", json=bad_customer).status_code == 200  # answered in its slot
+        assert client.post("/v1/assign?strict=on", json=bad_customer).status_code == 422
+        bad = client.post("/v1/assign?explain=maybe&strict=nah", json=BODY)
+        assert bad.status_code == 422
+        assert [e["field"] for e in bad.json()["errors"]] == ["explain", "strict"]
+        assert "valid boolean" in bad.json()["errors"][0]["message"]
