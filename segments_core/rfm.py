@@ -21,6 +21,7 @@ Grid
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -163,12 +164,27 @@ def scores(values: np.ndarray, edges: list[float | None], higher_is_better: bool
 
 
 def score_matrix(X: np.ndarray, names: list[str], edges: dict[str, list[float | None]]) -> np.ndarray:
-    """R, F and M scores of each row of features ``X`` (columns in ``names`` order): shape (n, 3)."""
-    columns = [
-        scores(X[:, names.index(name)], edges[name], better)
-        for name, better in zip(RFM_FEATURES, HIGHER_IS_BETTER, strict=True)
-    ]
-    return np.column_stack(columns) if len(X) else np.zeros((0, 3), dtype=np.int64)
+    """R, F and M scores of each row of features ``X`` (columns in ``names`` order): shape (n, 3).
+
+    The same scores as :func:`scores` per feature, in one comparison (a request's few rows).
+    """
+    key = tuple(tuple(edges[name]) for name in RFM_FEATURES)
+    picked = X[:, [names.index(name) for name in RFM_FEATURES]] * _SIGNS
+    return 1 + (picked[:, :, None] >= _edge_matrix(key)).sum(axis=2)
+
+
+_SIGNS = np.array([1.0 if better else -1.0 for better in HIGHER_IS_BETTER])
+
+
+@lru_cache(maxsize=32)
+def _edge_matrix(key: tuple[tuple[float | None, ...], ...]) -> np.ndarray:
+    """Edges as a (3, 4) array in "higher is better" sign; a null edge is +inf (never passed)."""
+    out = np.full((len(RFM_FEATURES), 4), np.inf)
+    for i, edges in enumerate(key):
+        for j, edge in enumerate(edges):
+            if edge is not None:
+                out[i, j] = _SIGNS[i] * edge
+    return out
 
 
 def grid_index(rfm: np.ndarray) -> np.ndarray:
@@ -183,12 +199,11 @@ def columns(X: np.ndarray, names: list[str], section: dict[str, Any] | None) -> 
     if section is None:
         return {c: [None] * len(X) for c in RFM_COLUMNS}
     rfm = score_matrix(X, names, section["edges"])
-    labels = np.asarray(GRID_NAMES, dtype=object)[grid_index(rfm)] if len(X) else []
     return {
         "rfm_r": rfm[:, 0].tolist(),
         "rfm_f": rfm[:, 1].tolist(),
         "rfm_m": rfm[:, 2].tolist(),
-        "rfm_segment": list(labels),
+        "rfm_segment": [GRID_NAMES[i] for i in grid_index(rfm).tolist()],
     }
 
 
