@@ -10,13 +10,14 @@ strictly worse on that feature (:data:`TIE_RULE`): tied customers share one scor
 lowest of their tie group's ranks (frequency 1 always scores F = 1; a large tie can
 leave a score unused). The score boundaries are stored as four **edges** per feature
 (``edges[s - 2]`` is where score ``s`` starts) and every path, training included,
-scores with :func:`scores` from the edges, so one customer gets the same score online
-as offline.
+scores with :func:`score_matrix` from the edges, so one customer gets the same score
+online as offline.
 
 Grid
 ----
 :data:`GRID` names each (R, F) cell (FM is the F score); :data:`LOST` is carved out of
 *Hibernating* by M. :func:`grid_table` checks the 25 cells are covered exactly once.
+:class:`RFMGrid` is the grid as a model's segment step (``--algorithm rfm``).
 """
 
 from __future__ import annotations
