@@ -6,17 +6,23 @@ FROM python:3.11.7-slim-bookworm AS build
 ARG LOCK=runtime
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-RUN python -m venv /opt/venv
+# No pip or setuptools in the venv: the image's pip installs into it.
+RUN python -m venv --without-pip /opt/venv
 # Exact versions, every file checked against its hash (requirements/*.lock, `make lock`);
 # scikit-learn and numpy as the bundled model was saved with.
 COPY requirements ./requirements
-RUN /opt/venv/bin/pip install --no-compile --require-hashes -r "requirements/${LOCK}.lock"
+RUN pip --python /opt/venv/bin/python install --no-compile --require-hashes -r "requirements/${LOCK}.lock"
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY training ./training
 COPY segments_core ./segments_core
 COPY shopper_segments ./shopper_segments
-RUN /opt/venv/bin/pip install --no-compile --no-deps .
+COPY scripts/slim_venv.py ./scripts/
+# Without the files the service never loads (scripts/slim_venv.py); then bytecode for what the
+# service imports only (the runtime stage runs read-only with PYTHONDONTWRITEBYTECODE).
+RUN pip --python /opt/venv/bin/python install --no-compile --no-deps . \
+    && python scripts/slim_venv.py /opt/venv \
+    && /opt/venv/bin/python -I -c "import shopper_segments.app.main, shopper_segments.app.serve"
 
 FROM python:3.11.7-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH \

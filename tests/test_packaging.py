@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -69,7 +71,6 @@ def test_locked_versions_agree_between_the_locks() -> None:
 def test_the_installed_distribution_has_one_import_root(tmp_path: Path) -> None:
     """Outside the repository only ``shopper_segments`` is importable: a user's own ``app`` or
     ``training`` package is never shadowed by ours."""
-    import subprocess
     import sys
 
     probe = (
@@ -86,3 +87,104 @@ def test_the_installed_distribution_has_one_import_root(tmp_path: Path) -> None:
     assert Path(found["shopper_segments.app"]).resolve() == ROOT / "app" / "__init__.py"
     assert Path(found["shopper_segments.training"]).resolve() == ROOT / "training" / "__init__.py"
     assert Path(found["shopper_segments.core"]).resolve() == ROOT / "segments_core" / "__init__.py"
+
+
+#: Every package the service's runtime install holds (requirements/runtime.lock). A new one is a
+#: deliberate choice: the runtime venv stays under 400 MB (docs/operations.md, "Installing").
+RUNTIME_PACKAGES = {
+    *("annotated-doc", "annotated-types", "anyio", "cffi", "click", "cloudpickle", "cryptography"),
+    *("fastapi", "h11", "httptools", "idna", "joblib", "narwhals", "numpy", "opentelemetry-api"),
+    *("orjson", "pandas", "prometheus-client", "pyarrow", "pycparser", "pydantic", "pydantic-core"),
+    *("pydantic-settings", "python-dateutil", "python-dotenv", "scikit-learn", "scipy"),
+    *("starlette", "threadpoolctl", "typing-extensions", "typing-inspection", "tzdata", "uvicorn"),
+}
+
+
+def test_the_runtime_lock_holds_only_the_allowed_packages() -> None:
+    locked = set(_pins(LOCKS["runtime"]))
+    assert not locked - RUNTIME_PACKAGES, f"new in the runtime: {sorted(locked - RUNTIME_PACKAGES)}"
+    assert {"pip", "setuptools", "wheel"}.isdisjoint(locked)
+
+
+def _slim_venv():  # scripts/ is not a package
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("slim_venv", ROOT / "scripts" / "slim_venv.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_slim_venv_removes_tests_headers_and_pyarrow_flight_s3_only(tmp_path: Path) -> None:
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    gone = [
+        "numpy/_core/tests/test_umath.py",
+        "numpy/_core/include/numpy/ndarrayobject.h",
+        "scipy/sparse/tests/data/x.npz",
+        "sklearn/cluster/tests/test_k_means.py",
+        "pandas/tests/frame/test_api.py",
+        "pyarrow/tests/test_csv.py",
+        "pyarrow/include/arrow/api.h",
+        "pyarrow/lib.pyx",
+        "pyarrow/lib.pxd",
+        "pyarrow/array.pxi",
+        "pyarrow/libarrow_flight.so.2600",
+        "pyarrow/libarrow_python_flight.so.2600.1.0",
+        "pyarrow/_flight.cpython-311-x86_64-linux-gnu.so",
+        "pyarrow/libarrow_s3.so.2600",
+        "pyarrow/_s3fs.cpython-311-x86_64-linux-gnu.so",
+    ]
+    kept = [
+        "numpy/_core/_multiarray_umath.cpython-311-x86_64-linux-gnu.so",
+        "numpy/testing/__init__.py",
+        "pyarrow/libarrow.so.2600",
+        "pyarrow/lib.cpython-311-x86_64-linux-gnu.so",
+        "pyarrow/flight.py",
+        "pyarrow/fs.py",
+        "pyarrow/parquet/core.py",
+        "pandas/_testing/__init__.py",
+        "shopper_segments/models/online-retail/LATEST",
+        "other/tests/test_mine.py",  # only the listed distributions are touched
+    ]
+    for name in gone + kept:
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_bytes(b"x" * 10)
+    assert _slim_venv().main([str(tmp_path / "venv")]) == 0
+    assert [name for name in gone if (site / name).exists()] == []
+    assert [name for name in kept if not (site / name).exists()] == []
+
+
+def test_slim_venv_keeps_every_library_the_kept_pyarrow_modules_link() -> None:
+    """What slim_venv removes from pyarrow, no library it keeps names as NEEDED (the locks pin one
+    pyarrow everywhere, so the dev venv's copy is the runtime's)."""
+    readelf = shutil.which("readelf")
+    if readelf is None:
+        pytest.skip("readelf (binutils) is absent")
+    import pyarrow
+
+    packages = Path(pyarrow.__file__).parent.parent
+    removed = {p.name for p in _slim_venv().removable(packages) if p.is_file()}
+    assert any(name.startswith("libarrow_flight") for name in removed)
+    for lib in Path(pyarrow.__file__).parent.glob("*.so*"):
+        if lib.name in removed:
+            continue
+        dynamic = subprocess.run([readelf, "-d", str(lib)], capture_output=True, text=True, check=True)
+        needed = set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^]]+)\]", dynamic.stdout))
+        assert not needed & removed, f"{lib.name} links {sorted(needed & removed)}"
+
+
+def test_the_bundled_model_is_package_data() -> None:
+    """An installed ``segments serve`` without --model serves the bundled model: every file of
+    models/online-retail (linked in as shopper_segments/models) matches the package-data globs,
+    and the service's default model directory is that one."""
+    from shopper_segments.app.config import Settings
+
+    package = ROOT / "shopper_segments"
+    assert (package / "models").resolve() == ROOT / "models"
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    shipped = {p for pattern in patterns["shopper_segments"] for p in package.glob(pattern) if p.is_file()}
+    bundled = {p for p in (package / "models" / "online-retail").rglob("*") if p.is_file()}
+    assert bundled and bundled == shipped
+    default = Settings.model_fields["model_dir"].default
+    assert default.resolve() == (ROOT / "models" / "online-retail").resolve()
