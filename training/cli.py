@@ -119,7 +119,12 @@ def _demographics_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", required=True, type=Path, help="CSV, .csv.gz or Parquet file")
+    parser.add_argument(
+        "--input",
+        required=True,
+        type=Path,
+        help="CSV, .csv.gz or Parquet file, or a directory or glob of them",
+    )
     parser.add_argument("--dataset", type=Path, help="TOML dataset spec (column mapping, categories)")
     for name in COLUMN_OPTIONS:
         parser.add_argument(f"--{name.replace('_', '-')}-col", dest=name, help=f"column holding {name}")
@@ -128,6 +133,37 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--categories-column", help="category column of the categories file")
     parser.add_argument("--timezone", help="timezone of naive timestamps (default UTC)")
     parser.add_argument("--max-bad-fraction", type=float, help="fail above this share of bad rows")
+    _engine_options(parser)
+
+
+def _engine_options(parser: argparse.ArgumentParser) -> None:
+    """--engine and the Spark engine's options (training/spark, docs/spark.md)."""
+    parser.add_argument(
+        "--engine", choices=("local", "spark"), default="local", help="run in this process, or on Spark"
+    )
+    parser.add_argument("--master", default="local[*]", help="Spark master URL (spark://host:7077, local[2])")
+    parser.add_argument("--driver-memory", help="Spark driver memory (e.g. 4g; default Spark's)")
+    parser.add_argument(
+        "--fit-collect-limit",
+        type=int,
+        default=2_000_000,
+        help="spark fit: fit on all customers up to this many, else on a sample",
+    )
+    parser.add_argument(
+        "--fit-sample", type=int, default=1_000_000, help="spark fit: customers in the seeded fitting sample"
+    )
+
+
+def spark_options(args: argparse.Namespace) -> Any:
+    """The :class:`training.spark.session.SparkOptions` of the parsed options."""
+    from shopper_segments.training.spark.session import SparkOptions
+
+    return SparkOptions(
+        master=args.master,
+        driver_memory=args.driver_memory,
+        collect_limit=args.fit_collect_limit,
+        sample_size=args.fit_sample,
+    )
 
 
 def dataset_from_args(args: argparse.Namespace) -> DatasetSpec:
@@ -264,7 +300,27 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> None:
-    if args.command == "fit":
+    if args.command == "fit" and args.engine == "spark":
+        from shopper_segments.training.spark.fit import train as train_on_spark
+
+        path, meta = train_on_spark(config_from_args(args), spark_options(args))
+        print(format_summary(path, meta))
+    elif args.command == "assign" and args.engine == "spark":
+        from shopper_segments.training.bulk import format_report
+        from shopper_segments.training.spark.score import score
+
+        keys = args.public_key
+        report = score(
+            args.model,
+            args.input,
+            args.output,
+            dataset_from_args(args),
+            _as_of(args.as_of),
+            spark_options(args),
+            keys,
+        )
+        print(format_report(report, args.output))
+    elif args.command == "fit":
         from shopper_segments.training.train import train
 
         path, meta = train(config_from_args(args))

@@ -60,11 +60,8 @@ def canonical_batches(
         if not batch.num_rows:
             continue
         raw = batch.to_pandas()
-        files = raw.pop(FILE).astype("string") if FILE in raw else pd.Series("", index=raw.index)
         report = LoadReport(rows_read=len(raw))
-        out, bad = canonical_lines(
-            raw, dataset, "in " + files.str.rsplit("/", n=1).str[-1], report, categories
-        )
+        out, bad = canonical_lines(raw, dataset, _file_names(raw), report, categories)
         counts = {"n_with_id": int(out["customer_id"].notna().sum()), "n_bad": int(bad.sum())}
         out = out[~bad.to_numpy()]
         if until is not None:  # as training's prepare: before cleaning, rows without an id too
@@ -87,6 +84,15 @@ def canonical_batches(
         row = {f.name: pa.nulls(1, f.type) for f in schema}
         row[REPORT] = pa.array([json.dumps(summary)])
         yield pa.RecordBatch.from_pydict(row, schema=schema)
+
+
+def _file_names(raw: pd.DataFrame) -> pd.Series:
+    """``in <file name>`` for each row (Spark knows no line numbers), removing the file column."""
+    if FILE not in raw:
+        return pd.Series("in the input", index=raw.index)
+    codes, paths = pd.factorize(raw.pop(FILE))
+    names = np.array([f"in {str(p).rsplit('/', 1)[-1]}" for p in paths] + ["in the input"], dtype=object)
+    return pd.Series(names[codes], index=raw.index)
 
 
 def partition_lines(batches: Iterable[pa.RecordBatch]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
