@@ -156,6 +156,34 @@ def test_new_ids_never_reuse_an_id_of_the_chain() -> None:
     assert ids.ids == [0, 1, 9] and ids.info["next_free_id"] == 10
 
 
+def write_chain(root: Path, n: int) -> list[Path]:
+    """``n`` versions' metadata, each naming the one before as its predecessor."""
+    paths = []
+    for i in range(n):
+        path = root / f"v{i:02d}"
+        path.mkdir(parents=True)
+        ident = (
+            {"previous_version": f"v{i - 1:02d}", "previous_path": "/nowhere", "new_ids": [i]} if i else None
+        )
+        segments = [{"id": 0, "name": "A"}, {"id": i, "name": f"S{i}"}] if i else [{"id": 0, "name": "A"}]
+        meta = {"version": path.name, "data": {"as_of": f"2011-{i % 12 + 1:02d}-01"}, "segments": segments}
+        (path / "metadata.json").write_text(json.dumps(meta | {"identity": ident}))
+        paths.append(path)
+    return paths
+
+
+def test_the_chain_walks_back_through_predecessors_present_up_to_twelve(tmp_path: Path) -> None:
+    paths = write_chain(tmp_path / "shop", 14)
+    last = json.loads((paths[-1] / "metadata.json").read_text())
+    assert [m["version"] for m in walk_chain(paths[-1], last)] == [f"v{i:02d}" for i in range(2, 14)]
+    assert [m["version"] for m in walk_chain(paths[-1], last, limit=3)] == ["v11", "v12", "v13"]
+    (paths[9] / "metadata.json").unlink()  # a removed version ends the chain there
+    rows = chain_rows(walk_chain(paths[-1], last))
+    assert [r["version"] for r in rows] == ["v10", "v11", "v12", "v13"]
+    assert rows[-1]["new"] == [13] and rows[-1]["names"] == {0: "A", 13: "S13"}
+    assert format_chain(rows)[-1] == "names: 0 A, 13 S13"
+
+
 def test_fresh_names_never_collide_with_kept_ones() -> None:
     assert identity.unique_names(["Loyal", "New", "Lost"], {0: "New", 2: "Lost"}) == [
         "New",
@@ -365,4 +393,5 @@ def test_online_retail_monthly_retrains_keep_recognisable_segments_and_report_th
     assert min(kept) >= 4, kept
     html = (path / "report.html").read_text(encoding="utf-8")
     assert "Segment ids across versions" in html and all(m["version"] in html for m in metas)
+    assert "figures/lineage.png" in json.loads((path / "report.json").read_text())["figures"]
     print("\n".join(format_chain(rows)))  # shown with pytest -s

@@ -99,7 +99,7 @@ def build_sections(
     )
     grid = Section("rfm", "RFM grid", [figures_rfm.crosstab(ctx)])
     grid.blocks.append(figures_rfm.crosstab_table(ctx))
-    identity = Section("identity", "Segment identities", [ident.migration(ctx)])
+    identity = Section("identity", "Segment identities", [ident.migration(ctx), ident.lineage(ctx)])
     identity.blocks += [ident.identity_table(ctx), ident.chain_table(ctx)]
     demographics = Section("demographics", "Demographics", [demo_mod.mix_figure(ctx, demo)])
     return [data, selection, segments, grid, identity, demographics]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import matplotlib
 import numpy as np
 
 from shopper_segments.training.migration import chain_rows, walk_chain
@@ -98,6 +99,44 @@ def identity_table(ctx: ReportContext) -> str:
         f"by {str(info.get('method', '?')).replace('_', ' ')}: {info.get('rule', '')}"
     )
     return table_html(header, rows, caption)
+
+
+def lineage(ctx: ReportContext) -> Item:
+    """Versions (columns) x segment ids (rows): sizes, and customers moving between ids."""
+    chain = walk_chain(ctx.model_dir, ctx.meta)
+    if len(chain) < 2:
+        return Note(CHAIN_TITLE, "No earlier version of this model is in the model root: no chain to draw.")
+    names = {int(s["id"]): str(s["name"]) for meta in chain for s in meta.get("segments", [])}
+    ids = sorted(names)
+    row = {sid: i for i, sid in enumerate(ids)}
+    cmap = matplotlib.colormaps["tab10" if len(ids) <= 10 else "tab20"]
+    fig = new_figure(max(6.5, 1.0 * len(chain) + 3.5), 0.5 * len(ids) + 2.2)
+    ax = fig.add_subplot()
+    for x, meta in enumerate(chain):
+        mig = (meta.get("identity") or {}).get("migration") or {}
+        total = max(int(mig.get("customers_in_both", 0)), 1)
+        for pid, counts in zip(mig.get("previous_ids", []), mig.get("counts", []), strict=False):
+            for nid, n in zip(mig.get("new_ids", []), counts, strict=False):
+                if n and x and pid in row and nid in row:
+                    width, alpha = 0.3 + 14 * n / total, 0.7 if pid == nid else 0.25
+                    ax.plot(
+                        [x - 1, x], [row[pid], row[nid]], color=cmap(row[pid] % cmap.N), lw=width, alpha=alpha
+                    )
+        for seg in meta.get("segments", []):
+            sid = int(seg["id"])
+            size = 30 + 700 * float(seg.get("share", 0.0))
+            ax.scatter(x, row[sid], s=size, color=cmap(row[sid] % cmap.N), edgecolor="white", zorder=3)
+    ticks = [str(m.get("data", {}).get("as_of", m.get("version", "?")))[:10] for m in chain]
+    ax.set_xticks(range(len(chain)), ticks, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(ids)), segment_labels([names[i] for i in ids], ids, 24), fontsize=8)
+    ax.set_ylim(len(ids) - 0.5, -0.5)
+    ax.set_xlabel("model version (as_of)")
+    caption = (
+        f"This version and the {len(chain) - 1} before it: a dot per segment (size: its share of the "
+        "customers), a line per move of customers in both trainings from one id to another (width: "
+        "their number); a segment keeping its id runs straight across."
+    )
+    return render("lineage.png", CHAIN_TITLE, caption, fig)
 
 
 def chain_table(ctx: ReportContext) -> str:
