@@ -135,3 +135,35 @@ def sample_server(
     server = start_server(path.parent.parent, path, tmp_path_factory.mktemp("logs") / "uvicorn.log")
     yield server
     stop_server(server)
+
+
+#: ``keyed_server``'s API keys and admin key.
+API_KEY, OTHER_API_KEY, ADMIN_KEY = "api-key-0mega-1", "api-key-2", "admin-key-secret"
+
+
+@pytest.fixture(scope="session")
+def keyed_server(
+    sample_model: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """A real server on the sample model that wants an API key (two) and has an admin key; debug logs."""
+    path, _ = sample_model
+    server = start_server(
+        path.parent.parent,
+        path,
+        tmp_path_factory.mktemp("logs") / "uvicorn.log",
+        SEGMENTS_API_KEYS=f"{API_KEY},{OTHER_API_KEY}",
+        SEGMENTS_ADMIN_KEY=ADMIN_KEY,
+        SEGMENTS_LOG_LEVEL="debug",
+    )
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def gmm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path, dict]]:
+    """A real server on a Gaussian-mixture model of the sample (k=3): the server, model dir, metadata."""
+    root = tmp_path_factory.mktemp("models-gmm")
+    path, meta = train_sample(root, name="gmm", algorithm="gmm", k=3, n_init=2)
+    server = start_server(root, path, tmp_path_factory.mktemp("logs") / "uvicorn.log")
+    yield server, path, meta
+    stop_server(server)

@@ -15,22 +15,14 @@ from tests.app.payloads import customers, read_online_retail
 from tests.conftest import SAMPLE, Server, start_server, stop_server, train_sample
 
 
-def served(tmp_path_factory: pytest.TempPathFactory, algorithm: str) -> Iterator[tuple[Server, Path, dict]]:
-    root = tmp_path_factory.mktemp(f"models-{algorithm}")
-    path, meta = train_sample(root, name=algorithm, algorithm=algorithm, k=3, n_init=2)
+@pytest.fixture(scope="module")
+def ward_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path, dict]]:
+    """Like conftest's ``gmm_server``, for a Ward model."""
+    root = tmp_path_factory.mktemp("models-ward")
+    path, meta = train_sample(root, name="ward", algorithm="ward", k=3, n_init=2)
     server = start_server(root, path, tmp_path_factory.mktemp("logs") / "uvicorn.log")
     yield server, path, meta
     stop_server(server)
-
-
-@pytest.fixture(scope="module")
-def gmm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path, dict]]:
-    yield from served(tmp_path_factory, "gmm")
-
-
-@pytest.fixture(scope="module")
-def ward_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path, dict]]:
-    yield from served(tmp_path_factory, "ward")
 
 
 def post_all(server: Server, path: Path, meta: dict) -> tuple[list[dict], pd.DataFrame]:

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from shopper_segments.app.config import Settings
 from shopper_segments.app.main import create_app
-from tests.conftest import SAMPLE, Server, start_server, stop_server, train_sample
+from tests.conftest import API_KEY, SAMPLE, Server
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Generous: the machine is shared; a wait only takes this long when the page is broken.
@@ -214,11 +214,8 @@ def test_bad_lines_are_reported_with_their_line_numbers(page: Watched) -> None:
     assert [p for p in page.problems if "422" not in p] == []
 
 
-def test_page_asks_for_the_api_key_when_the_service_needs_one(
-    browser: Browser, sample_model: tuple[Path, dict], tmp_path: Path
-) -> None:
-    path, _ = sample_model
-    server = start_server(path.parent.parent, path, tmp_path / "uvicorn.log", SEGMENTS_API_KEYS="page-key-1")
+def test_page_asks_for_the_api_key_when_the_service_needs_one(browser: Browser, keyed_server: Server) -> None:
+    server = keyed_server
     context = browser.new_context()
     try:
         watched = Watched(context.new_page())
@@ -229,12 +226,12 @@ def test_page_asks_for_the_api_key_when_the_service_needs_one(
         watched.page.fill("#api-key", "not-the-key")
         watched.page.click("#use-key")
         watched.page.locator("#status", has_text="not valid").wait_for(timeout=WAIT_MS)
-        watched.page.fill("#api-key", "page-key-1")
+        watched.page.fill("#api-key", API_KEY)
         watched.page.click("#use-key")
         watched.page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
         assert not watched.page.locator("#key-form").is_visible()
         names = watched.page.locator("#cards .card .seg-name").all_text_contents()
-        segments = httpx.get(f"{server.url}/v1/segments", headers={"X-API-Key": "page-key-1"}).json()
+        segments = httpx.get(f"{server.url}/v1/segments", headers={"X-API-Key": API_KEY}).json()
         assert names == [s["name"] for s in segments["segments"]]
         watched.page.click("#example")
         watched.page.click("#assign")
@@ -242,16 +239,16 @@ def test_page_asks_for_the_api_key_when_the_service_needs_one(
         assert watched.page.locator("#result .result").get_attribute("data-customer-id") == "16998"
         # Only the refused key requests (401) may show in the console.
         assert [p for p in watched.problems if "401" not in p] == []
-        assert "page-key-1" not in server.log.read_text()
+        assert API_KEY not in server.log.read_text()
     finally:
         context.close()
-        stop_server(server)
 
 
-def test_mixture_model_results_show_membership_probabilities(browser: Browser, tmp_path: Path) -> None:
-    path, meta = train_sample(tmp_path / "models", name="gmm", algorithm="gmm", k=3, n_init=2)
+def test_mixture_model_results_show_membership_probabilities(
+    browser: Browser, gmm_server: tuple[Server, Path, dict]
+) -> None:
+    server, _, meta = gmm_server
     assert meta["algorithm"] == "gmm"
-    server = start_server(path.parent.parent, path, tmp_path / "uvicorn.log")
     context = browser.new_context()
     try:
         watched = Watched(context.new_page())
@@ -292,7 +289,6 @@ def test_mixture_model_results_show_membership_probabilities(browser: Browser, t
         assert watched.problems == []
     finally:
         context.close()
-        stop_server(server)
 
 
 def test_page_route_is_html_with_a_strict_policy_and_out_of_the_schema(

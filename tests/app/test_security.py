@@ -12,9 +12,7 @@ from fastapi.testclient import TestClient
 from shopper_segments.app.config import Settings
 from shopper_segments.app.main import create_app
 from shopper_segments.app.security import matches
-from tests.conftest import start_server, stop_server
-
-API_KEY, OTHER_API_KEY, ADMIN_KEY = "api-key-0mega-1", "api-key-2", "admin-key-secret"
+from tests.conftest import ADMIN_KEY, API_KEY, OTHER_API_KEY, Server
 
 ADMIN = "/v1/admin/reload"  # without a body it reloads the configured model (the same one)
 
@@ -145,28 +143,15 @@ def test_matches_checks_every_key() -> None:
     assert not matches("", keys)
 
 
-def test_keys_are_never_logged_by_the_real_server(sample_model: tuple[Path, dict], tmp_path: Path) -> None:
-    path, _ = sample_model
-    log = tmp_path / "uvicorn.log"
-    server = start_server(
-        path.parent.parent,
-        path,
-        log,
-        SEGMENTS_API_KEYS=f"{API_KEY},{OTHER_API_KEY}",
-        SEGMENTS_ADMIN_KEY=ADMIN_KEY,
-        SEGMENTS_LOG_LEVEL="debug",
-    )
-    try:
-        with httpx.Client(base_url=server.url, timeout=10) as http:
-            assert http.get("/healthz").status_code == 200
-            assert http.get("/v1/segments").status_code == 401
-            assert http.get("/v1/segments", headers=bearer(API_KEY)).status_code == 200
-            bad = http.get("/v1/segments", headers=bearer(ADMIN_KEY + "-typo"))
-            assert bad.status_code == 401
-            assert ADMIN_KEY not in bad.text
-    finally:
-        stop_server(server)
-    text = log.read_text(encoding="utf-8", errors="replace")
+def test_keys_are_never_logged_by_the_real_server(keyed_server: Server) -> None:
+    with httpx.Client(base_url=keyed_server.url, timeout=10) as http:
+        assert http.get("/healthz").status_code == 200
+        assert http.get("/v1/segments").status_code == 401
+        assert http.get("/v1/segments", headers=bearer(API_KEY)).status_code == 200
+        bad = http.get("/v1/segments", headers=bearer(ADMIN_KEY + "-typo"))
+        assert bad.status_code == 401
+        assert ADMIN_KEY not in bad.text
+    text = keyed_server.log.read_text(encoding="utf-8", errors="replace")
     assert "/v1/segments" in text
     for secret in (API_KEY, OTHER_API_KEY, ADMIN_KEY):
         assert secret not in text
