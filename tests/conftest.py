@@ -167,3 +167,20 @@ def gmm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve
     server = start_server(root, path, tmp_path_factory.mktemp("logs") / "uvicorn.log")
     yield server, path, meta
     stop_server(server)
+
+
+#: ``limited_server``'s body size limit (SEGMENTS_MAX_BODY_BYTES).
+BODY_LIMIT = 262_144
+
+
+@pytest.fixture(scope="session")
+def limited_server(
+    sample_model: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """A real server on the sample model with a small body limit (:data:`BODY_LIMIT`): the body-limit
+    and fuzz tests (not ``sample_server``: fuzzing must not disturb the counters other tests read)."""
+    path, _ = sample_model
+    log = tmp_path_factory.mktemp("logs") / "uvicorn.log"
+    server = start_server(path.parent.parent, path, log, SEGMENTS_MAX_BODY_BYTES=str(BODY_LIMIT))
+    yield server
+    stop_server(server)

@@ -8,8 +8,6 @@ declared, content type, headers, body).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +23,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import Server, start_server, stop_server
+from tests.conftest import Server
 
 
 @schemathesis.serializer("text/csv")
@@ -46,15 +44,9 @@ CHECKS = [
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(
-    sample_model: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """Its own server: fuzzing must not disturb the counters other tests read."""
-    path, _ = sample_model
-    log = tmp_path_factory.mktemp("fuzz") / "uvicorn.log"
-    server = start_server(path.parent.parent, path, log, SEGMENTS_MAX_BODY_BYTES="262144")
-    yield server
-    stop_server(server)
+def fuzz_server(limited_server: Server) -> Server:
+    """Not ``sample_server``: fuzzing must not disturb the counters other tests read."""
+    return limited_server
 
 
 @pytest.fixture(scope="module")

@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from shopper_segments.app.guards import is_json
-from tests.conftest import Server, start_server, stop_server
-
-LIMIT = 2048
-
-
-@pytest.fixture(scope="module")
-def limited_server(
-    sample_model: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    path, _ = sample_model
-    log = tmp_path_factory.mktemp("guards") / "uvicorn.log"
-    server = start_server(path.parent.parent, path, log, SEGMENTS_MAX_BODY_BYTES=str(LIMIT))
-    yield server
-    stop_server(server)
+from tests.conftest import BODY_LIMIT as LIMIT
+from tests.conftest import Server
 
 
 def exchange(server: Server, head: bytes, chunks: list[bytes]) -> bytes:
@@ -67,8 +53,8 @@ def test_streamed_body_is_cut_off_once_over_the_limit(limited_server: Server) ->
     )
     piece = b"[" + b" " * 999
     chunk = b"%x\r\n" % len(piece) + piece + b"\r\n"
-    # 3000 bytes sent, the terminating chunk never: the server must answer anyway.
-    status, problem = split(exchange(limited_server, head, [chunk, chunk, chunk]))
+    # Over the limit sent, the terminating chunk never: the server must answer anyway.
+    status, problem = split(exchange(limited_server, head, [chunk] * (LIMIT // len(piece) + 2)))
     assert status == 413
     assert problem["status"] == 413
     assert "streamed" in problem["detail"]
