@@ -94,6 +94,8 @@ class ScoreInfo(contract_parts.Closed):
     davies_bouldin: float | None
     stability: float | None
     stability_std: float | None
+    in_range: bool
+    segment_stability: list[float]
 
 
 class ComparedAlgorithmInfo(contract_parts.Closed):

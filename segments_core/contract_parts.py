@@ -112,6 +112,9 @@ class Parameters(Closed):
     n_init: Annotated[int, Field(ge=1)]
     k: Annotated[int, Field(ge=1)] | None
     k_range: tuple[int, int]
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = Field(
+        description="ISO 4217 code of the money columns (fit --currency); null: not given"
+    )
     top_categories: Count
     silhouette_sample: Count
     algorithm: str
@@ -141,6 +144,10 @@ class Score(Closed):
     davies_bouldin: float
     stability: float
     stability_std: float
+    in_range: bool = Field(description="k lies in the range k is chosen from (or is the given k)")
+    segment_stability: list[float] = Field(
+        description="per segment (label order): mean best Jaccard overlap with a bootstrap fit's segment"
+    )
 
 
 class ComparedAlgorithm(Closed):
@@ -168,6 +175,10 @@ class Selection(Open):
     rule: str
     chosen_k: Annotated[int, Field(ge=1)]
     warning: str | None
+    better_outside_k: Annotated[int, Field(ge=1)] | None = Field(
+        description="a stable k outside the range that separates clearly better (null: none)"
+    )
+    better_outside_note: str | None
     elbow: Elbow
     stability_threshold: float
     stability: StabilityMethod

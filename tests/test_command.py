@@ -67,7 +67,7 @@ def test_every_option_with_a_value_shows_its_default() -> None:
     parser = build_parser()
     fit = parser._subparsers._group_actions[0].choices["fit"]  # type: ignore[union-attr]
     text = fit.format_help()
-    for option, default in (("--k-min", 2), ("--k-max", 10), ("--seed", 42), ("--top-categories", 8)):
+    for option, default in (("--k-min", 4), ("--k-max", 8), ("--seed", 42), ("--top-categories", 8)):
         assert f"{option} " in text
         assert f"(default: {default})" in text
     assert "(default: kmeans)" in text and "(default: models)" in text

@@ -19,9 +19,10 @@ def monthly_activity(lines: pd.DataFrame) -> list[dict[str, Any]]:
     list of dict
         One entry per month from the first to the last, in order: ``month``
         (``"YYYY-MM"``), ``customers`` (distinct purchasing customers),
-        ``new_customers`` (first purchase that month), ``orders`` (distinct purchase
-        orders) and, with money, ``revenue`` (net: returns subtract) and
-        ``purchase_revenue`` (positive lines only).
+        ``new_customers`` (first purchase that month), ``orders`` (distinct
+        (customer, order) pairs: without order ids a customer's visit at one timestamp
+        is an order, so a date-only log counts customer-days) and, with money,
+        ``revenue`` (net: returns subtract) and ``purchase_revenue`` (positive lines only).
     """
     if lines.empty:
         return []
@@ -36,7 +37,8 @@ def monthly_activity(lines: pd.DataFrame) -> list[dict[str, Any]]:
         {
             "month": month,
             "customer": lines["customer_id"].array,  # Arrow text stays Arrow text (no Python objects)
-            "order": lines["order_id"].array,
+            # Visits without an order id carry their timestamp as the id: shared by customers.
+            "order": _order_keys(lines),
             "amount": amount,
             "purchase": purchase,
         }
@@ -46,7 +48,7 @@ def monthly_activity(lines: pd.DataFrame) -> list[dict[str, Any]]:
     per_month = bought.groupby("month")
     months = np.arange(month.min(), month.max() + 1)
     customers = per_month["customer"].nunique().reindex(months, fill_value=0)
-    orders = per_month["order"].nunique().reindex(months, fill_value=0)
+    orders = bought.drop_duplicates(["month", "order"])["month"].value_counts().reindex(months, fill_value=0)
     new = first_month.value_counts().reindex(months, fill_value=0)
     net = frame.groupby("month")["amount"].sum().reindex(months, fill_value=0.0)
     gross = per_month["amount"].sum().reindex(months, fill_value=0.0)
@@ -63,3 +65,8 @@ def monthly_activity(lines: pd.DataFrame) -> list[dict[str, Any]]:
             entry["purchase_revenue"] = round(float(gross[m]), 2)
         out.append(entry)
     return out
+
+
+def _order_keys(lines: pd.DataFrame) -> np.ndarray:
+    """One integer per distinct (customer, order id) pair."""
+    return np.asarray(lines.groupby(["customer_id", "order_id"], sort=False, observed=True).ngroup())

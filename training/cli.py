@@ -61,8 +61,15 @@ def add_commands(sub: Any) -> None:
     fit.add_argument("--table-id", help="customer id column of the table")
     fit.add_argument("--log-columns", nargs="*", default=[], help="table columns to log-transform")
     fit.add_argument("--k", type=int, help="number of segments (default: chosen automatically)")
-    fit.add_argument("--k-min", type=int, default=2, help="smallest k tried when choosing k")
-    fit.add_argument("--k-max", type=int, default=10, help="largest k tried when choosing k")
+    fit.add_argument(
+        "--k-min", type=int, default=4, help="smallest k chosen (ks from 2 are scored and named if better)"
+    )
+    fit.add_argument(
+        "--k-max", type=int, default=8, help="largest k chosen (ks up to 10 are scored and named if better)"
+    )
+    fit.add_argument(
+        "--currency", type=str.upper, help="ISO 4217 code of the money columns (e.g. GBP): labels the report"
+    )
     fit.add_argument(
         "--seed", type=int, default=42, help="random seed (the same seed and data give the same model)"
     )
@@ -205,6 +212,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         k=args.k,
         k_min=args.k_min,
         k_max=args.k_max,
+        currency=args.currency,
         seed=args.seed,
         top_categories=args.top_categories,
         as_of=_as_of(args.as_of),
@@ -245,6 +253,8 @@ def format_summary(path: Path, meta: dict[str, Any]) -> str:
     lines.append(f"algorithm {meta['algorithm']}: k = {sel['chosen_k']} ({sel['rule']})")
     if sel.get("warning"):
         lines.append(f"WARNING: {sel['warning']}")
+    if sel.get("better_outside_note"):
+        lines.append(f"NOTE: {sel['better_outside_note']}")
     lines.append(f"elbow (knee of inertia): k = {sel['elbow']['k']}")
     lines += _score_table(sel["scores"], sel["chosen_k"])
     for run in (sel.get("comparison") or {}).get("algorithms", []):
@@ -265,26 +275,49 @@ def format_summary(path: Path, meta: dict[str, Any]) -> str:
             lines.append(f"         {p['reason']} (centroid distance {distance})")
         lines += [f"  id {i:>3} is new" for i in ident["new_ids"]]
         lines += format_migration(ident)
-    key = meta["features"]["names"][:5]
-    lines.append(
-        f"{'id':>3} {'name':<22} {'size':>7} {'share':>6}  " + " ".join(f"{k[:14]:>14}" for k in key)
-    )
-    for seg in meta["segments"]:
-        vals = " ".join(f"{seg['median'][k]:>14.2f}" for k in key)
-        lines.append(f"{seg['id']:>3} {seg['name'][:22]:<22} {seg['size']:>7,} {seg['share']:>6.1%}  {vals}")
-    lines.append("(segment values are member medians in original units)")
+    lines += _segment_table(meta)
     return "\n".join(lines)
+
+
+def _segment_table(meta: dict[str, Any]) -> list[str]:
+    """Segments with whole names: id, name, size, share, stability, medians of the first features."""
+    sel, key = meta["selection"], meta["features"]["names"][:5]
+    at_k: dict[str, Any] = next((s for s in sel["scores"] if s["k"] == sel["chosen_k"]), {})
+    per_segment = at_k.get("segment_stability") or []
+    width = max(len("name"), *(len(seg["name"]) for seg in meta["segments"]))
+    cols = [max(10, len(k)) for k in key]
+    lines = [
+        f"{'id':>3} {'name':<{width}} {'size':>7} {'share':>6} {'stability':>9}  "
+        + " ".join(f"{k:>{w}}" for k, w in zip(key, cols, strict=True))
+    ]
+    for seg in meta["segments"]:
+        label = seg["label"]
+        stab = f"{per_segment[label]:>9.2f}" if label < len(per_segment) else f"{'-':>9}"
+        vals = " ".join(f"{seg['median'][k]:>{w},.2f}" for k, w in zip(key, cols, strict=True))
+        lines.append(
+            f"{seg['id']:>3} {seg['name']:<{width}} {seg['size']:>7,} {seg['share']:>6.1%} {stab}  {vals}"
+        )
+    currency = meta["parameters"].get("currency")
+    money = f"; money in {currency}" if currency else ""
+    lines.append(
+        "(segment values are member medians in original units" + money + "; stability: mean best Jaccard "
+        "overlap of the segment with a bootstrap fit's segment, 0.75+ is stable)"
+    )
+    return lines
 
 
 def _score_table(scores: list[dict[str, Any]], chosen: int) -> list[str]:
     lines = [
         f"{'k':>3} {'silhouette':>10} {'calinski_h':>11} {'davies_b':>9} {'inertia':>12} {'stability':>9}"
+        f" {'+/- std':>7}  range"
     ]
     for s in scores:
         mark = " <" if s["k"] == chosen else ""
+        where = "in " if s.get("in_range", True) else "out"
         lines.append(
             f"{s['k']:>3} {s['silhouette']:>10.4f} {s['calinski_harabasz']:>11.1f} "
-            f"{s['davies_bouldin']:>9.3f} {s['inertia']:>12.1f} {s['stability']:>9.3f}{mark}"
+            f"{s['davies_bouldin']:>9.3f} {s['inertia']:>12.1f} {s['stability']:>9.3f}"
+            f" {s['stability_std']:>7.3f}  {where}{mark}"
         )
     return lines
 

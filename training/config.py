@@ -23,8 +23,8 @@ class TrainConfig:
     table_id: str | None = None
     log_columns: list[str] = field(default_factory=list)
     k: int | None = None
-    k_min: int = 2
-    k_max: int = 10
+    k_min: int = 4
+    k_max: int = 8
     seed: int = 42
     n_init: int = 10
     top_categories: int = 8
@@ -42,10 +42,14 @@ class TrainConfig:
     use_previous: bool = True
     #: Keep only lines before this time (a training cut-off).
     until: pd.Timestamp | None = None
+    #: ISO 4217 code of the money columns (labels and descriptions); None: unnamed.
+    currency: str | None = None
     #: Ed25519 private key (PEM) that signs the model's manifest; None: unsigned.
     signing_key: Path | None = None
 
 
+#: An ISO 4217 currency code (GBP, USD, EUR).
+CURRENCY = re.compile(r"[A-Z]{3}")
 #: A model name: one path component of letters, digits, ``-``, ``_`` and ``.``.
 NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
@@ -56,6 +60,8 @@ def check_config(config: TrainConfig) -> None:
         raise DataError(f"--k {config.k}: a segmentation needs at least 2 segments")
     if config.k is None and not 2 <= config.k_min <= config.k_max:
         raise DataError(f"--k-min {config.k_min} --k-max {config.k_max}: need 2 <= k-min <= k-max")
+    if config.currency is not None and not CURRENCY.fullmatch(config.currency):
+        raise DataError(f"--currency {config.currency!r}: expected a 3-letter ISO 4217 code such as GBP")
     check_name(config.name)
     check_writable(config.out)
 

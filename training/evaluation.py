@@ -17,18 +17,23 @@ from shopper_segments.training.prepared import Prepared
 
 
 def evaluate(
-    prep: Prepared, model: SegmentModel, names_file: Path | None, ids: identity.Identities | None = None
+    prep: Prepared,
+    model: SegmentModel,
+    names_file: Path | None,
+    ids: identity.Identities | None = None,
+    currency: str | None = None,
 ) -> tuple[list[dict[str, Any]], pd.DataFrame]:
     """Assign the training customers and describe each segment (step 6).
 
     ``ids`` (from :func:`identity.match`) gives each label its stable id and kept
     name; without it the id is the label. ``names_file`` overrides names by id.
+    ``currency`` (ISO 4217) labels the spend in the descriptions.
     """
     X = prep.X
     result = model.assign(X.to_numpy(np.float64))
     labels = result.segment_index
     k = model.n_segments
-    named = name_segments(X, labels, not prep.spec.is_table)
+    named = name_segments(X, labels, not prep.spec.is_table, currency)
     seg_ids = ids.ids if ids else list(range(k))
     names = identity.unique_names([n["name"] for n in named], ids.kept_names if ids else {})
     overrides = _read_names(names_file) if names_file else {}

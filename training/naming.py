@@ -24,11 +24,35 @@ PROTOTYPES: dict[str, dict[str, float]] = {
 RFM_AXES = {"r": "recency_days", "f": "frequency", "m": "monetary", "t": "tenure_days"}
 
 
+def plural(count: float, word: str, plural_form: str | None = None) -> str:
+    """``1 order``, ``2 orders``, ``1.5 orders``, ``1,200 days`` (one decimal unless whole).
+
+    Parameters
+    ----------
+    count : float
+        The number; only exactly 1 takes the singular.
+    word : str
+        The singular noun.
+    plural_form : str, optional
+        The plural when it is not ``word + "s"``.
+    """
+    shown = f"{count:,.0f}" if float(count).is_integer() else f"{count:,.1f}"
+    return f"{shown} {word if count == 1 else plural_form or word + 's'}"
+
+
+def money(value: float, currency: str | None) -> str:
+    """``GBP 1,234.50`` (or ``1,234.50`` without a currency); whole amounts above 1,000 lose the pence."""
+    amount = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.2f}"
+    return f"{currency} {amount}" if currency else amount
+
+
 def _percentile(population: pd.Series, value: float) -> float:
     return float((population < value).mean() + 0.5 * (population == value).mean())
 
 
-def name_segments(features: pd.DataFrame, labels: np.ndarray, is_rfm: bool) -> list[dict[str, str]]:
+def name_segments(
+    features: pd.DataFrame, labels: np.ndarray, is_rfm: bool, currency: str | None = None
+) -> list[dict[str, str]]:
     """Name and describe each segment, names unique within the model.
 
     Parameters
@@ -39,6 +63,8 @@ def name_segments(features: pd.DataFrame, labels: np.ndarray, is_rfm: bool) -> l
         Segment label per customer (0..k-1).
     is_rfm : bool
         True for transaction features (RFM vocabulary), False for table columns.
+    currency : str, optional
+        ISO 4217 code of the money columns, shown with the median spend.
 
     Returns
     -------
@@ -49,7 +75,7 @@ def name_segments(features: pd.DataFrame, labels: np.ndarray, is_rfm: bool) -> l
     medians = features.groupby(labels).median().reindex(range(k))
     names = _rfm_names(features, medians) if is_rfm else _table_names(features, medians)
     descriptions = [
-        _rfm_description(features, medians.iloc[i])
+        _rfm_description(features, medians.iloc[i], currency)
         if is_rfm
         else _table_description(features, medians.iloc[i])
         for i in range(k)
@@ -93,7 +119,7 @@ def _table_names(features: pd.DataFrame, medians: pd.DataFrame) -> list[str]:
     return names
 
 
-def _rfm_description(features: pd.DataFrame, med: pd.Series) -> str:
+def _rfm_description(features: pd.DataFrame, med: pd.Series, currency: str | None = None) -> str:
     pop = features.median()
     orders = float(med["frequency"])
     how_often = (
@@ -103,11 +129,12 @@ def _rfm_description(features: pd.DataFrame, med: pd.Series) -> str:
         if orders < pop["frequency"]
         else "buys as often as most"
     )
-    parts = [f"{how_often} ({orders:g} orders)"]
+    parts = [f"{how_often} ({plural(orders, 'order')})"]
     if "monetary" in med and pop["monetary"] > 0:
-        parts.append(f"spent {med['monetary'] / pop['monetary']:.1f}x the median")
-    parts.append(f"last order {med['recency_days']:.0f} days ago")
-    parts.append(f"customer for {med['tenure_days']:.0f} days")
+        spend = money(float(med["monetary"]), currency)
+        parts.append(f"spent {spend}, {med['monetary'] / pop['monetary']:.1f}x the median")
+    parts.append(f"last order {plural(round(float(med['recency_days'])), 'day')} ago")
+    parts.append(f"customer for {plural(round(float(med['tenure_days'])), 'day')}")
     return ", ".join(parts)
 
 

@@ -1,52 +1,69 @@
-"""Choose the number of segments with evidence: separation, elbow and stability per k.
+"""Choose the number of segments with evidence: stability and separation per k.
 
-For every k tried, :func:`score_k_range` records
+For every k scored, :func:`score_k_range` records
 
-- ``silhouette`` (on a seeded sample of :data:`SILHOUETTE_SAMPLE` above that size),
-  ``calinski_harabasz``, ``davies_bouldin`` and ``inertia`` of the full-data fit;
+- ``silhouette`` (the separation the rule uses; on a seeded sample of
+  :data:`SILHOUETTE_SAMPLE` above that size), ``calinski_harabasz``,
+  ``davies_bouldin`` and ``inertia`` of the full-data fit;
 - ``stability``: the mean adjusted Rand index (ARI) between the labelings of the
-  whole training set by :data:`STABILITY_RESAMPLES` fits, each on its own seeded
-  bootstrap resample (with its own seed and :data:`STABILITY_N_INIT` inits), over
+  same customers (all, or a seeded sample of :data:`STABILITY_SAMPLE`) by
+  :data:`STABILITY_RESAMPLES` fits, each on its own seeded bootstrap resample (at
+  most :data:`STABILITY_SAMPLE` customers, :data:`STABILITY_N_INIT` inits), over
   every pair of fits; ``stability_std`` is the spread over the pairs. 1.0 means the
-  segments do not depend on which customers or which seed the fit saw.
+  segments do not depend on which customers or which seed the fit saw;
+- ``segment_stability``: per segment of the full-data fit (label order), the mean
+  over the resample fits of its best Jaccard overlap with one of their segments
+  (Hennig's clusterwise stability: above 0.75 a segment is recovered reliably).
 
-:func:`find_elbow` locates the knee of the inertia curve (the k farthest below the
-straight line from the first to the last k, both axes normalised), and
-:func:`choose_k` applies :data:`SELECTION_RULE`.
+k is chosen in the actionable range (``--k-min``..``--k-max``, default
+:data:`K_RANGE`), and the ks around it (:data:`SCAN_RANGE`) are scored too so that a
+clearly better k outside the range is named (:func:`better_outside`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from itertools import combinations
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import (
-    adjusted_rand_score,
-    calinski_harabasz_score,
-    davies_bouldin_score,
-    silhouette_score,
-)
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 from shopper_segments.core.errors import DataError
-from shopper_segments.training.algorithms import Fit, Fitter, inertia, predict
+from shopper_segments.training.algorithms import Fit, Fitter, inertia
+from shopper_segments.training.stability import (
+    STABILITY_N_INIT,
+    STABILITY_RESAMPLES,
+    STABILITY_SAMPLE,
+    Resamples,
+    resamples_of,
+)
 
 #: Silhouette is quadratic in customers: on larger sets it is computed on a seeded sample.
 SILHOUETTE_SAMPLE = 10_000
-STABILITY_RESAMPLES = 5
-STABILITY_N_INIT = 2
-#: Bootstrap resamples hold at most this many customers (the labelings cover everyone).
-STABILITY_SAMPLE = 20_000
-STABILITY_MIN = 0.8
+#: A k is stable at this mean ARI; below it, only within STABILITY_TOLERANCE of the most stable.
+STABILITY_MIN = 0.75
+STABILITY_TOLERANCE = 0.1
+#: Segments a marketer can run campaigns on (the default --k-min, --k-max).
+K_RANGE = (4, 8)
+#: Also scored (where the data allows), to name a better k outside the actionable range.
+SCAN_RANGE = (2, 10)
+#: A k outside the range is named when its silhouette beats the chosen k's by this much.
+OUTSIDE_MARGIN = 0.02
 ELBOW_METHOD = (
     "knee of inertia: the k farthest below the chord from the first to the last k (axes scaled to [0, 1])"
 )
-SELECTION_RULE = (
-    f"among the stable k (stability >= {STABILITY_MIN}: mean ARI of {STABILITY_RESAMPLES} "
-    "seeded bootstrap fits), the k with the highest silhouette (ties: the smaller k); "
-    "if no k is stable, the most stable k, with a warning"
-)
+
+
+def selection_rule(k_range: tuple[int, int]) -> str:
+    """The k rule in words (recorded as ``selection.rule``)."""
+    lo, hi = k_range
+    return (
+        f"among k in {lo}..{hi} whose stability (mean pairwise ARI of {STABILITY_RESAMPLES} seeded "
+        f"bootstrap fits) is at least {STABILITY_MIN} (if none is, within {STABILITY_TOLERANCE} of the "
+        f"most stable, with a warning), the k with the highest silhouette (ties: the smaller k); "
+        f"ks outside {lo}..{hi} are scored and named when stable and better separated "
+        f"(silhouette +{OUTSIDE_MARGIN} or more)"
+    )
 
 
 def score_labels(
@@ -68,27 +85,25 @@ def score_labels(
     }
 
 
-def resample_fitters(Xs: np.ndarray, algorithm: str, seed: int) -> list[Fitter]:
-    """One :class:`Fitter` per seeded bootstrap resample (reused across k)."""
+def k_values(Xs: np.ndarray, k: int | None, k_range: tuple[int, int]) -> list[int]:
+    """The ks to score: ``[k]`` when given, else the range widened to :data:`SCAN_RANGE`.
+
+    Capped by the customers (k < n) and their distinct profiles.
+    """
+    if k:
+        check_clusterable(Xs, k)
+        return [k]
     n = len(Xs)
-    size = min(n, STABILITY_SAMPLE)
-    fitters = []
-    for b in range(STABILITY_RESAMPLES):
-        rows = np.random.default_rng([seed, b]).integers(0, n, size)
-        fitters.append(Fitter(algorithm, Xs[rows], seed + 1 + b, STABILITY_N_INIT))
-    return fitters
-
-
-def stability(Xs: np.ndarray, k: int, fitters: list[Fitter]) -> tuple[float, float]:
-    """Mean and standard deviation of the pairwise ARI of the resample fits' labelings of ``Xs``."""
-    labelings = [predict(f.fit(k), Xs) for f in fitters]
-    aris = [adjusted_rand_score(a, b) for a, b in combinations(labelings, 2)]
-    return float(np.mean(aris)), float(np.std(aris))
+    if n < 3:
+        raise DataError(f"{n} customers are too few to form segments")
+    check_clusterable(Xs, 2)
+    top = min(max(k_range[1], SCAN_RANGE[1]), n - 1, distinct_profiles(Xs))
+    return list(range(min(k_range[0], SCAN_RANGE[0]), top + 1))
 
 
 def score_k_range(
     Xs: np.ndarray,
-    k_values: Iterable[int],
+    k_values: list[int],
     seed: int,
     n_init: int = 10,
     algorithm: str = "kmeans",
@@ -100,20 +115,19 @@ def score_k_range(
     -------
     scores : list of dict
         One entry per k: ``k``, ``inertia``, ``silhouette``, ``calinski_harabasz``,
-        ``davies_bouldin``, ``stability``, ``stability_std``.
+        ``davies_bouldin``, ``stability``, ``stability_std``, ``segment_stability``.
     fits : dict
         The full-data :class:`~training.algorithms.Fit` per k.
     """
-    k_values = list(k_values)
     check_clusterable(Xs, max(k_values))
     full = Fitter(algorithm, Xs, seed, n_init)
-    resamples = resample_fitters(Xs, algorithm, seed)
+    resamples = Resamples(Xs, algorithm, seed)
     scores, fits = [], {}
     for k in k_values:
         fit = fits[k] = full.fit(k)
         entry: dict[str, Any] = {"k": k, "inertia": inertia(Xs, fit)}
         entry |= score_labels(Xs, fit.labels, seed)
-        entry["stability"], entry["stability_std"] = stability(Xs, k, resamples)
+        entry |= resamples.stability(k, fit.labels)
         scores.append(entry)
         if progress:
             progress(k)
@@ -128,6 +142,7 @@ def select(
     n_init: int,
     k_given: int | None = None,
     log: Callable[[str], None] | None = None,
+    k_range: tuple[int, int] = K_RANGE,
 ) -> tuple[dict[str, Any], Fit]:
     """Score every k, find the elbow, choose k (unless given).
 
@@ -140,28 +155,44 @@ def select(
     """
     progress = (lambda k: log(f"  k={k} done")) if log else None
     scores, fits = score_k_range(Xs, k_values, seed, n_init, algorithm, progress=progress)
-    warning = None
+    for s in scores:
+        s["in_range"] = bool(k_given == s["k"] if k_given else k_range[0] <= s["k"] <= k_range[1])
+    warning, outside = None, None
     if k_given:
         k, rule = k_given, f"given: k={k_given}"
     else:
-        (k, warning), rule = choose_k(scores), SELECTION_RULE
+        (k, warning), rule = choose_k(scores, k_range), selection_rule(k_range)
+        outside = better_outside(scores, k, k_range)
         if warning and log:
             log(f"WARNING ({algorithm}): {warning}")
     info = {
         "rule": rule,
         "chosen_k": k,
         "warning": warning,
+        "better_outside_k": outside["k"] if outside else None,
+        "better_outside_note": outside["note"] if outside else None,
         "elbow": {"k": find_elbow(scores), "method": ELBOW_METHOD},
         "stability_threshold": STABILITY_MIN,
         "stability": {
-            "resamples": STABILITY_RESAMPLES,
+            "resamples": resamples_of(algorithm),
             "n_init": STABILITY_N_INIT,
             "max_sample": STABILITY_SAMPLE,
-            "measure": "mean pairwise adjusted Rand index of the resample fits' labelings of all customers",
+            "measure": "mean pairwise adjusted Rand index of the resample fits' labelings of the same "
+            "customers; per segment: mean best Jaccard overlap with a resample fit's segment",
         },
         "scores": scores,
     }
     return info, fits[k]
+
+
+def complete(info: dict[str, Any]) -> dict[str, Any]:
+    """``info`` with every key of the contract's selection (a fixed grid scores no other k)."""
+    info.setdefault("better_outside_k", None)
+    info.setdefault("better_outside_note", None)
+    for s in info["scores"]:
+        s.setdefault("in_range", s["k"] == info["chosen_k"])
+        s.setdefault("segment_stability", [])
+    return info
 
 
 def compared(algorithm: str, info: dict[str, Any]) -> dict[str, Any]:
@@ -198,17 +229,70 @@ def find_elbow(scores: list[dict[str, Any]]) -> int | None:
     return int(ks[best]) if gap[best] > 1e-9 else None
 
 
-def choose_k(scores: list[dict[str, Any]], threshold: float = STABILITY_MIN) -> tuple[int, str | None]:
-    """Apply :data:`SELECTION_RULE`; returns the k and a warning (None when a k is stable)."""
-    stable = [s for s in scores if s["stability"] >= threshold and np.isfinite(s["silhouette"])]
-    if stable:
-        best = max(stable, key=lambda s: (s["silhouette"], -s["k"]))
-        return int(best["k"]), None
-    most = max(scores, key=lambda s: (s["stability"], -s["k"]))
-    return int(most["k"]), (
-        f"no k reached stability {threshold}; chose the most stable k={most['k']} "
-        f"(stability {most['stability']:.3f}): treat these segments with caution"
+def choose_k(
+    scores: list[dict[str, Any]], k_range: tuple[int, int] = K_RANGE, threshold: float = STABILITY_MIN
+) -> tuple[int, str | None]:
+    """Apply :func:`selection_rule`; returns the k and a warning (None when a k in range is stable).
+
+    When the data cannot hold any k of the range (few customers or profiles), every
+    scored k is a candidate, with a warning.
+    """
+    lo, hi = k_range
+    scored = [s for s in scores if np.isfinite(s["silhouette"])] or scores
+    inside = [s for s in scored if lo <= s["k"] <= hi]
+    note = None
+    if not inside:
+        inside = scored
+        note = (
+            f"the data cannot hold {lo}..{hi} segments; chose among k in {scores[0]['k']}..{scores[-1]['k']}"
+        )
+    most = max(inside, key=lambda s: (s["stability"], -s["k"]))
+    floor = threshold if most["stability"] >= threshold else most["stability"] - STABILITY_TOLERANCE
+    best = max((s for s in inside if s["stability"] >= floor), key=lambda s: (s["silhouette"], -s["k"]))
+    if most["stability"] < threshold:
+        unstable = (
+            f"no k in {lo}..{hi} reached stability {threshold} (the most stable: k={most['k']} at "
+            f"{most['stability']:.3f}); chose k={best['k']} (stability {best['stability']:.3f}), the best "
+            f"separated within {STABILITY_TOLERANCE} of it: these segments cut a continuum, "
+            "treat them with caution"
+        )
+        note = f"{note}; {unstable}" if note else unstable
+    return int(best["k"]), note
+
+
+def better_outside(
+    scores: list[dict[str, Any]], chosen: int, k_range: tuple[int, int] = K_RANGE
+) -> dict[str, Any] | None:
+    """The stable k outside ``k_range`` that separates clearly better than ``chosen``, if any.
+
+    Clearly better: silhouette at least :data:`OUTSIDE_MARGIN` above the chosen k's and
+    stability at least :data:`STABILITY_MIN`. Returns ``k`` and ``note`` (one sentence
+    with the figures), or None.
+    """
+    lo, hi = k_range
+    at = next(s for s in scores if s["k"] == chosen)
+    better = [
+        s
+        for s in scores
+        if not lo <= s["k"] <= hi
+        and s["stability"] >= STABILITY_MIN
+        and np.isfinite(s["silhouette"])
+        and s["silhouette"] >= at["silhouette"] + OUTSIDE_MARGIN
+    ]
+    if not better:
+        return None
+    best = max(better, key=lambda s: (s["silhouette"], -s["k"]))
+    note = (
+        f"k={best['k']}, outside the actionable range {lo}..{hi}, separates clearly better: silhouette "
+        f"{best['silhouette']:.3f} vs {at['silhouette']:.3f} at k={chosen}, stability "
+        f"{best['stability']:.3f} (+/- {best['stability_std']:.3f}); fit --k {best['k']} to use it"
     )
+    return {"k": int(best["k"]), "note": note}
+
+
+def distinct_profiles(Xs: np.ndarray) -> int:
+    """Distinct rows of ``Xs`` (rounded to 12 decimals)."""
+    return len(np.unique(np.round(Xs, 12), axis=0))
 
 
 def check_clusterable(Xs: np.ndarray, k: int) -> None:
@@ -216,7 +300,7 @@ def check_clusterable(Xs: np.ndarray, k: int) -> None:
     n = len(Xs)
     if n < k or n < 2:
         raise DataError(f"{n} customers are fewer than the {k} segments asked for")
-    distinct = len(np.unique(np.round(Xs, 12), axis=0))
+    distinct = distinct_profiles(Xs)
     if distinct < k:
         raise DataError(
             f"only {distinct} distinct customer profile(s) among {n} customers: cannot form {k} segments"

@@ -152,14 +152,13 @@ def fit(prep: Prepared, config: TrainConfig) -> tuple[Pipeline, dict[str, Any]]:
     Xs = scaler.transform(Xt)
     if config.algorithm == RFM:
         return _fit_grid(prep, config, scaler, Xs)
-    k_values = [config.k] if config.k else list(range(config.k_min, min(config.k_max, len(Xs) - 1) + 1))
-    if not k_values:
-        raise DataError(f"{len(Xs)} customers are too few to form segments")
+    k_range = (config.k_min, config.k_max)
+    k_values = selection.k_values(Xs, config.k, k_range)
     runs = {}
     for algorithm in CLUSTERINGS if config.compare else (config.algorithm,):
         log(f"{algorithm}: scoring k in {k_values[0]}..{k_values[-1]} on {len(Xs):,} customers")
         runs[algorithm] = selection.select(
-            Xs, k_values, algorithm, config.seed, config.n_init, config.k, log=log
+            Xs, k_values, algorithm, config.seed, config.n_init, config.k, log=log, k_range=k_range
         )
     info, chosen = runs[config.algorithm]
     if config.compare:
@@ -244,7 +243,7 @@ def train(
     model = SegmentModel.from_pipeline(prep.spec, pipeline)
     previous = None if config.algorithm == RFM else previous  # grid ids are fixed: nothing to match
     ids = identity.match(previous, model, prep.X) if previous else None
-    segments, assignments = evaluate(prep, model, config.names_file, ids)
+    segments, assignments = evaluate(prep, model, config.names_file, ids, currency=config.currency)
     if config.algorithm == RFM:
         _grid_names(segments, assignments, model)
     X = prep.X.to_numpy(np.float64)
@@ -284,13 +283,14 @@ def train(
             "n_init": config.n_init,
             "k": config.k,
             "k_range": [config.k_min, config.k_max],
+            "currency": config.currency,
             "top_categories": config.top_categories,
             "silhouette_sample": selection.SILHOUETTE_SAMPLE,
             "algorithm": config.algorithm,
             "compare": config.compare,
             "until": config.until.isoformat() if config.until is not None else None,
         },
-        "selection": {"comparison": None, **selection_info},
+        "selection": selection.complete({"comparison": None, **selection_info}),
         "segments": [{"revenue_share": None, **seg} for seg in segments],
         "identity": ids.info if ids else None,
         "rfm": rfm_section,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from shopper_segments.training.activity import monthly_activity
+from shopper_segments.training.frames import clean
 
 
 def lines(rows: list[tuple[str, str, str, float]]) -> pd.DataFrame:
@@ -69,3 +70,24 @@ def test_histories_without_money_count_every_line_as_a_purchase() -> None:
         {"month": "2013-01", "customers": 1, "new_customers": 1, "orders": 1},
     ]
     assert monthly_activity(data.iloc[:0]) == []
+
+
+def test_without_order_ids_orders_are_customer_days() -> None:
+    """A date-only log: two customers on the same day are two orders, one customer twice a day one."""
+    visits = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "a", "a", "c"],
+            "timestamp": pd.to_datetime(
+                ["2011-01-03", "2011-01-03", "2011-01-03", "2011-01-04", "2011-02-01"], utc=True
+            ),
+        }
+    )
+    cleaned = clean(visits).lines  # the training path: each customer's visit at one timestamp
+    out = monthly_activity(cleaned)
+    assert [m["orders"] for m in out] == [3, 1]  # a on the 3rd and 4th, b on the 3rd; c once
+    assert [m["customers"] for m in out] == [2, 1]
+
+
+def test_an_order_id_shared_by_two_customers_counts_for_each() -> None:
+    data = lines([("a", "o1", "2011-01-03T10:00:00", 1.0), ("b", "o1", "2011-01-03T10:00:00", 2.0)])
+    assert monthly_activity(data)[0]["orders"] == 2

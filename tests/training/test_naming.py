@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shopper_segments.training.naming import name_segments
+from shopper_segments.training.naming import money, name_segments, plural
 
 
 def rfm_population() -> tuple[pd.DataFrame, np.ndarray]:
@@ -50,3 +50,30 @@ def test_table_names_are_unique_and_use_column_names() -> None:
     names = [n["name"] for n in name_segments(X, np.array([0, 0, 1, 1, 2, 2]), is_rfm=False)]
     assert len(set(names)) == 3
     assert names[0].startswith("High score") or "Low income" in names[0]
+
+
+def test_counts_are_pluralised_only_above_one() -> None:
+    assert plural(1, "order") == "1 order"
+    assert plural(2, "order") == "2 orders"
+    assert plural(1.5, "order") == "1.5 orders"
+    assert plural(0, "day") == "0 days"
+    assert plural(1200, "day") == "1,200 days"
+    X, labels = rfm_population()
+    described = name_segments(X, labels, is_rfm=True)
+    assert described[1]["description"].startswith("buys rarely (1 order),")
+    assert described[2]["description"].startswith("buys rarely (1 order),")
+    assert all("1 orders" not in d["description"] for d in described)
+    single_day = X.assign(recency_days=1.0, tenure_days=1.0)
+    text = name_segments(single_day, labels, is_rfm=True)[0]["description"]
+    assert "last order 1 day ago" in text and "customer for 1 day" in text
+
+
+def test_spend_is_labelled_with_the_currency_when_given() -> None:
+    X, labels = rfm_population()
+    champions = X[labels == 0]["monetary"].median()
+    with_gbp = name_segments(X, labels, is_rfm=True, currency="GBP")[0]["description"]
+    assert f"spent {money(champions, 'GBP')}, " in with_gbp and with_gbp.count("GBP ") == 1
+    assert money(champions, "GBP").startswith("GBP 5,")  # about 5,000 in the data's units
+    plain = name_segments(X, labels, is_rfm=True)[0]["description"]
+    assert "GBP" not in plain and f"spent {money(champions, None)}, " in plain
+    assert money(12.5, "EUR") == "EUR 12.50" and money(-3, None) == "-3.00"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,7 +18,8 @@ from PIL import Image
 
 from shopper_segments.core import artifact
 from shopper_segments.training.cli import main
-from shopper_segments.training.report import ReportOptions, write_report
+from shopper_segments.training.report import ReportOptions, figures_eda, figures_segments, write_report
+from shopper_segments.training.report.context import ReportContext, load_context
 
 EXPECTED = {
     "cleaning.png",
@@ -336,3 +339,87 @@ def test_a_customer_table_model_reports_demographics_without_activity_or_revenue
     mixed = sum(mix["Female"] * counts[i] for i, mix in summary["demographics"]["mix"]["Gender"].items())
     assert mixed == pytest.approx(female, abs=1e-3)
     assert all("share of revenue" not in card["figures"] for card in summary["cards"])
+
+
+def captured_figures(monkeypatch: pytest.MonkeyPatch, *modules: object) -> dict[str, Any]:
+    """The matplotlib figure each figure function renders, by file name (drawn, so extents are known)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figures: dict[str, Any] = {}
+
+    def keep(file: str, title: str, caption: str, fig: Any) -> str:
+        FigureCanvasAgg(fig).draw()
+        figures[file] = fig
+        return caption
+
+    for module in modules:
+        monkeypatch.setattr(module, "render", keep)
+    return figures
+
+
+def with_currency(ctx: ReportContext, currency: str | None) -> ReportContext:
+    meta = {**ctx.meta, "parameters": {**ctx.meta["parameters"], "currency": currency}}
+    return dataclasses.replace(ctx, meta=meta)
+
+
+def test_money_is_labelled_in_the_data_currency(
+    sample_model: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    figures = captured_figures(monkeypatch, figures_eda)
+    ctx = load_context(sample_model[0])
+    labels = {}
+    for currency in ("GBP", None):
+        figures_eda.activity(with_currency(ctx, currency))
+        figures_eda.distributions(with_currency(ctx, currency))
+        activity, dist = figures["activity.png"], figures["distributions.png"]
+        labels[currency] = {ax.get_ylabel() for ax in activity.axes} | {ax.get_xlabel() for ax in dist.axes}
+    assert {"net revenue (GBP)", "net spend (GBP)", "spend per order (GBP)"} <= labels["GBP"]
+    assert not any("currency" in label for label in labels["GBP"])
+    assert {"net revenue (currency)", "net spend (currency)"} <= labels[None]
+
+
+def test_activity_legend_sits_above_the_bars(
+    sample_model: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    figures = captured_figures(monkeypatch, figures_eda)
+    figures_eda.activity(load_context(sample_model[0]))
+    top = figures["activity.png"].axes[0]
+    legend = top.get_legend().get_window_extent()
+    assert legend.y0 >= top.get_window_extent().y1 - 1  # above the plotting area: covers no bar
+
+
+def test_squashed_z_axes_show_p1_to_p99_and_say_so(
+    sample_model: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    figures = captured_figures(monkeypatch, figures_eda)
+    ctx = load_context(sample_model[0])
+    figures_eda.distributions(ctx)
+    spec = ctx.model.spec
+    z_axes = [ax for ax in figures["distributions.png"].axes if ax.get_xlabel().startswith("z-score")]
+    assert len(z_axes) == sum(t != "none" for t in spec.transforms.values())
+    clipped = 0
+    for ax, j in zip(
+        z_axes, [j for j, n in enumerate(spec.names) if spec.transforms[n] != "none"], strict=True
+    ):
+        z = ctx.Xs[:, j]
+        lo, hi = np.quantile(z, [0.01, 0.99])
+        if "p1-p99 shown" in ax.get_xlabel():
+            clipped += 1
+            outside = int(((z < lo) | (z > hi)).sum())
+            assert f"({outside:,} outside)" in ax.get_xlabel()
+            assert ax.get_xlim()[0] >= lo - 0.1 * (hi - lo) and ax.get_xlim()[1] <= hi + 0.1 * (hi - lo)
+    assert clipped >= 1  # the sample's monetary z-scores have a long tail
+
+
+def test_colorbar_labels_fit_in_the_figure(
+    sample_model: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    figures = captured_figures(monkeypatch, figures_segments)
+    figures_segments.profile_heatmap(load_context(sample_model[0]))
+    fig = figures["profile.png"]
+    renderer = fig.canvas.get_renderer()
+    bar = fig.axes[-1]
+    label = bar.yaxis.label
+    assert "z-score" in label.get_text()
+    box, page = label.get_window_extent(renderer), fig.bbox
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1

@@ -1,16 +1,22 @@
-"""Selection with evidence: stability, elbow, the k rule; Mall Customers still chooses k = 5."""
+"""Selection with evidence: the k rule in the actionable range, a better k outside it, stability
+reproducible across seeds; Mall Customers still chooses k = 5."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from shopper_segments.core import features
+from shopper_segments.core.errors import DataError
 from shopper_segments.training import selection
+from shopper_segments.training.cli import format_summary
 from shopper_segments.training.config import TrainConfig
-from shopper_segments.training.train import train
-from tests.conftest import shared_file
+from shopper_segments.training.dataset import DatasetSpec
+from shopper_segments.training.train import prepare, train
+from tests.conftest import ONLINE_RETAIL_SPEC, SAMPLE, shared_file
 
 
 def blobs(n_per: int = 60, centers: int = 3, seed: int = 0) -> np.ndarray:
@@ -20,22 +26,54 @@ def blobs(n_per: int = 60, centers: int = 3, seed: int = 0) -> np.ndarray:
 
 
 def entry(k: int, silhouette: float, stability: float, inertia: float = 0.0) -> dict:
-    return {"k": k, "silhouette": silhouette, "stability": stability, "inertia": inertia}
+    return {
+        "k": k,
+        "silhouette": silhouette,
+        "stability": stability,
+        "stability_std": 0.01,
+        "inertia": inertia,
+    }
 
 
-def test_rule_never_chooses_an_unstable_k() -> None:
-    scores = [entry(2, 0.40, 0.95), entry(3, 0.60, 0.55), entry(4, 0.45, 0.85)]
-    assert selection.choose_k(scores) == (4, None)
+def test_rule_chooses_the_best_separated_stable_k_in_range() -> None:
+    scores = [
+        entry(2, 0.70, 0.99),  # outside 4..8: never chosen
+        entry(4, 0.40, 0.95),
+        entry(5, 0.60, 0.55),  # best separated but unstable
+        entry(6, 0.45, 0.85),
+        entry(9, 0.65, 0.90),  # outside
+    ]
+    assert selection.choose_k(scores) == (6, None)
+    assert selection.choose_k(scores, (2, 10)) == (2, None)
 
 
 def test_rule_ties_go_to_the_smaller_k() -> None:
-    assert selection.choose_k([entry(3, 0.5, 0.9), entry(2, 0.5, 0.9)]) == (2, None)
+    assert selection.choose_k([entry(5, 0.5, 0.9), entry(4, 0.5, 0.9)]) == (4, None)
 
 
-def test_rule_falls_back_to_the_most_stable_k_with_a_warning() -> None:
-    k, warning = selection.choose_k([entry(2, 0.6, 0.5), entry(3, 0.4, 0.7), entry(4, 0.5, 0.6)])
+def test_rule_without_a_stable_k_takes_the_best_separated_near_the_most_stable() -> None:
+    scores = [entry(4, 0.30, 0.66), entry(5, 0.28, 0.70), entry(6, 0.35, 0.61), entry(7, 0.40, 0.50)]
+    k, warning = selection.choose_k(scores)
+    assert k == 6  # within 0.1 of the most stable (k=5 at 0.70); k=7 separates better but is too unstable
+    assert warning is not None
+    assert "no k in 4..8 reached stability 0.75" in warning and "k=5 at 0.700" in warning
+
+
+def test_rule_when_the_data_cannot_hold_the_range() -> None:
+    k, warning = selection.choose_k([entry(2, 0.5, 0.9), entry(3, 0.6, 0.9)])
     assert k == 3
-    assert warning is not None and "no k reached stability 0.8" in warning
+    assert warning is not None and "cannot hold 4..8 segments" in warning
+
+
+def test_a_stable_better_separated_k_outside_the_range_is_named() -> None:
+    scores = [entry(3, 0.50, 0.95), entry(4, 0.30, 0.90), entry(5, 0.31, 0.80), entry(9, 0.40, 0.60)]
+    found = selection.better_outside(scores, 5)
+    assert found is not None and found["k"] == 3
+    assert "k=3, outside the actionable range 4..8" in found["note"]
+    assert "silhouette 0.500 vs 0.310 at k=5" in found["note"] and "stability 0.950" in found["note"]
+    assert selection.better_outside(scores[1:], 5) is None  # k=9 is unstable
+    close = [entry(3, 0.32, 0.95), entry(5, 0.31, 0.80)]
+    assert selection.better_outside(close, 5) is None  # not clearly better (margin 0.02)
 
 
 def test_elbow_is_the_knee_of_inertia() -> None:
@@ -53,7 +91,9 @@ def test_stability_is_high_for_true_clusters_and_low_for_too_many(algorithm: str
     scores, fits = selection.score_k_range(Xs, [3, 7], seed=0, n_init=2, algorithm=algorithm)
     by_k = {s["k"]: s for s in scores}
     assert by_k[3]["stability"] == pytest.approx(1.0, abs=1e-9)
-    assert by_k[7]["stability"] < 0.8
+    assert by_k[3]["segment_stability"] == pytest.approx([1.0, 1.0, 1.0])
+    assert by_k[7]["stability"] < selection.STABILITY_MIN
+    assert min(by_k[7]["segment_stability"]) < 0.75  # some of the 7 pieces of 3 blobs dissolve
     assert by_k[3]["silhouette"] > 0.8
     assert fits[3].centroids.shape == (3, 2)
     assert len(np.unique(fits[3].labels)) == 3
@@ -61,15 +101,61 @@ def test_stability_is_high_for_true_clusters_and_low_for_too_many(algorithm: str
     assert again == scores  # seeded: the same numbers every run
 
 
-def test_select_records_rule_elbow_and_every_score() -> None:
-    info, fit = selection.select(blobs(centers=4), [2, 3, 4, 5, 6], "kmeans", seed=1, n_init=2)
-    assert info["chosen_k"] == 4 and info["warning"] is None
-    assert info["elbow"]["k"] == 4
-    assert [s["k"] for s in info["scores"]] == [2, 3, 4, 5, 6]
-    for s in info["scores"]:
-        assert {"silhouette", "calinski_harabasz", "davies_bouldin", "inertia", "stability"} <= set(s)
-    assert info["stability_threshold"] == selection.STABILITY_MIN
-    assert fit.centroids.shape == (4, 2)
+def test_k_values_widen_the_range_and_stop_at_the_data() -> None:
+    Xs = blobs()
+    assert selection.k_values(Xs, None, (4, 8)) == list(range(2, 11))
+    assert selection.k_values(Xs, None, (5, 12)) == list(range(2, 13))
+    assert selection.k_values(Xs, 3, (4, 8)) == [3]
+    few = np.repeat(np.eye(3), 10, axis=0)  # 3 distinct profiles
+    assert selection.k_values(few, None, (4, 8)) == [2, 3]
+    with pytest.raises(DataError, match="2 customers are too few"):
+        selection.k_values(Xs[:2], None, (4, 8))
+
+
+def test_select_records_rule_flags_and_the_better_k_outside(tmp_path: Path) -> None:
+    info, fit = selection.select(blobs(centers=3), list(range(2, 9)), "kmeans", seed=1, n_init=2)
+    assert 4 <= info["chosen_k"] <= 8
+    assert info["better_outside_k"] == 3
+    assert "k=3, outside the actionable range 4..8, separates clearly better" in info["better_outside_note"]
+    assert [s["in_range"] for s in info["scores"]] == [False, False, True, True, True, True, True]
+    assert info["rule"] == selection.selection_rule((4, 8))
+    assert fit.centroids.shape == (info["chosen_k"], 2)
+
+
+def test_the_summary_names_a_better_k_outside_the_range(tmp_path: Path) -> None:
+    """A customer table of three well separated groups: k is chosen in 4..8, and fit says k=3 is better."""
+    rng = np.random.default_rng(3)
+    centers = [(20.0, 20.0), (60.0, 80.0), (100.0, 20.0)]
+    rows = np.vstack([rng.normal(c, 3.0, size=(40, 2)) for c in centers])
+    table = pd.DataFrame({"id": range(len(rows)), "income": rows[:, 0], "score": rows[:, 1]})
+    table.to_csv(tmp_path / "three.csv", index=False)
+    config = TrainConfig(
+        input=tmp_path / "three.csv",
+        table_columns=["income", "score"],
+        table_id="id",
+        out=tmp_path,
+        n_init=2,
+        report=False,
+    )
+    path, meta = train(config)
+    sel = meta["selection"]
+    assert 4 <= sel["chosen_k"] <= 8 and sel["better_outside_k"] == 3
+    summary = format_summary(path, meta)
+    assert "NOTE: k=3, outside the actionable range 4..8, separates clearly better: silhouette" in summary
+    assert " out" in summary and " in  <" in summary
+
+
+def test_two_seeds_give_the_same_k_and_stabilities_within_0_1() -> None:
+    """The bundled Online Retail sample (150 real customers): seeds 42 and 7 agree."""
+    prep = prepare(TrainConfig(input=SAMPLE, dataset=DatasetSpec.from_toml(ONLINE_RETAIL_SPEC)))
+    Xt = features.transform_features(prep.X.to_numpy(np.float64), prep.spec)
+    Xs = (Xt - Xt.mean(axis=0)) / Xt.std(axis=0)
+    ks = selection.k_values(Xs, None, (4, 8))
+    runs = [selection.select(Xs, ks, "kmeans", seed, n_init=4)[0] for seed in (42, 7)]
+    assert runs[0]["chosen_k"] == runs[1]["chosen_k"]
+    for a, b in zip(runs[0]["scores"], runs[1]["scores"], strict=True):
+        assert a["k"] == b["k"]
+        assert abs(a["stability"] - b["stability"]) < 0.1, (a["k"], a["stability"], b["stability"])
 
 
 def test_mall_customers_chooses_k5_stable_with_every_score(tmp_path: Path) -> None:
@@ -86,11 +172,13 @@ def test_mall_customers_chooses_k5_stable_with_every_score(tmp_path: Path) -> No
     )
     sel = meta["selection"]
     assert sel["chosen_k"] == 5 and sel["warning"] is None
-    assert sel["rule"] == selection.SELECTION_RULE
+    assert sel["rule"] == selection.selection_rule((4, 8))
     assert [s["k"] for s in sel["scores"]] == list(range(2, 11))
+    assert [s["k"] for s in sel["scores"] if s["in_range"]] == [4, 5, 6, 7, 8]
     assert all(0.0 <= s["stability"] <= 1.0 for s in sel["scores"])
     best = next(s for s in sel["scores"] if s["k"] == 5)
     assert best["silhouette"] == pytest.approx(0.555, abs=0.005)
     assert best["stability"] >= selection.STABILITY_MIN
+    assert len(best["segment_stability"]) == 5 and min(best["segment_stability"]) >= 0.75
     assert sel["elbow"]["k"] == 5
     assert meta["features"]["definition"] == "table-v1"

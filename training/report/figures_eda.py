@@ -10,6 +10,7 @@ from shopper_segments.training.report.context import ReportContext
 from shopper_segments.training.report.plotting import (
     Item,
     Note,
+    currency_label,
     feature_unit,
     fixed_margins,
     grid_shape,
@@ -20,6 +21,8 @@ from shopper_segments.training.report.plotting import (
 BINS = 40
 #: Raw heavy-tailed features are drawn up to this quantile (the caption says so).
 RAW_CLIP = 0.99
+#: Standardized panels show this quantile range when a few outliers would squash the rest.
+Z_CLIP = (0.01, 0.99)
 
 
 def distributions(ctx: ReportContext) -> Item:
@@ -38,9 +41,13 @@ def distributions(ctx: ReportContext) -> Item:
     for ax, (j, transformed) in zip(axes, panels, strict=False):
         name = spec.names[j]
         if transformed:
-            ax.hist(ctx.Xs[:, j], bins=BINS, color="#dd8452", histtype="stepfilled")
+            z = ctx.Xs[:, j]
+            lo, hi = (float(q) for q in np.quantile(z, Z_CLIP))
+            clip = (z.min() < lo or z.max() > hi) and hi > lo
+            outside = int(((z < lo) | (z > hi)).sum()) if clip else 0
+            ax.hist(z, bins=BINS, range=(lo, hi) if clip else None, color="#dd8452", histtype="stepfilled")
             ax.set_title(f"{name}\n{spec.transforms[name]}, standardized", loc="left")
-            ax.set_xlabel("z-score (model input)")
+            ax.set_xlabel(f"z-score, p1-p99 shown ({outside:,} outside)" if clip else "z-score (model input)")
             continue
         values = ctx.X[name].to_numpy()
         hi = float(np.quantile(values, RAW_CLIP))
@@ -50,7 +57,7 @@ def distributions(ctx: ReportContext) -> Item:
         ax.hist(values, bins=BINS, range=(lo, max(top, lo + 1e-9)), color="#4c72b0", histtype="stepfilled")
         note = ", up to p99" if clipped else "" if spec.transforms[name] != "none" else " (only standardized)"
         ax.set_title(f"{name}\noriginal{note}", loc="left")
-        ax.set_xlabel(feature_unit(name, spec.has_money))
+        ax.set_xlabel(feature_unit(name, spec.has_money, currency_label(ctx.meta)))
         ax.set_ylabel("customers")
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
@@ -58,7 +65,9 @@ def distributions(ctx: ReportContext) -> Item:
     caption = (
         "Blue: each feature in original units across training customers (heavy-tailed features "
         "drawn up to their 99th percentile). Orange: the same after the model's transform and "
-        "standardization, as K-means sees it. Features that are only standardized (no transform) "
+        "standardization, as K-means sees it; where a few outliers would squash the rest, the axis "
+        "shows the 1st to 99th percentile and its label counts the customers outside. Features that "
+        "are only standardized (no transform) "
         "keep their shape and get a single panel."
     )
     return render("distributions.png", "Feature distributions before and after transformation", caption, fig)
@@ -108,11 +117,12 @@ def activity(ctx: ReportContext) -> Item:
     axes[0].bar(x, returning, color="#4c72b0", label="returning customers")
     axes[0].bar(x, frame["new_customers"], bottom=returning, color="#55a868", label="new customers")
     axes[0].set_ylabel("purchasing customers")
-    axes[0].legend(loc="upper left", frameon=False)
+    # Above the axes: inside, it covered the first months' bars.
+    axes[0].legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False)
     axes[0].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     if has_money:
         axes[1].bar(x, frame["revenue"], color="#c44e52")
-        axes[1].set_ylabel("net revenue (currency)")
+        axes[1].set_ylabel(f"net revenue ({currency_label(ctx.meta)})")
         axes[1].yaxis.set_major_formatter(FuncFormatter(_compact))
     step = max(1, len(frame) // 14)
     axes[-1].set_xticks(x[::step], frame["month"].iloc[::step], rotation=45, ha="right")

@@ -10,7 +10,7 @@ import numpy as np
 from shopper_segments.training.migration import chain_rows, walk_chain
 from shopper_segments.training.report.context import ReportContext
 from shopper_segments.training.report.html import table_html
-from shopper_segments.training.report.plotting import Item, Note, new_figure, render, segment_labels
+from shopper_segments.training.report.plotting import Item, Note, colorbar, new_figure, render, segment_labels
 
 TITLE = "Customer migration from the previous model"
 CHAIN_TITLE = "Segment ids across versions"
@@ -55,7 +55,7 @@ def migration(ctx: ReportContext) -> Item:
     ax.set_xlabel("segment in this model (id · name)")
     ax.set_ylabel("segment in the previous model")
     ax.spines[:].set_visible(False)
-    fig.colorbar(image, ax=ax, shrink=0.9, label="% of the previous segment's customers")
+    colorbar(fig, image, ax, "% of the previous segment's customers")
     both = int(mig.get("customers_in_both", counts.sum()))
     kept = int(mig.get("kept_segment", 0))
     caption = (

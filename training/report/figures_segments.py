@@ -9,6 +9,7 @@ from shopper_segments.training.report.context import ReportContext
 from shopper_segments.training.report.plotting import (
     Item,
     Note,
+    colorbar,
     new_figure,
     render,
     segment_colors,
@@ -106,7 +107,7 @@ def profile_heatmap(ctx: ReportContext) -> Item:
             color = "white" if abs(z[i, j]) > 0.65 * Z_LIMIT else "black"
             ax.text(j, i, f"{z[i, j]:+.1f}", ha="center", va="center", fontsize=8, color=color)
     ax.spines[:].set_visible(False)
-    fig.colorbar(image, ax=ax, label="z-score vs. all customers (std. deviations)", shrink=0.9)
+    colorbar(fig, image, ax, "z-score vs. all customers (std. deviations)")
     caption = (
         "Segment centroids in standard deviations from the population mean of each (transformed) "
         f"feature; red above, blue below average; colours saturate at ±{Z_LIMIT:g}."

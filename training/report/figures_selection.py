@@ -53,6 +53,9 @@ def score_curves(ctx: ReportContext) -> Item:
         if key not in scores:
             ax.set_visible(False)
             continue
+        if "in_range" in scores and scores["in_range"].any():
+            inside = scores.loc[scores["in_range"], "k"]
+            ax.axvspan(inside.min() - 0.5, inside.max() + 0.5, color="#e8e8e8", zorder=0)
         ax.plot(scores["k"], scores[key], marker="o", color="#4c72b0")
         ax.set_title(f"{name}\n({direction})", loc="left")
         ax.set_ylabel(key.replace("_", "-"))
@@ -67,7 +70,10 @@ def score_curves(ctx: ReportContext) -> Item:
         ax.set_xlabel("number of segments k")
         ax.set_xticks(scores["k"])
     rule = sel.get("rule", "")
-    caption = f"Each k was fitted and scored on the training customers. Rule: {rule}."
+    caption = (
+        "Each k was fitted and scored on the training customers; grey: the range k is chosen from. "
+        f"Rule: {rule}." + (f" Note: {sel['better_outside_note']}." if sel.get("better_outside_note") else "")
+    )
     return render("scores.png", title, caption, fig)
 
 
@@ -95,10 +101,20 @@ def stability(ctx: ReportContext) -> Item:
     ax.set_xlabel("number of segments k")
     ax.set_ylabel("mean adjusted Rand index")
     ax.legend(loc="lower left", frameon=False)
+    method: dict[str, Any] = sel["stability"] if isinstance(sel.get("stability"), dict) else {}
+    per_segment = next((s.get("segment_stability") for s in sel.get("scores", []) if s["k"] == chosen), None)
     caption = (
         "Agreement (adjusted Rand index, 1 = identical) between segmentations fitted on "
-        "resamples / different seeds; an unstable k depends on chance."
-        + (" Bars: one standard deviation." if err is not None else "")
+        f"{method.get('resamples', 'several')} seeded bootstrap resamples, each with its own seed; "
+        "an unstable k depends on chance."
+        + (" Bars: one standard deviation over the pairs of resample fits." if err is not None else "")
+        + (
+            f" Per segment at k = {chosen} (label order; mean best Jaccard overlap, 0.75+ is stable): "
+            + ", ".join(f"{v:.2f}" for v in per_segment)
+            + "."
+            if per_segment
+            else ""
+        )
     )
     return render("stability.png", title, caption, fig)
 

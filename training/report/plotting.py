@@ -112,13 +112,26 @@ def segment_labels(names: list[str], ids: list[int], width: int = 26, lines: int
     return out
 
 
-def feature_unit(name: str, has_money: bool) -> str:
-    """Axis label with the unit of a feature in original units."""
+def colorbar(fig: MplFigure, image: Any, ax: Any, label: str, shrink: float = 0.9) -> None:
+    """A colorbar whose label is wrapped to the bar's height (a long label is not cut off)."""
+    height_pt = fig.get_size_inches()[1] * 72 * shrink * 0.8
+    chars = max(12, int(height_pt / (0.6 * float(matplotlib.rcParams["axes.labelsize"]))))
+    fig.colorbar(image, ax=ax, shrink=shrink, label="\n".join(textwrap.wrap(label, chars)))
+
+
+def currency_label(meta: dict[str, Any]) -> str:
+    """The training data's currency (``fit --currency``) or ``currency`` when it was not given."""
+    code = (meta.get("parameters") or {}).get("currency")
+    return str(code) if code else "currency"
+
+
+def feature_unit(name: str, has_money: bool, currency: str = "currency") -> str:
+    """Axis label with the unit of a feature in original units (money in ``currency``)."""
     units = {
         "recency_days": "days since last order",
         "frequency": "orders",
-        "monetary": "net spend (currency)",
-        "avg_order_value": "spend per order (currency)",
+        "monetary": f"net spend ({currency})",
+        "avg_order_value": f"spend per order ({currency})",
         "tenure_days": "days since first order",
     }
     if name in units:
