@@ -159,6 +159,14 @@ def match(
         if ids[label] is None:
             ids[label], next_id = next_id, next_id + 1
             new_ids.append(ids[label])
+    for p, pair in enumerate(pairs):
+        if not pair["kept"] and counts[p].sum():  # say where its customers went instead
+            most = int(counts[p].argmax())
+            pair["reason"] += (
+                f"; {counts[p, most] / counts[p].sum():.0%} of its {int(counts[p].sum()):,} shared "
+                f"customers went to id {ids[most]}"
+            )
+    pairs.sort(key=lambda pair: pair["previous_id"])
     info = {
         "previous_version": previous.meta.version,
         "previous_path": str(previous.path),

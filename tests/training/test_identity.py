@@ -105,7 +105,10 @@ def test_a_split_keeps_the_id_on_the_larger_part_and_a_spread_segment_vanishes()
     assert pair_of(ids, 0)["overlap_share"] == pytest.approx(0.6) and pair_of(ids, 0)["kept"]
     gone = pair_of(ids, 1)  # 30% / 30% / 40%, its largest part joins S4: nothing holds most of it
     assert not gone["kept"] and gone["overlap_share"] == pytest.approx(0.3) and not gone["mutual_best"]
-    assert gone["reason"] == "only 30% of its shared customers went there, 100% came from it"
+    assert gone["reason"] == (
+        "only 30% of its shared customers went there, 100% came from it; "
+        "40% of its 30 shared customers went to id 4"
+    )
     assert ids.info["vanished"] == [{"id": 1, "name": "S1"}]
     assert ids.info["new_ids"] == [5, 6] and sorted(ids.ids) == [0, 4, 5, 6]  # max previous id was 4
 
