@@ -23,6 +23,9 @@ from tests.conftest import Server, start_server, stop_server
 KEY = "admin-key-for-tests"
 SCRAPES = 8
 
+# Real two-worker servers take seconds to start: run apart from the main suite (make test).
+pytestmark = pytest.mark.rollout
+
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> TwoModels:
