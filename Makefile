@@ -11,7 +11,7 @@ HOST ?= 0.0.0.0
 PORT ?= 8000
 DATA ?= ../shared/data
 
-.PHONY: install install-run lock serve test lint browser nginx default-model loadtest bench bench-peer
+.PHONY: install install-run lock serve test lint browser nginx java default-model loadtest bench bench-peer
 
 $(BIN)/.installed: requirements/dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,7 @@ lock: install
 	$(BIN)/uv pip compile --quiet pyproject.toml --python-version 3.11 --generate-hashes --extra train \
 		-o requirements/train.lock
 	$(BIN)/uv pip compile --quiet pyproject.toml --python-version 3.11 --generate-hashes --extra train \
-		--extra dev -o requirements/dev.lock
+		--extra dev --extra spark -o requirements/dev.lock
 
 # uvicorn with the header/body/shutdown deadlines and JSON logs (app/serve.py); one worker per
 # CPU unless SEGMENTS_WORKERS says otherwise, metrics and drift shared by the workers.
@@ -64,7 +64,11 @@ nginx:
 	@test -x /usr/sbin/nginx || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx-light; }
 
 # The suite, then the Spark and rollout tests apart, each run with its own time (exit 5: none).
-test: lint browser nginx
+# The Spark engine's tests need Java 17+: Debian's openjdk-17 (never a downloaded JDK).
+java:
+	@command -v java >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y openjdk-17-jre-headless; }
+
+test: lint browser nginx java
 	$(BIN)/pytest -m "not spark and not rollout"
 	$(BIN)/pytest -m "spark or rollout" || test $$? -eq 5
 
