@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.app.test_observability import Samples, value
 from tests.app.two_models import TwoModels, expected_results, request_body, train_two
@@ -91,14 +93,33 @@ def test_two_workers_serve(server: Server, models: TwoModels) -> None:
     wait_for_workers(server, models.a)
 
 
-def test_metrics_count_every_request_once_whichever_worker_answers(server: Server) -> None:
+def per_worker_assigns(multiproc: Path) -> dict[str, float]:
+    """pid -> POST /v1/assign 200s in that worker's own counter file (read beside the server)."""
+    out = {}
+    for path in multiproc.glob("*/counter_*.db"):
+        for family in MultiProcessCollector.merge([str(path)], accumulate=False):
+            for s in family.samples:
+                if s.name == "segments_http_requests_total" and s.labels["route"] == "/v1/assign":
+                    out[path.stem.removeprefix("counter_")] = s.value
+    return out
+
+
+def test_metrics_count_every_request_once_whichever_worker_answers(server: Server, multiproc: Path) -> None:
     body = request_body(4)
     route = {"method": "POST", "route": "/v1/assign", "status": "200"}
     before = value(scrape(server), "segments_http_requests_total", **route)
     customers_before = value(scrape(server), "segments_customers_per_request_sum")
-    n = 20
-    for _ in range(n):
-        assert httpx.post(f"{server.url}/v1/assign", json=body).status_code == 200
+    n = 0
+    with ThreadPoolExecutor(8) as pool:  # concurrent connections: both workers accept some
+        while len(per_worker_assigns(multiproc)) < 2 or n < 40:
+            codes = list(
+                pool.map(lambda _: httpx.post(f"{server.url}/v1/assign", json=body).status_code, range(20))
+            )
+            assert codes == [200] * 20
+            n += 20
+            assert n <= 400, per_worker_assigns(multiproc)
+    counts = per_worker_assigns(multiproc)
+    assert len(counts) == 2 and min(counts.values()) > 0 and sum(counts.values()) - before == n
     for _ in range(SCRAPES):
         after = scrape(server)
         assert value(after, "segments_http_requests_total", **route) - before == n
