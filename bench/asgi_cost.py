@@ -1,0 +1,110 @@
+"""CPU per request of an ASGI app called in process (no sockets, no HTTP parsing).
+
+    .venv/bin/python bench/asgi_cost.py [ours|starlette_fixed|fastapi_async|fastapi_sync] [--customers 1]
+
+Posts the bench body (``loadtest.history_body``) to ``/v1/assign`` through the whole app
+(our middleware, routing, the handler) and prints the median CPU time per request over five
+blocks (``time.process_time``: what this process used, so it holds better than wall time on a
+shared machine). Useful with ``py-spy record -- .venv/bin/python bench/asgi_cost.py ours``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging.config
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path[:0] = [str(ROOT), str(BENCH), str(BENCH / "floors")]
+
+import loadtest  # noqa: E402
+
+MODEL = ROOT / "models" / "online-retail"
+
+
+def build(which: str) -> Any:
+    """The ASGI app: ours (bundled model, JSON logs to stderr) or a floor module's ``app``."""
+    if which != "ours":
+        return __import__(which).app
+    model_dir = MODEL / (MODEL / "LATEST").read_text().strip()
+    os.environ.setdefault("SEGMENTS_MODEL_DIR", str(model_dir))
+    os.environ.setdefault("SEGMENTS_MODEL_ROOT", str(MODEL.parent))
+    from shopper_segments.app.logs import log_config
+    from shopper_segments.app.main import create_app
+
+    logging.config.dictConfig(log_config("info"))
+    return create_app()
+
+
+async def measure(app: Any, body: bytes, n: int) -> float:
+    """Median CPU seconds per request over five blocks of ``n // 5`` requests, after a warm-up."""
+    startup: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    await startup.put({"type": "lifespan.startup"})
+    started = asyncio.Event()
+
+    async def lifespan_send(message: dict[str, Any]) -> None:
+        started.set()
+
+    asyncio.get_running_loop().create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}}, startup.get, lifespan_send)
+    )
+    await started.wait()
+    headers = [
+        (b"host", b"bench"),
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+    ]
+    statuses: list[int] = []
+
+    async def one() -> None:
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:  # the answer is out: wait as a client that keeps the connection would
+                await asyncio.Event().wait()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": "/v1/assign", "raw_path": b"/v1/assign", "query_string": b"",
+                 "root_path": "", "headers": list(headers), "client": ("127.0.0.1", 1),
+                 "server": ("127.0.0.1", 80)}  # fmt: skip
+        await app(scope, receive, send)
+
+    for _ in range(min(n, 300)):
+        await one()
+    if set(statuses) != {200}:
+        raise RuntimeError(f"answers other than 200: {sorted(set(statuses))}")
+    samples = []
+    for _ in range(5):
+        began = time.process_time()
+        for _ in range(n // 5):
+            await one()
+        samples.append((time.process_time() - began) / (n // 5))
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("app", choices=["ours", "starlette_fixed", "fastapi_async", "fastapi_sync"])
+    parser.add_argument("--customers", type=int, default=1, help="customers (10 lines each) per request")
+    parser.add_argument("--requests", type=int, default=3000)
+    args = parser.parse_args()
+    seconds = asyncio.run(measure(build(args.app), loadtest.history_body(args.customers), args.requests))
+    print(f"{args.app}: {seconds * 1e6:,.1f} us of CPU per request ({args.customers} customer(s) x 10 lines)")
+
+
+if __name__ == "__main__":
+    main()
