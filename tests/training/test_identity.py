@@ -16,7 +16,7 @@ from shopper_segments.core.contract_parts import FeaturesSpec, Identity, Segment
 from shopper_segments.core.errors import ArtifactError
 from shopper_segments.core.features import table_spec
 from shopper_segments.core.model import SegmentModel
-from shopper_segments.training import identity
+from shopper_segments.training import identity, selection, stability
 from shopper_segments.training.centroid_check import MATCH_MAX_DISTANCE
 from shopper_segments.training.cli import main
 from shopper_segments.training.config import TrainConfig
@@ -371,11 +371,14 @@ MONTH_ENDS = ["2011-07-01", "2011-08-01", "2011-09-01", "2011-10-01", "2011-11-0
 
 @pytest.mark.slow
 def test_online_retail_monthly_retrains_keep_recognisable_segments_and_report_the_chain(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Trained at the end of each month from 2011-06 to 2011-12, each on all lines so far, each
     with the previous as predecessor: the file is read once, the steps run in-process."""
     data = shared_file("online_retail/online_retail_2010-2011.csv.gz")
+    # k is given: its stability score is recorded, not used; 5 bootstrap fits instead of 40 keep it fast.
+    for module in (stability, selection):
+        monkeypatch.setattr(module, "STABILITY_RESAMPLES", 5)
     dataset = DatasetSpec.from_toml(ONLINE_RETAIL_SPEC)
     loaded = load_transactions(data, dataset)
     metas: list[dict] = []
