@@ -14,9 +14,6 @@ shares; ``drift`` is true when any PSI crosses the threshold and the window hold
 
 from __future__ import annotations
 
-import fcntl
-import os
-import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shopper_segments.app.drift_window import FileWindow, MemoryWindow
 from shopper_segments.core import reference
 from shopper_segments.core.contract import ModelMetadata
 
@@ -75,111 +73,6 @@ class Reference:
         return loaded.derived.reference
 
 
-class _MemoryWindow:
-    """The ring buffer in this process's memory."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._version: str | None = None
-        self._X = np.empty((0, 0))
-        self._labels = np.empty(0, dtype=np.int64)
-        self._next = self._count = 0
-
-    def add(self, version: str, X: np.ndarray, labels: np.ndarray) -> None:
-        if self._version != version:
-            self._version = version
-            self._X = np.empty((self.size, X.shape[1]))
-            self._labels = np.empty(self.size, dtype=np.int64)
-            self._next = self._count = 0
-        n, start = len(labels), self._next
-        if start + n <= self.size:  # no wrap: plain slices (the common, cheap case)
-            self._X[start : start + n] = X
-            self._labels[start : start + n] = labels
-        else:
-            idx = (start + np.arange(n)) % self.size
-            self._X[idx] = X
-            self._labels[idx] = labels
-        self._next = (start + n) % self.size
-        self._count = min(self._count + n, self.size)
-
-    def rows(self, version: str, n_features: int) -> tuple[np.ndarray, np.ndarray]:
-        n = self._count if self._version == version else 0
-        if not n:
-            return np.empty((0, n_features)), np.empty(0, dtype=np.int64)
-        return self._X[:n].copy(), self._labels[:n].copy()
-
-    def clear(self) -> None:
-        self._version = None
-        self._next = self._count = 0
-
-
-# File layout: a header (version, features, next, count), then ``size`` records of the
-# features and the segment index as float64. The version is kept as 200 UTF-8 bytes.
-_HEADER = struct.Struct("<200sqqq")
-_OFFSET = 256
-
-
-class _FileWindow:
-    """The ring buffer in a file shared by the workers of one server, locked with ``flock``."""
-
-    def __init__(self, size: int, path: Path) -> None:
-        self.size, self.path = size, path
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-
-    def _header(self) -> tuple[bytes, int, int, int]:
-        raw = os.pread(self._fd, _HEADER.size, 0)
-        if len(raw) < _HEADER.size:
-            return b"", 0, 0, 0
-        version, width, nxt, count = _HEADER.unpack(raw)
-        return version.rstrip(b"\0"), width, nxt, count
-
-    def _write_header(self, version: bytes, width: int, nxt: int, count: int) -> None:
-        os.pwrite(self._fd, _HEADER.pack(version, width, nxt, count), 0)
-
-    def add(self, version: str, X: np.ndarray, labels: np.ndarray) -> None:
-        records = np.column_stack([X, labels]).astype(np.float64, copy=False)
-        width = records.shape[1]
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        try:
-            held, held_width, start, count = self._header()
-            if held != version.encode()[:200] or held_width != width:
-                start = count = 0
-                os.ftruncate(self._fd, _OFFSET + self.size * width * 8)
-            n = len(records)
-            first = min(n, self.size - start)  # up to the end of the file, then from the top
-            os.pwrite(self._fd, records[:first].tobytes(), _OFFSET + start * width * 8)
-            if first < n:
-                os.pwrite(self._fd, records[first:].tobytes(), _OFFSET)
-            self._write_header(
-                version.encode()[:200], width, (start + n) % self.size, min(count + n, self.size)
-            )
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def rows(self, version: str, n_features: int) -> tuple[np.ndarray, np.ndarray]:
-        fcntl.flock(self._fd, fcntl.LOCK_SH)
-        try:
-            held, width, _, count = self._header()
-            same = held == version.encode()[:200] and width == n_features + 1
-            raw = os.pread(self._fd, count * width * 8, _OFFSET) if same and count else b""
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-        if not raw:
-            return np.empty((0, n_features)), np.empty(0, dtype=np.int64)
-        records = np.frombuffer(raw, dtype=np.float64).reshape(-1, width)
-        return records[:, :n_features].copy(), records[:, n_features].astype(np.int64)
-
-    def clear(self) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        try:
-            self._write_header(b"", 0, 0, 0)
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        os.close(self._fd)
-
-
 class DriftMonitor:
     """Thread-safe ring buffer of assigned customers of one model version.
 
@@ -192,8 +85,8 @@ class DriftMonitor:
     ) -> None:
         self.size, self.threshold, self.min_customers = size, threshold, min_customers
         self._lock = threading.Lock()
-        self._window: _MemoryWindow | _FileWindow = (
-            _MemoryWindow(size) if shared_dir is None else _FileWindow(size, shared_dir / "drift.window")
+        self._window: MemoryWindow | FileWindow = (
+            MemoryWindow(size) if shared_dir is None else FileWindow(size, shared_dir / "drift.window")
         )
 
     def record(self, ref: Reference, X: np.ndarray, labels: np.ndarray) -> None:
@@ -208,7 +101,7 @@ class DriftMonitor:
 
     def close(self) -> None:
         """Let go of the shared file (it stays for the other workers)."""
-        if isinstance(self._window, _FileWindow):
+        if isinstance(self._window, FileWindow):
             self._window.close()
 
     def window(self, current: Reference) -> tuple[np.ndarray, np.ndarray]:
