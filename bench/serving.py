@@ -20,6 +20,8 @@ import contextlib
 import datetime as dt
 import json
 import os
+import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,19 +62,36 @@ def command(name: str, port: int) -> list[str]:
 
 @contextlib.contextmanager
 def servers(names: list[str], out: Path) -> Iterator[dict[str, str]]:
-    """Every server of ``names`` up at once (idle ones cost nothing); their base URLs."""
+    """Every server of ``names`` up at once (idle ones cost nothing); their base URLs.
+
+    All are started before any is waited for, so their startups overlap.
+    """
     model_dir = MODEL / (MODEL / "LATEST").read_text().strip()
-    env = {"SEGMENTS_MODEL_DIR": str(model_dir), "SEGMENTS_MODEL_ROOT": str(MODEL.parent)}
-    with contextlib.ExitStack() as stack:
+    env = {**os.environ, "SEGMENTS_MODEL_DIR": str(model_dir), "SEGMENTS_MODEL_ROOT": str(MODEL.parent)}
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
         urls = {}
         for name in names:
             port = loadtest.free_port()
-            url = f"http://127.0.0.1:{port}"
-            stack.enter_context(
-                loadtest.serve(command(name, port), env, f"{url}/readyz", out / f"{name}.log")
-            )
-            urls[name] = url
+            urls[name] = f"http://127.0.0.1:{port}"
+            with (out / f"{name}.log").open("wb") as log:
+                procs.append(
+                    subprocess.Popen(
+                        command(name, port), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+                    )
+                )
+        for name, proc in zip(names, procs, strict=True):
+            loadtest.wait_ready(f"{urls[name]}/readyz", proc)
         yield urls
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def run(
@@ -80,7 +99,7 @@ def run(
     rounds: int,
     names: list[str],
     cases: list[tuple[str, int, int]] | None = None,
-    warmup: int = 2,
+    warmup: int = 1,
     out: Path = OUT,
 ) -> list[dict[str, Any]]:
     """wrk figures per case and server: median over ``rounds`` of ``seconds``-long runs."""
