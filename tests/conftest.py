@@ -184,3 +184,21 @@ def limited_server(
     server = start_server(path.parent.parent, path, log, SEGMENTS_MAX_BODY_BYTES=str(BODY_LIMIT))
     yield server
     stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def journey_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A seeded k=5 model on the real Complete Journey sample, with its top categories and its report
+    (read-only)."""
+    src = shared_file("complete_journey/transactions_sample.csv.gz")
+    shared_file("complete_journey/products.csv.gz")
+    config = TrainConfig(
+        input=src,
+        dataset=DatasetSpec.from_toml(ROOT / "training" / "datasets" / "complete_journey.toml"),
+        out=tmp_path_factory.mktemp("models"),
+        name="journey",
+        k=5,
+        seed=0,
+        n_init=2,
+    )
+    return train(config)

@@ -34,7 +34,7 @@ from shopper_segments.training.cli import main as cli_main
 from shopper_segments.training.dataset import ColumnMap, DatasetSpec
 from shopper_segments.training.frames import clean
 from shopper_segments.training.loading import load_transactions
-from tests.conftest import ROOT, train_sample
+from tests.conftest import ROOT
 
 AS_OF = "2011-12-10T00:00:00Z"
 AS_OF_TS = pd.Timestamp(AS_OF)
@@ -64,10 +64,9 @@ PROPERTIES = settings(
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A seeded model on the bundled sample (quantity x unit_price money), trained once."""
-    path, _ = train_sample(tmp_path_factory.mktemp("models"), name="rulebook")
-    return path
+def model_dir(sample_model: tuple[Path, dict]) -> Path:
+    """The session's seeded model on the bundled sample (quantity x unit_price money), read only."""
+    return sample_model[0]
 
 
 @pytest.fixture(scope="module")

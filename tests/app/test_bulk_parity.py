@@ -19,9 +19,7 @@ import pytest
 from shopper_segments.core.results import format_dropped, result_columns
 from shopper_segments.core.rfm import RFM_COLUMNS
 from shopper_segments.training.bulk import score_file
-from shopper_segments.training.config import TrainConfig
 from shopper_segments.training.dataset import DatasetSpec
-from shopper_segments.training.train import train
 from tests.app.payloads import ONLINE_RETAIL, batches, customers, read_rows
 from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE, Server, shared_file, start_server, stop_server
 
@@ -162,30 +160,22 @@ JOURNEY = {
 }
 
 
-def test_complete_journey_with_categories_posted_as_it_stands(tmp_path: Path) -> None:
+def test_complete_journey_with_categories_posted_as_it_stands(
+    journey_model: tuple[Path, dict], tmp_path: Path
+) -> None:
     """The grocery sample: every household's lines as they stand, with the category a shop's
     catalogue gives each product (the department of products.csv.gz), as training looks it up."""
     src = shared_file("complete_journey/transactions_sample.csv.gz")
     products = shared_file("complete_journey/products.csv.gz")
     spec = ROOT / "training" / "datasets" / "complete_journey.toml"
-    config = TrainConfig(
-        input=src,
-        dataset=DatasetSpec.from_toml(spec),
-        out=tmp_path / "models",
-        name="journey",
-        k=5,
-        seed=0,
-        n_init=2,
-        report=False,
-    )
-    model_dir, meta = train(config)
+    model_dir, meta = journey_model
     assert len(meta["features"]["categories"]) == 8
     rows = read_rows(src, JOURNEY)
     catalogue = pd.read_csv(products, dtype=str, usecols=["product_id", "department"])
     rows["category"] = rows["product_id"].map(
         catalogue.drop_duplicates("product_id").set_index("product_id")["department"]
     )
-    server = start_server(tmp_path / "models", model_dir, tmp_path / "uvicorn.log")
+    server = start_server(model_dir.parent.parent, model_dir, tmp_path / "uvicorn.log")
     try:
         bulk = check_parity(server, model_dir, src, tmp_path, spec, rows)
     finally:

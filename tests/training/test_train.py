@@ -11,10 +11,7 @@ import pytest
 
 from shopper_segments.core.artifact import load_model
 from shopper_segments.training.cli import main
-from shopper_segments.training.config import TrainConfig
-from shopper_segments.training.dataset import DatasetSpec
-from shopper_segments.training.train import train
-from tests.conftest import ONLINE_RETAIL_SPEC, ROOT, SAMPLE, shared_file, train_sample
+from tests.conftest import ONLINE_RETAIL_SPEC, SAMPLE, shared_file, train_sample
 
 
 def test_sample_model_directory_records_provenance(sample_model: tuple[Path, dict]) -> None:
@@ -126,22 +123,13 @@ def test_online_retail_full_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert data["return_lines_kept"] > 8_000
 
 
-def test_complete_journey_trains_with_category_shares(tmp_path: Path) -> None:
-    path = shared_file("complete_journey/transactions_sample.csv.gz")
-    shared_file("complete_journey/products.csv.gz")
-    config = TrainConfig(
-        input=path,
-        dataset=DatasetSpec.from_toml(ROOT / "training/datasets/complete_journey.toml"),
-        out=tmp_path,
-        name="cj",
-        k_max=4,
-        n_init=3,
-    )
-    _, meta = train(config)
+def test_complete_journey_trains_with_category_shares(journey_model: tuple[Path, dict]) -> None:
+    path, meta = journey_model
     names = meta["features"]["names"]
     shares = [n for n in names if n.startswith("share_")]
     assert len(shares) == 9 and shares[-1] == "share_other"
     assert "share_GROCERY" in names
     assert meta["data"]["rows_dropped"]["zero_amount"] == 528
-    assignments = pd.read_parquet(next((tmp_path / "cj").glob("*/assignments.parquet")))
+    assignments = pd.read_parquet(path / "assignments.parquet")
     np.testing.assert_allclose(assignments[shares].sum(axis=1), 1.0)
+    assert "share_GROCERY" in (path / "report.html").read_text(encoding="utf-8")
