@@ -22,15 +22,16 @@ $(BIN)/.installed: requirements/dev.lock pyproject.toml
 install: $(BIN)/.installed
 
 # The runtime venv: what the container holds (no training, report or test packages). No pip or
-# setuptools inside (the outer pip installs into it), no bytecode compiled ahead (the first start
-# writes it for what the service imports), and without the files scripts/slim_venv.py lists
-# (test suites, headers, pyarrow Flight/S3): docs/operations.md, "Installing".
+# setuptools inside (the outer pip installs into it), without the files scripts/slim_venv.py lists
+# (test suites, headers, pyarrow Flight/S3), bytecode only for what the service imports (-I: also
+# under PYTHONDONTWRITEBYTECODE): docs/operations.md, "Installing".
 $(RUN_BIN)/.installed: requirements/runtime.lock pyproject.toml scripts/slim_venv.py
 	$(PYTHON) -m venv --clear --without-pip $(RUN_VENV)
 	$(PYTHON) -m pip --python $(RUN_BIN)/python install --quiet --no-compile --require-hashes \
 		-r requirements/runtime.lock
 	$(PYTHON) -m pip --python $(RUN_BIN)/python install --quiet --no-compile --no-deps .
 	$(PYTHON) scripts/slim_venv.py $(RUN_VENV)
+	$(RUN_BIN)/python -I -c "import shopper_segments.app.main, shopper_segments.app.serve"
 	touch $@
 
 install-run: $(RUN_BIN)/.installed
