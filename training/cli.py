@@ -62,10 +62,10 @@ def add_commands(sub: Any) -> None:
     fit.add_argument("--log-columns", nargs="*", default=[], help="table columns to log-transform")
     fit.add_argument("--k", type=int, help="number of segments (default: chosen automatically)")
     fit.add_argument(
-        "--k-min", type=int, default=4, help="smallest k chosen (ks from 2 are scored and named if better)"
+        "--k-min", type=int, default=4, help="smallest k chosen (2 ks below are also scored, named if better)"
     )
     fit.add_argument(
-        "--k-max", type=int, default=8, help="largest k chosen (ks up to 10 are scored and named if better)"
+        "--k-max", type=int, default=8, help="largest k chosen (2 ks above are also scored, named if better)"
     )
     fit.add_argument(
         "--currency", type=str.upper, help="ISO 4217 code of the money columns (e.g. GBP): labels the report"

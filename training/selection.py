@@ -16,7 +16,7 @@ For every k scored, :func:`score_k_range` records
   (Hennig's clusterwise stability: above 0.75 a segment is recovered reliably).
 
 k is chosen in the actionable range (``--k-min``..``--k-max``, default
-:data:`K_RANGE`), and the ks around it (:data:`SCAN_RANGE`) are scored too so that a
+:data:`K_RANGE`), and :data:`SCAN_MARGIN` ks either side (from 2) are scored too so that a
 clearly better k outside the range is named (:func:`better_outside`).
 """
 
@@ -46,7 +46,7 @@ STABILITY_TOLERANCE = 0.1
 #: Segments a marketer can run campaigns on (the default --k-min, --k-max).
 K_RANGE = (4, 8)
 #: Also scored (where the data allows), to name a better k outside the actionable range.
-SCAN_RANGE = (2, 10)
+SCAN_MARGIN = 2
 #: A k outside the range is named when its silhouette beats the chosen k's by this much.
 OUTSIDE_MARGIN = 0.02
 ELBOW_METHOD = (
@@ -86,7 +86,7 @@ def score_labels(
 
 
 def k_values(Xs: np.ndarray, k: int | None, k_range: tuple[int, int]) -> list[int]:
-    """The ks to score: ``[k]`` when given, else the range widened to :data:`SCAN_RANGE`.
+    """The ks to score: ``[k]`` when given, else the range widened by :data:`SCAN_MARGIN` (4..8: 2..10).
 
     Capped by the customers (k < n) and their distinct profiles.
     """
@@ -97,8 +97,8 @@ def k_values(Xs: np.ndarray, k: int | None, k_range: tuple[int, int]) -> list[in
     if n < 3:
         raise DataError(f"{n} customers are too few to form segments")
     check_clusterable(Xs, 2)
-    top = min(max(k_range[1], SCAN_RANGE[1]), n - 1, distinct_profiles(Xs))
-    return list(range(min(k_range[0], SCAN_RANGE[0]), top + 1))
+    top = min(k_range[1] + SCAN_MARGIN, n - 1, distinct_profiles(Xs))
+    return list(range(max(2, k_range[0] - SCAN_MARGIN), top + 1))
 
 
 def score_k_range(

@@ -68,7 +68,8 @@ def test_compare_records_all_three_side_by_side(tmp_path: Path) -> None:
     for row in rows:
         at_k = next(s for s in row["scores"] if s["k"] == row["chosen_k"])
         assert row["silhouette"] == at_k["silhouette"] and row["stability"] == at_k["stability"]
-        assert [s["k"] for s in row["scores"]] == [2, 3, 4]
+        assert [s["k"] for s in row["scores"]] == [2, 3, 4, 5, 6]  # k in 4..4, two either side scored
+        assert row["chosen_k"] == 4
     kmeans_row = rows[0]
     assert kmeans_row["scores"] == meta["selection"]["scores"]  # the served model is kmeans
     assert meta["algorithm"] == "kmeans"

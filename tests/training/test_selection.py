@@ -104,7 +104,8 @@ def test_stability_is_high_for_true_clusters_and_low_for_too_many(algorithm: str
 def test_k_values_widen_the_range_and_stop_at_the_data() -> None:
     Xs = blobs()
     assert selection.k_values(Xs, None, (4, 8)) == list(range(2, 11))
-    assert selection.k_values(Xs, None, (5, 12)) == list(range(2, 13))
+    assert selection.k_values(Xs, None, (5, 12)) == list(range(3, 15))
+    assert selection.k_values(Xs, None, (2, 3)) == [2, 3, 4, 5]
     assert selection.k_values(Xs, 3, (4, 8)) == [3]
     few = np.repeat(np.eye(3), 10, axis=0)  # 3 distinct profiles
     assert selection.k_values(few, None, (4, 8)) == [2, 3]
@@ -160,7 +161,7 @@ def test_two_seeds_give_the_same_k_and_stabilities_within_0_1() -> None:
 
 def test_mall_customers_chooses_k5_stable_with_every_score(tmp_path: Path) -> None:
     path = shared_file("customer_tables/mall_customers.csv")
-    _, meta = train(
+    model_dir, meta = train(
         TrainConfig(
             input=path,
             table_columns=["Annual Income (k$)", "Spending Score (1-100)"],
@@ -182,3 +183,7 @@ def test_mall_customers_chooses_k5_stable_with_every_score(tmp_path: Path) -> No
     assert len(best["segment_stability"]) == 5 and min(best["segment_stability"]) >= 0.75
     assert sel["elbow"]["k"] == 5
     assert meta["features"]["definition"] == "table-v1"
+    summary = format_summary(model_dir, meta).splitlines()
+    for seg in meta["segments"]:  # whole names (up to 52 characters here), each with its stability
+        row = next(line for line in summary if line.startswith(f"{seg['id']:>3} {seg['name']} "))
+        assert f" {best['segment_stability'][seg['label']]:.2f} " in row

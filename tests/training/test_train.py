@@ -31,8 +31,8 @@ def test_sample_model_directory_records_provenance(sample_model: tuple[Path, dic
         "avg_order_value",
         "tenure_days",
     ]
-    scores = meta["selection"]["scores"]  # chosen in 4..6 (k_max=6), scored over 2..10
-    assert [s["k"] for s in scores] == list(range(2, 11))
+    scores = meta["selection"]["scores"]  # chosen in 4..6 (k_max=6), scored over 2..8
+    assert [s["k"] for s in scores] == list(range(2, 9))
     assert [s["k"] for s in scores if s["in_range"]] == [4, 5, 6]
     assert 4 <= meta["selection"]["chosen_k"] <= 6
     assert sum(s["size"] for s in meta["segments"]) == data["customers"]
