@@ -42,7 +42,6 @@ class Settings(BaseSettings):
     drift_window: int = Field(10_000, ge=1, description="assigned customers kept for drift")
     drift_threshold: float = Field(0.2, gt=0, description="PSI above which drift is flagged")
     drift_min_customers: int = Field(200, ge=1, description="customers in the window before drift can fire")
-    bench_floor: bool = Field(False, description="serve POST /bench/floor (benchmarks only)")
     header_timeout_s: float = Field(10.0, gt=0, description="request line and headers must arrive within")
     body_timeout_s: float = Field(30.0, gt=0, description="time spent waiting for a request body, at most")
     shutdown_timeout_s: float = Field(20.0, ge=0, description="on SIGTERM, requests in flight get this long")
