@@ -1,4 +1,4 @@
-"""Start the service: ``python -m app.serve --host 0.0.0.0 --port 8000`` (what ``make serve`` runs).
+"""Start the service: ``python -m shopper_segments.app.serve --port 8000`` (what ``make serve`` runs).
 
 uvicorn as its CLI would run it (``--factory app.main:create_app``), plus what the CLI can't
 set: the request-header deadline (:class:`app.deadlines.HeaderDeadlineProtocol`), the graceful
@@ -17,6 +17,7 @@ import argparse
 import logging
 import os
 import shutil
+import socket
 import sys
 import tempfile
 
@@ -88,13 +89,26 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(3)  # uvicorn's STARTUP_FAILURE
 
 
+def shared_socket(config: uvicorn.Config) -> socket.socket:
+    """The listening socket the workers share, with ``TCP_NODELAY`` set on it (TCP only).
+
+    uvicorn creates it with protocol 0, so asyncio never sets ``TCP_NODELAY`` on the
+    connections it accepts; set on the listening socket, Linux copies it to each of them.
+    Without it a small answer waits for the client's delayed ACK (about 40 ms).
+    """
+    sock = config.bind_socket()
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 def run_workers(config: uvicorn.Config) -> None:
     """Run ``config.workers`` worker processes that share one fresh directory (see above)."""
     parent = os.environ.get(MULTIPROC_ENV) or None  # an operator's choice of where: honoured
     shared = tempfile.mkdtemp(prefix="segments-workers-", dir=parent)
     os.environ[MULTIPROC_ENV] = shared  # the spawned workers inherit it
     try:
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        Multiprocess(config, sockets=[shared_socket(config)]).run()
     finally:
         shutil.rmtree(shared, ignore_errors=True)
         if parent is None:
