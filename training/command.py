@@ -61,7 +61,10 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     serve.add_argument("--host", default=env("SEGMENTS_HOST", "127.0.0.1"), help="address to listen on")
     serve.add_argument("--port", type=int, default=int(env("SEGMENTS_PORT", "8000")), help="TCP port")
     serve.add_argument(
-        "--workers", type=int, default=int(env("SEGMENTS_WORKERS", "1")), help="worker processes"
+        "--workers",
+        type=int,
+        default=int(env("SEGMENTS_WORKERS", "") or len(os.sched_getaffinity(0))),
+        help="worker processes (SEGMENTS_WORKERS; else one per CPU this process may run on)",
     )
     serve.add_argument(
         "--timeout-keep-alive", type=int, default=75, help="seconds an idle keep-alive connection stays open"
