@@ -73,10 +73,13 @@ def nearest_pairs(distance: np.ndarray, max_distance: float) -> list[tuple[int, 
     ]
 
 
-def pairs_by_distance(distance: np.ndarray, max_distance: float) -> dict[int, tuple[int | None, bool, str]]:
-    """Without shared customers: per previous row, (paired label, kept, reason).
+def pairs_by_distance(
+    distance: np.ndarray, max_distance: float, shared_customers: int = 0
+) -> dict[int, tuple[int | None, bool, str]]:
+    """Without (enough) shared customers: per previous row, (paired label, kept, reason).
 
-    ``distance`` is previous segment x new label.
+    ``distance`` is previous segment x new label; ``shared_customers`` (too few to decide)
+    is only named in the reasons.
     """
     finite = np.where(np.isfinite(distance), distance, 1e12)
     assigned = dict(zip(*linear_sum_assignment(finite), strict=True)) if distance.size else {}
@@ -88,10 +91,11 @@ def pairs_by_distance(distance: np.ndarray, max_distance: float) -> dict[int, tu
             continue
         d = float(distance[p, n])
         keep = d <= max_distance
+        few = f"only {shared_customers} shared customers" if shared_customers else "no shared customers"
         why = (
-            f"no shared customers: centroid distance {d:.2f} {'<=' if keep else '>'} {max_distance}"
+            f"{few}: centroid distance {d:.2f} {'<=' if keep else '>'} {max_distance}"
             if np.isfinite(d)
-            else "no shared customers and no shared features"
+            else f"{few} and no shared features"
         )
         out[p] = (int(n), keep, why)
     return out

@@ -41,7 +41,13 @@ from shopper_segments.training.centroid_check import (
     centroid_distances,
     pairs_by_distance,
 )
-from shopper_segments.training.overlap import KEEP_SHARE, evidence, newcomers, overlap, pairs_by_overlap
+from shopper_segments.training.overlap import (
+    KEEP_SHARE,
+    evidence,
+    newcomers,
+    overlap,
+    pairs_by_overlap,
+)
 
 #: Below this many customers in both trainings, segments are matched on centroids.
 MIN_SHARED_CUSTOMERS = 10
@@ -137,7 +143,7 @@ def match(
         decided = pairs_by_overlap(counts)
         newcomers(decided, counts, sizes, distance, max_distance)
     else:
-        decided = pairs_by_distance(distance.T, max_distance)
+        decided = pairs_by_distance(distance.T, max_distance, int(counts.sum()))
     ids: list[int | None] = [None] * model.n_segments
     kept: dict[int, str] = {}
     pairs = []
@@ -149,11 +155,19 @@ def match(
             if by_customers and d is not None and d > max_distance:
                 why += f"; centroid check: distance {d:.2f} above {max_distance} (the profile moved)"
         pairs.append(
-            {"previous_id": seg.id, "previous_name": seg.name, "label": label, **evidence(counts, p, label)}
+            {
+                "previous_id": seg.id,
+                "previous_name": seg.name,
+                "label": label,
+                **evidence(counts, p, label),
+            }
             | {"distance": d, "kept": keep, "reason": why}
         )
     prev_info = previous.meta.identity
-    next_id = max(max((s.id for s in segments), default=-1) + 1, prev_info.next_free_id if prev_info else 0)
+    next_id = max(
+        max((s.id for s in segments), default=-1) + 1,
+        prev_info.next_free_id if prev_info else 0,
+    )
     new_ids = []
     for label in range(model.n_segments):
         if ids[label] is None:

@@ -142,6 +142,18 @@ def test_without_shared_customers_centroids_decide_and_a_far_one_vanishes() -> N
     assert "centroid distance" in pair_of(ids, 3)["reason"] and not pair_of(ids, 3)["kept"]
 
 
+def test_too_few_shared_customers_leave_it_to_centroids() -> None:
+    prev = previous({0: [0.0, 0.0], 3: [5.0, 5.0]}, {0: ids_of("a", 20), 3: ids_of("b", 20)})
+    new = table_model([[5.0, 5.1], [0.1, 0.0]])
+    at = near([0.1, 0.0], ids_of("b", 3) + ids_of("n", 30)) | near(
+        [5.0, 5.1], ids_of("m", 30) + ids_of("a", 6)
+    )
+    ids = identity.match(prev, new, customers(at))  # 9 shared customers, all in the "wrong" segment
+    assert ids.info["method"] == "centroid_distance" and ids.info["shared_customers"] == 9
+    assert ids.ids == [3, 0]
+    assert pair_of(ids, 0)["reason"].startswith("only 9 shared customers: centroid distance 0.10 <= 1.5")
+
+
 def test_a_segment_of_newcomers_takes_the_id_its_profile_had() -> None:
     """S1's customers all moved on (to S0's place); the new segment at S1's place is all newcomers."""
     members = {0: ids_of("a", 50), 1: ids_of("b", 20)}
