@@ -51,7 +51,13 @@ ASSIGN_BODY: dict[str, Any] = {
                 "12347,537001,2011-11-20,40.0,garden\n"
                 "C-1001,538002,20111105T101500Z,12.0,kitchen\n",
             },
-            "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+            "application/vnd.apache.parquet": {
+                "schema": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": "a Parquet file with the columns of the CSV upload; errors name the row",
+                }
+            },
         },
     },
     "parameters": [
@@ -72,7 +78,15 @@ ASSIGN_BODY: dict[str, Any] = {
     operation_id="assign",
     response_model=AssignResponse,
     summary="Assign customers (histories or precomputed features) to segments",
-    responses={422: {"model": Problem}, 413: {"model": Problem}, 503: {"model": Problem}},
+    responses={
+        200: {
+            "description": "the answer; with `Accept: text/csv` (file uploads) the result columns as CSV",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        422: {"model": Problem},
+        413: {"model": Problem},
+        503: {"model": Problem},
+    },
     openapi_extra=ASSIGN_BODY,
 )
 async def assign(request: Request) -> Response:

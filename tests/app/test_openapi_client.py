@@ -118,6 +118,15 @@ def test_the_examples_are_in_the_document_and_accepted(client: TestClient, doc: 
     answer = client.post("/v1/assign?as_of=2011-12-10", content=csv, headers={"content-type": "text/csv"})
     assert answer.status_code == 200, answer.text
     assert {r["status"] for r in answer.json()["results"]} == {"assigned"}
+    # the CSV answer and the Parquet upload are documented too
+    operation = doc["paths"]["/v1/assign"]["post"]
+    assert "text/csv" in operation["responses"]["200"]["content"]
+    as_csv = client.post(
+        "/v1/assign?as_of=2011-12-10", content=csv, headers={"content-type": "text/csv", "accept": "text/csv"}
+    )
+    assert as_csv.status_code == 200 and as_csv.headers["content-type"].startswith("text/csv")
+    parquet = operation["requestBody"]["content"]["application/vnd.apache.parquet"]["schema"]
+    assert parquet["format"] == "binary" and "Parquet" in parquet["description"]
 
 
 def test_a_generated_python_client_assigns_against_a_real_server(
