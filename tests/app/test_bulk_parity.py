@@ -132,6 +132,8 @@ def test_sample_posted_as_it_stands_gets_training_answers(
 
 @pytest.fixture(scope="module")
 def bundled_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The bundled model served, for the full Online Retail file (skipped before starting without it)."""
+    shared_file("online_retail/online_retail_2010-2011.csv.gz")
     server = start_server(ROOT / "models", BUNDLED, tmp_path_factory.mktemp("logs") / "uvicorn.log")
     yield server
     stop_server(server)
