@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -32,22 +33,34 @@ def test_version_is_the_installed_distributions(tmp_path: Path) -> None:
     assert result.stdout.strip() == f"segments {version('shopper-segments')}"
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["fit"], ["assign"], ["report"], ["keygen"]])
-def test_help_imports_no_pandas_sklearn_or_uvicorn(command: list[str]) -> None:
+HELP_COMMANDS = [[], ["serve"], ["fit"], ["assign"], ["report"], ["keygen"]]
+
+
+def test_help_imports_no_pandas_sklearn_or_uvicorn() -> None:
+    """Every command's help, in one fresh interpreter: none imports a heavy library."""
     code = (
-        "import sys\n"
-        "from training.command import build_parser\n"
-        "try:\n"
-        f"    build_parser().parse_args({[*command, '--help']!r})\n"
-        "except SystemExit as exc:\n"
-        "    assert exc.code == 0, exc.code\n"
+        "import contextlib, io, json, sys\n"
+        "from shopper_segments.training.command import build_parser\n"
+        "out = []\n"
+        f"for command in {HELP_COMMANDS!r}:\n"
+        "    text = io.StringIO()\n"
+        "    try:\n"
+        "        with contextlib.redirect_stdout(text):\n"
+        "            build_parser().parse_args([*command, '--help'])\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code == 0, (command, exc.code)\n"
+        "    out.append(text.getvalue())\n"
         "heavy = {'pandas', 'sklearn', 'numpy', 'uvicorn', 'fastapi', 'matplotlib'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
+        "print(json.dumps(out))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    assert "usage: segments" in result.stdout
-    assert "`" not in result.stdout  # no raw RST markup in the titles
+    helps = json.loads(result.stdout)
+    assert len(helps) == len(HELP_COMMANDS)
+    for command, text in zip(HELP_COMMANDS, helps, strict=True):
+        assert "usage: segments" in text, command
+        assert "`" not in text, command  # no raw RST markup in the titles
 
 
 def test_help_is_fast(tmp_path: Path) -> None:
@@ -55,7 +68,7 @@ def test_help_is_fast(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "exit codes:" in result.stdout
     assert "serve" in result.stdout and "keygen" in result.stdout
-    code = "import sys, time; from training.command import main; main(['--help'])"
+    code = "import sys, time; from shopper_segments.training.command import main; main(['--help'])"
     timed = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, cwd=ROOT
     )
@@ -93,7 +106,7 @@ def test_training_without_the_train_extra_says_what_to_install(tmp_path: Path) -
     code = (
         "import sys\n"
         "sys.modules['matplotlib'] = sys.modules['tqdm'] = None  # as in the runtime-only install\n"
-        "from training.command import main\n"
+        "from shopper_segments.training.command import main\n"
         f"sys.exit(main(['fit', '--input', {str(SAMPLE)!r}, '--out', {str(tmp_path)!r}]))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
