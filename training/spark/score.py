@@ -8,7 +8,7 @@ rows of :func:`training.bulk.result_frame` (one per customer, ``no_purchases`` i
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +53,7 @@ class ArrowAssigner:
         self.segment_ids = [int(s["id"]) for s in order]
         self.segment_names = [str(s["name"]) for s in order]
         self.version = str(metadata["version"])
+        self.rfm = metadata.get("rfm")  # the edges of the RFM scores (None: rfm columns null)
         self.arrow_schema = _result_schema(list(model.spec.names))
 
     @property
@@ -62,9 +63,14 @@ class ArrowAssigner:
 
         return from_arrow_schema(self.arrow_schema)
 
-    def __call__(self, table: pa.Table) -> pa.Table:
-        """Assign the customers of ``table`` (for ``groupBy("customer_id").applyInArrow``)."""
-        return pa.Table.from_batches(list(self.batches(table.to_batches())), schema=self.arrow_schema)
+    @property
+    def assign_table(self) -> Callable[[pa.Table], pa.Table]:
+        """A function assigning the customers of a table (for ``groupBy("customer_id").applyInArrow``)."""
+
+        def assign(table: pa.Table) -> pa.Table:
+            return pa.Table.from_batches(list(self.batches(table.to_batches())), schema=self.arrow_schema)
+
+        return assign
 
     def batches(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """Assign a partition's customers (for ``mapInArrow`` on lines partitioned by customer)."""
@@ -79,7 +85,7 @@ class ArrowAssigner:
             yield from self._batches(no_purchase_frame(left, names, cleaned.by_customer))
         if not X.empty:
             frame = result_frame(
-                X, self.model.assign, self.segment_ids, self.segment_names, cleaned.by_customer
+                X, self.model.assign, self.segment_ids, self.segment_names, cleaned.by_customer, self.rfm
             )
             yield from self._batches(frame)
 
@@ -91,7 +97,10 @@ def _result_schema(feature_names: list[str]) -> pa.Schema:
     """The Arrow types of the bulk result columns (text where the example row holds only nulls)."""
     example = no_purchase_frame(pd.Index(["x"]), feature_names, None)
     schema = pa.Schema.from_pandas(example, preserve_index=False)
-    return pa.schema([pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type) for f in schema])
+    text = (pa.types.is_null, pa.types.is_large_string)  # Spark's strings are Arrow's string
+    return pa.schema(
+        [pa.field(f.name, pa.string() if any(t(f.type) for t in text) else f.type) for f in schema]
+    )
 
 
 def assign_udf(
@@ -111,7 +120,7 @@ def assign_udf(
     Returns
     -------
     ArrowAssigner
-        ``df.groupBy("customer_id").applyInArrow(f, f.schema)``, or on lines partitioned by
+        ``df.groupBy("customer_id").applyInArrow(f.assign_table, f.schema)``, or on lines partitioned by
         customer ``df.repartition("customer_id").mapInArrow(f.batches, f.schema)`` (faster:
         one call per partition, not per customer). ``df`` holds canonical lines.
     """
