@@ -95,15 +95,24 @@ def history_lines(
         if isinstance(value, int) and not 0 <= value <= min(as_of_ns, latest_ns):
             parsed[stamp] = _out_of_range(value, as_of, latest_ns)
     ns = [parsed[s] for s in stamps]
-    for p, value in enumerate(ns):
-        if isinstance(value, str):
-            errors[owner[p]].append(field_error(f"{where(p)}.timestamp", value))
+    if not all(isinstance(value, int) for value in parsed.values()):
+        for p, value in enumerate(ns):
+            if isinstance(value, str):
+                errors[owner[p]].append(field_error(f"{where(p)}.timestamp", value))
 
-    def column(name: str) -> np.ndarray:
-        return np.array([t.get(name) for t in txs], dtype=np.float64)  # None -> NaN
+    def column(name: str) -> np.ndarray | None:
+        values = [t.get(name) for t in txs]
+        if values.count(None) == len(values):  # no line gives it: line_money's NaNs
+            return None
+        return np.array(values, dtype=np.float64)  # None -> NaN
 
-    amount, outcome = line_money(column("amount"), column("quantity"), column("unit_price"), spec.has_money)
-    for p in np.flatnonzero(outcome >= 10).tolist():
+    amount, outcome = line_money(
+        np.array([t.get("amount") for t in txs], dtype=np.float64),  # None -> NaN; sets the length
+        column("quantity"),
+        column("unit_price"),
+        spec.has_money,
+    )
+    for p in (outcome >= 10).nonzero()[0].tolist():
         _rule, name, message = MONEY_OUTCOMES[int(outcome[p])]
         errors[owner[p]].append(field_error(f"{where(p)}.{name}" if name else where(p), message))
 
@@ -112,7 +121,7 @@ def history_lines(
     reason = _drop_reasons(txs, owner, ns, amount if spec.has_money else None, outcome, usable)
     keep = usable & (reason == 0)
     dropped: list[dict[str, int]] = [{} for _ in range(m)]
-    for p in np.flatnonzero(reason).tolist():
+    for p in reason.nonzero()[0].tolist():
         code = DROP_CODES[int(reason[p]) - 1]
         counts_k = dropped[owner[p]]
         counts_k[code] = counts_k.get(code, 0) + 1
@@ -153,7 +162,7 @@ def _drop_reasons(
     dup = 1 + DROP_CODES.index("duplicate_lines")
     read: dict[str, Any] = {"customer_id": owner.tolist(), "timestamp": ns, "amount": money}  # as read
     keys = list(zip(*(read[f] if f in read else [t.get(f) for t in txs] for f in DUPLICATE_KEY), strict=True))
-    rows = np.flatnonzero(usable).tolist()
+    rows = usable.nonzero()[0].tolist()
     if len({keys[p] for p in rows}) < len(rows):  # some line repeats another: find which, in order
         seen: set[tuple[Any, ...]] = set()
         for p in rows:
@@ -162,8 +171,9 @@ def _drop_reasons(
             else:
                 seen.add(keys[p])
     money_drop = _MONEY_DROP[outcome]  # one lookup for every money rule (not a pass per rule)
-    hit = usable & (reason == 0) & (money_drop > 0)
-    reason[hit] = money_drop[hit]
+    if money_drop.any():
+        hit = usable & (reason == 0) & (money_drop > 0)
+        reason[hit] = money_drop[hit]
     return reason
 
 
@@ -184,27 +194,30 @@ def _arrays(
     ok: list[int],
 ) -> LineArrays:
     """The kept lines of the ``ok`` customers as arrays, customers coded by their place in ``ok``."""
-    rows = np.flatnonzero(keep)
-    code_of = np.full(len(owner) and int(owner.max()) + 1, -1, dtype=np.intp)
-    code_of[ok] = np.arange(len(ok))
-    codes = code_of[owner[rows]] if len(rows) else np.zeros(0, dtype=np.intp)
+    rows = keep.nonzero()[0]
+    if not ok or ok[-1] == len(ok) - 1:  # ok is 0, 1, ...: a customer's code is its place
+        codes = owner[rows]  # (the kept lines are ok customers' only)
+    else:
+        code_of = np.full(len(owner) and int(owner.max()) + 1, -1, dtype=np.intp)
+        code_of[ok] = np.arange(len(ok))
+        codes = code_of[owner[rows]]
+    at = rows.tolist()
     orders: dict[Any, int] = {}
     order = []
-    for c, p in zip(codes.tolist(), rows.tolist(), strict=True):
+    for c, p in zip(codes.tolist(), at, strict=True):
         oid = txs[p].get("order_id")
         key = (c, ns[p]) if oid is None else oid  # a line without an order id: the visit at its time
         order.append(orders.setdefault(key, len(orders)))
-    lookup = {c: k for k, c in enumerate(spec.categories)}
-    other = len(spec.categories)
+    category = None
+    if spec.categories:
+        lookup = {c: k for k, c in enumerate(spec.categories)}
+        other = len(spec.categories)
+        category = np.array([lookup.get(str(txs[p].get("category")), other) for p in at], dtype=np.intp)
     return LineArrays(
-        customer=codes.astype(np.intp),
+        customer=codes.astype(np.intp, copy=False),
         order=np.array(order, dtype=np.intp),
-        timestamp=np.array([ns[p] for p in rows.tolist()], dtype=np.int64),
+        timestamp=np.array([ns[p] for p in at], dtype=np.int64),
         amount=amount[rows] if spec.has_money else None,
-        category=np.array(
-            [lookup.get(str(txs[p].get("category")), other) for p in rows.tolist()], dtype=np.intp
-        )
-        if spec.categories
-        else None,
+        category=category,
         n_customers=len(ok),
     )
