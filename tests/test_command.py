@@ -102,6 +102,14 @@ def test_training_commands_keep_their_exit_codes(tmp_path: Path, capsys: pytest.
     assert sorted(p.name for p in (tmp_path / "keys").iterdir())
 
 
+def test_serve_with_a_missing_model_directory_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--model", str(tmp_path / "absent"), "--port", "1"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"error: --model {tmp_path / 'absent'}: no such directory"]
+
+
 def test_training_without_the_train_extra_says_what_to_install(tmp_path: Path) -> None:
     code = (
         "import sys\n"

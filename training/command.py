@@ -74,6 +74,9 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def serve(args: argparse.Namespace) -> int:
     if args.model is not None:
         model = args.model.expanduser().resolve()
+        if not model.is_dir():  # the service would start without a model and never be ready
+            print(f"error: --model {args.model}: no such directory", file=sys.stderr)
+            return 2
         os.environ["SEGMENTS_MODEL_DIR"] = str(model)
         os.environ.setdefault("SEGMENTS_MODEL_ROOT", str(model.parent))
     from shopper_segments.app import serve as app_serve  # uvicorn, FastAPI: only now
