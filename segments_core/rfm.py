@@ -195,16 +195,22 @@ def grid_index(rfm: np.ndarray) -> np.ndarray:
     return np.where((r == 1) & (f == 1) & (m == 1), GRID_NAMES.index(LOST), out)
 
 
+#: :func:`grid_index` of every (R, F, M), as ``[r - 1, f - 1, m - 1]``: one lookup per row.
+_CUBE = grid_index(np.indices((5, 5, 5)).reshape(3, -1).T + 1).reshape(5, 5, 5)
+_CUBE_NAMES = np.array(GRID_NAMES, dtype=object)[_CUBE]
+
+
 def columns(X: np.ndarray, names: list[str], section: dict[str, Any] | None) -> dict[str, list[Any]]:
     """The :data:`RFM_COLUMNS` of each row of ``X`` as lists (None throughout without ``section``)."""
     if section is None:
         return {c: [None] * len(X) for c in RFM_COLUMNS}
     rfm = score_matrix(X, names, section["edges"])
+    r, f, m = (rfm - 1).T
     return {
         "rfm_r": rfm[:, 0].tolist(),
         "rfm_f": rfm[:, 1].tolist(),
         "rfm_m": rfm[:, 2].tolist(),
-        "rfm_segment": [GRID_NAMES[i] for i in grid_index(rfm).tolist()],
+        "rfm_segment": _CUBE_NAMES[r, f, m].tolist(),
     }
 
 

@@ -185,3 +185,21 @@ def test_report_without_rfm_features_says_so(sample_model: tuple[Path, dict]) ->
     ctx = load_context(sample_model[0])
     item = figures_rfm.crosstab(replace(ctx, meta={**ctx.meta, "rfm": None}))
     assert isinstance(item, Note) and "no RFM scores" in item.text
+
+
+def test_columns_name_every_score_triple_as_grid_index_does() -> None:
+    """rfm.columns names cells from a precomputed cube: the same names as grid_index on all 125."""
+    section = {
+        "edges": {
+            "recency_days": [40.0, 30.0, 20.0, 10.0],
+            "frequency": [2, 3, 4, 5],
+            "monetary": [2, 3, 4, 5],
+        }
+    }
+    r, f, m = np.indices((5, 5, 5)).reshape(3, -1)  # score - 1
+    X = np.column_stack([45.0 - 10 * r, f + 1.0, m + 1.0])  # each value scores r+1, f+1, m+1
+    cols = rfm.columns(X, list(rfm.RFM_FEATURES), section)
+    assert cols["rfm_r"] == (r + 1).tolist() and cols["rfm_m"] == (m + 1).tolist()
+    scores = np.column_stack([r, f, m]) + 1
+    assert cols["rfm_segment"] == [rfm.GRID_NAMES[i] for i in rfm.grid_index(scores).tolist()]
+    assert cols["rfm_segment"].count(rfm.LOST) == 1
