@@ -59,8 +59,10 @@ def selection_rule(k_range: tuple[int, int]) -> str:
     lo, hi = k_range
     return (
         f"among k in {lo}..{hi} whose stability (mean pairwise ARI of {STABILITY_RESAMPLES} seeded "
-        f"bootstrap fits) is at least {STABILITY_MIN} (if none is, within {STABILITY_TOLERANCE} of the "
-        f"most stable, with a warning), the k with the highest silhouette (ties: the smaller k); "
+        f"bootstrap fits) and every segment's stability (mean best Jaccard) are at least {STABILITY_MIN} "
+        f"(if no k has every segment stable, the ks with stability {STABILITY_MIN}, with a warning; if none "
+        f"is, within {STABILITY_TOLERANCE} of the most stable, with a warning), the k with the highest "
+        f"silhouette (ties: the smaller k); "
         f"ks outside {lo}..{hi} are scored and named when stable and better separated "
         f"(silhouette +{OUTSIDE_MARGIN} or more)"
     )
@@ -232,7 +234,9 @@ def find_elbow(scores: list[dict[str, Any]]) -> int | None:
 def choose_k(
     scores: list[dict[str, Any]], k_range: tuple[int, int] = K_RANGE, threshold: float = STABILITY_MIN
 ) -> tuple[int, str | None]:
-    """Apply :func:`selection_rule`; returns the k and a warning (None when a k in range is stable).
+    """Apply :func:`selection_rule`; returns the k and a warning.
+
+    The warning is None when a k in range is stable with every segment stable.
 
     When the data cannot hold any k of the range (few customers or profiles), every
     scored k is a candidate, with a warning.
@@ -248,7 +252,17 @@ def choose_k(
         )
     most = max(inside, key=lambda s: (s["stability"], -s["k"]))
     floor = threshold if most["stability"] >= threshold else most["stability"] - STABILITY_TOLERANCE
-    best = max((s for s in inside if s["stability"] >= floor), key=lambda s: (s["silhouette"], -s["k"]))
+    candidates = [s for s in inside if s["stability"] >= floor]
+    # Hennig's clusterwise criterion: a k whose segments all hold beats one where some dissolve
+    whole = [s for s in candidates if lowest_segment(s) >= threshold] if floor == threshold else []
+    best = max(whole or candidates, key=lambda s: (s["silhouette"], -s["k"]))
+    if floor == threshold and not whole:
+        weak = (
+            f"every k in {lo}..{hi} with stability >= {threshold} has a segment below {threshold}; chose k="
+            f"{best['k']} (stability {best['stability']:.3f}, lowest segment {lowest_segment(best):.2f}): "
+            "treat its segments below the threshold (segment_stability) with caution"
+        )
+        note = f"{note}; {weak}" if note else weak
     if most["stability"] < threshold:
         unstable = (
             f"no k in {lo}..{hi} reached stability {threshold} (the most stable: k={most['k']} at "
@@ -258,6 +272,11 @@ def choose_k(
         )
         note = f"{note}; {unstable}" if note else unstable
     return int(best["k"]), note
+
+
+def lowest_segment(score: dict[str, Any]) -> float:
+    """The lowest per-segment stability of a scored k (1.0 when not measured, e.g. a fixed grid)."""
+    return min(score.get("segment_stability") or [1.0])
 
 
 def better_outside(

@@ -187,3 +187,22 @@ def test_mall_customers_chooses_k5_stable_with_every_score(tmp_path: Path) -> No
     for seg in meta["segments"]:  # whole names (up to 52 characters here), each with its stability
         row = next(line for line in summary if line.startswith(f"{seg['id']:>3} {seg['name']} "))
         assert f" {best['segment_stability'][seg['label']]:.2f} " in row
+
+
+def test_rule_prefers_a_k_whose_every_segment_is_stable() -> None:
+    scores = [
+        entry(4, 0.23, 0.79) | {"segment_stability": [0.80, 0.85, 0.90, 0.78]},
+        entry(5, 0.24, 0.77) | {"segment_stability": [0.62, 0.85, 0.90, 0.80, 0.81]},  # one dissolves
+    ]
+    assert selection.choose_k(scores) == (4, None)
+
+
+def test_rule_warns_when_every_stable_k_has_a_segment_below_the_threshold() -> None:
+    scores = [
+        entry(4, 0.27, 0.78) | {"segment_stability": [0.53, 0.90, 0.80, 0.85]},
+        entry(5, 0.21, 0.76) | {"segment_stability": [0.70, 0.90, 0.80, 0.85, 0.77]},
+        entry(6, 0.30, 0.60) | {"segment_stability": [0.9] * 6},  # every segment holds, ARI too low
+    ]
+    k, warning = selection.choose_k(scores)
+    assert k == 4  # the best separated of the ARI-stable ks
+    assert warning is not None and "has a segment below 0.75" in warning and "lowest segment 0.53" in warning
