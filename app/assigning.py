@@ -166,8 +166,7 @@ def answer(assigned: Assigned, explanations: list[dict[str, Any]] | None = None)
     best_all, next_all = result.segment_index.tolist(), result.next_index.tolist()
     dist_all, next_dist_all = result.distance.tolist(), result.next_distance.tolist()
     proba = None if result.probabilities is None else result.probabilities.tolist()
-    section = loaded.metadata.rfm
-    scored = rfm.columns(assigned.X, names, None if section is None else section.model_dump())
+    scored = rfm.columns(assigned.X, names, _rfm_section(loaded.metadata.rfm))
     for r, (i, row) in enumerate(zip(assigned.rows, assigned.X.tolist(), strict=True)):
         best, nxt = best_all[r], next_all[r]
         item = results[i]
@@ -199,6 +198,21 @@ def answer(assigned: Assigned, explanations: list[dict[str, Any]] | None = None)
         "summary": {**summary, "lines_dropped": totals},
         "results": results,
     }
+
+
+#: id -> (the metadata's rfm section, its plain data): dumped once per loaded model, not per request
+_SECTIONS: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
+def _rfm_section(section: Any) -> dict[str, Any] | None:
+    if section is None:
+        return None
+    held = _SECTIONS.get(id(section))
+    if held is None or held[0] is not section:
+        if len(_SECTIONS) >= 8:  # models reloaded many times: forget the old ones
+            _SECTIONS.clear()
+        held = _SECTIONS[id(section)] = (section, section.model_dump())
+    return held[1]
 
 
 def _input_of(customer: dict[str, Any]) -> str:
