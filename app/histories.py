@@ -118,7 +118,8 @@ def history_lines(
 
     valid = np.array([not e for e in errors], dtype=bool)
     usable = valid[owner] if len(txs) else np.zeros(0, dtype=bool)
-    reason = _drop_reasons(txs, owner, ns, amount if spec.has_money else None, outcome, usable)
+    given = {f: [t.get(f) for t in txs] for f in ("order_id", "category")}  # read once, used twice
+    reason = _drop_reasons(txs, owner, ns, amount if spec.has_money else None, outcome, usable, given)
     keep = usable & (reason == 0)
     dropped: list[dict[str, int]] = [{} for _ in range(m)]
     for p in reason.nonzero()[0].tolist():
@@ -132,7 +133,7 @@ def history_lines(
         "invalid" if not valid[k] else "assigned" if has_purchase[k] else "no_purchases" for k in range(m)
     ]
     ok = [k for k in range(m) if status[k] == "assigned"]
-    lines = _arrays(txs, owner, ns, amount, keep & has_purchase[owner], spec, ok)
+    lines = _arrays(given, owner, ns, amount, keep & has_purchase[owner], spec, ok)
     return Histories(lines, ok, status, errors, dropped)
 
 
@@ -151,6 +152,7 @@ def _drop_reasons(
     amount: np.ndarray | None,
     outcome: np.ndarray,
     usable: np.ndarray,
+    given: dict[str, list[Any]],
 ) -> np.ndarray:
     """Per line 0 (kept) or 1 + the index in DROP_CODES of the first rule that drops it.
 
@@ -160,7 +162,7 @@ def _drop_reasons(
     reason = np.zeros(len(txs), dtype=np.int8)
     money = [None] * len(txs) if amount is None else amount.tolist()
     dup = 1 + DROP_CODES.index("duplicate_lines")
-    read: dict[str, Any] = {"customer_id": owner.tolist(), "timestamp": ns, "amount": money}  # as read
+    read: dict[str, Any] = {"customer_id": owner.tolist(), "timestamp": ns, "amount": money, **given}
     keys = list(zip(*(read[f] if f in read else [t.get(f) for t in txs] for f in DUPLICATE_KEY), strict=True))
     rows = usable.nonzero()[0].tolist()
     if len({keys[p] for p in rows}) < len(rows):  # some line repeats another: find which, in order
@@ -185,7 +187,7 @@ for _code, (_rule, *_) in MONEY_OUTCOMES.items():
 
 
 def _arrays(
-    txs: list[dict[str, Any]],
+    given: dict[str, list[Any]],
     owner: np.ndarray,
     ns: list[Any],
     amount: np.ndarray,
@@ -204,15 +206,17 @@ def _arrays(
     at = rows.tolist()
     orders: dict[Any, int] = {}
     order = []
+    oids = given["order_id"]
     for c, p in zip(codes.tolist(), at, strict=True):
-        oid = txs[p].get("order_id")
+        oid = oids[p]
         key = (c, ns[p]) if oid is None else oid  # a line without an order id: the visit at its time
         order.append(orders.setdefault(key, len(orders)))
     category = None
     if spec.categories:
         lookup = {c: k for k, c in enumerate(spec.categories)}
         other = len(spec.categories)
-        category = np.array([lookup.get(str(txs[p].get("category")), other) for p in at], dtype=np.intp)
+        cats = given["category"]
+        category = np.array([lookup.get(str(cats[p]), other) for p in at], dtype=np.intp)
     return LineArrays(
         customer=codes.astype(np.intp, copy=False),
         order=np.array(order, dtype=np.intp),
