@@ -160,11 +160,24 @@ def keyed_server(
 
 
 @pytest.fixture(scope="session")
-def gmm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path, dict]]:
-    """A real server on a Gaussian-mixture model of the sample (k=3): the server, model dir, metadata."""
-    root = tmp_path_factory.mktemp("models-gmm")
-    path, meta = train_sample(root, name="gmm", algorithm="gmm", k=3, n_init=2)
-    server = start_server(root, path, tmp_path_factory.mktemp("logs") / "uvicorn.log")
+def gmm_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A Gaussian-mixture model of the sample (k=3), session-wide and read-only."""
+    return train_sample(tmp_path_factory.mktemp("models-gmm"), name="gmm", algorithm="gmm", k=3, n_init=2)
+
+
+@pytest.fixture(scope="session")
+def ward_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A Ward model of the sample (k=3), session-wide and read-only."""
+    return train_sample(tmp_path_factory.mktemp("models-ward"), name="ward", algorithm="ward", k=3, n_init=2)
+
+
+@pytest.fixture(scope="session")
+def gmm_server(
+    gmm_model: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, Path, dict]]:
+    """A real server on :func:`gmm_model`: the server, model dir, metadata."""
+    path, meta = gmm_model
+    server = start_server(path.parent.parent, path, tmp_path_factory.mktemp("logs") / "uvicorn.log")
     yield server, path, meta
     stop_server(server)
 

@@ -12,15 +12,16 @@ import pandas as pd
 import pytest
 
 from tests.app.payloads import customers, read_online_retail
-from tests.conftest import SAMPLE, Server, start_server, stop_server, train_sample
+from tests.conftest import SAMPLE, Server, start_server, stop_server
 
 
 @pytest.fixture(scope="module")
-def ward_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path, dict]]:
-    """Like conftest's ``gmm_server``, for a Ward model."""
-    root = tmp_path_factory.mktemp("models-ward")
-    path, meta = train_sample(root, name="ward", algorithm="ward", k=3, n_init=2)
-    server = start_server(root, path, tmp_path_factory.mktemp("logs") / "uvicorn.log")
+def ward_server(
+    ward_model: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, Path, dict]]:
+    """Like conftest's ``gmm_server``, for the session's Ward model."""
+    path, meta = ward_model
+    server = start_server(path.parent.parent, path, tmp_path_factory.mktemp("logs") / "uvicorn.log")
     yield server, path, meta
     stop_server(server)
 

@@ -20,8 +20,10 @@ STEP = {"kmeans": KMeans, "gmm": GaussianMixture, "ward": NearestCentroid}
 
 
 @pytest.mark.parametrize("algorithm", ["gmm", "ward"])
-def test_trained_model_serves_as_its_pipeline_predicts(tmp_path: Path, algorithm: str) -> None:
-    path, meta = train_sample(tmp_path, algorithm=algorithm, k=3, n_init=2)
+def test_trained_model_serves_as_its_pipeline_predicts(
+    request: pytest.FixtureRequest, algorithm: str
+) -> None:
+    path, meta = request.getfixturevalue(f"{algorithm}_model")  # conftest: k=3 on the sample
     assert meta["algorithm"] == algorithm
     loaded_meta, pipeline, model = load_model(path)  # checksums verified for every artifact
     assert set(loaded_meta["artifacts"]) >= {"pipeline.joblib", "assignments.parquet"}
