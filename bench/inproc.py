@@ -1,7 +1,14 @@
-"""In-process assignment: the service's features + assignment against scikit-learn's predict."""
+"""In-process assignment: the service's features + assignment against scikit-learn's predict.
+
+    .venv/bin/python bench/inproc.py [--all]
+
+Prints the one-customer comparison (``--all``: also 1,000 and 100,000 customers and the
+path from line arrays), with the bundled model (``models/online-retail/LATEST``).
+"""
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import statistics
 import time
@@ -132,3 +139,20 @@ def _row(case: str, ours: float, sklearn: float, n: int) -> dict[str, Any]:
         "ours_customers_per_s": n / ours,
         "speedup": sklearn / ours,
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--all", action="store_true", help="also the batches (about a minute)")
+    args = parser.parse_args()
+    bundled = Path(__file__).resolve().parent.parent / "models" / "online-retail"
+    model_dir = bundled / (bundled / "LATEST").read_text().strip()
+    for row in run(model_dir) if args.all else [one_customer(model_dir)]:
+        print(
+            f"{row['case']}: ours {row['ours_us']:,.1f} us, pipeline.predict(DataFrame) "
+            f"{row['sklearn_predict_df_us']:,.1f} us, {row['speedup']:.1f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
