@@ -124,10 +124,11 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=8, help="segments (fixed: the bench times the engine)")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between memory samples")
     parser.add_argument("--skip-score", action="store_true")
+    parser.add_argument("--model", type=Path, help="score with this model (no fit)")
     parser.add_argument("--results", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
-    shutil.rmtree(args.work, ignore_errors=True)
-    args.work.mkdir(parents=True)
+    shutil.rmtree(args.work / "scores.parquet" if args.model else args.work, ignore_errors=True)
+    args.work.mkdir(parents=True, exist_ok=True)
     spark = ["--engine", "spark", "--master", args.master, "--driver-memory", args.driver_memory, *COLUMNS]
     python = [sys.executable, "-m", "shopper_segments.training"]
     files = sorted(args.input.glob("*.parquet"))
@@ -144,11 +145,12 @@ def main() -> None:
     }
     fit = [*python, "fit", "--input", str(args.input), *spark, "--k", str(args.k), "--no-report"]
     fit += ["--out", str(args.work / "models"), "--name", "bench", "--no-previous"]
-    print(f"fit: {lines:,} lines on {args.master}, driver {args.driver_memory}", flush=True)
-    result["fit"] = measure(fit, args.interval)
-    print(json.dumps(result["fit"], indent=1), flush=True)
+    if not args.model:
+        print(f"fit: {lines:,} lines on {args.master}, driver {args.driver_memory}", flush=True)
+        result["fit"] = measure(fit, args.interval)
+        print(json.dumps(result["fit"], indent=1), flush=True)
     if not args.skip_score:
-        model = args.work / "models" / "bench"
+        model = args.model or args.work / "models" / "bench"
         score = [*python, "assign", "--model", str(model), "--input", str(args.input), *spark]
         score += ["--output", str(args.work / "scores.parquet")]
         print("score", flush=True)
