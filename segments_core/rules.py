@@ -20,6 +20,8 @@ drops it. The rule table of docs/rules.md is generated from :data:`RULES`
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import math
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -246,8 +248,18 @@ NOT_A_TIMESTAMP = (
 OUT_OF_UTC_RANGE = "is out of range once converted to UTC"
 
 
+#: The canonical extended forms (``2011-06-01T08:26:00Z``, ``...+01:00``, up to 6 fractional
+#: digits, naive allowed): a subset of :data:`TIMESTAMP_PATTERN` that ``fromisoformat`` reads as
+#: the general path does once that path has rewritten its text.
+_CANONICAL = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})?$")
+
+
 def parse_timestamp(text: object, timezone: str = "UTC") -> dt.datetime:
     """One timestamp as an aware UTC datetime; without an offset it is in ``timezone``.
+
+    Canonical extended forms take a fast path and each distinct (text, timezone) is read
+    once per process (a cache of 16,384 entries); the outcome is that of
+    :func:`parse_timestamp_general`, which a test checks on generated inputs.
 
     Raises
     ------
@@ -255,6 +267,31 @@ def parse_timestamp(text: object, timezone: str = "UTC") -> dt.datetime:
         With the rule's message, for anything but an accepted ISO 8601 string, or a local
         time that a daylight-saving change skips or repeats in ``timezone``.
     """
+    if not isinstance(text, str):
+        raise ValueError(NOT_A_TIMESTAMP)
+    value = _parse_cached(text, timezone)
+    if isinstance(value, str):
+        raise ValueError(value)
+    return value
+
+
+@functools.lru_cache(maxsize=16_384)
+def _parse_cached(text: str, timezone: str) -> dt.datetime | str:
+    """The parsed time or the rule's message (exceptions are not cached by ``lru_cache``)."""
+    try:
+        if _CANONICAL.match(text):
+            try:
+                value = dt.datetime.fromisoformat(text)
+            except ValueError:
+                raise ValueError(f"{NOT_A_TIMESTAMP}: not a valid date or time") from None
+            return _to_utc(value, timezone)
+        return parse_timestamp_general(text, timezone)
+    except ValueError as exc:
+        return str(exc)
+
+
+def parse_timestamp_general(text: object, timezone: str = "UTC") -> dt.datetime:
+    """:func:`parse_timestamp` for every accepted form, uncached (the reference the fast path meets)."""
     if not isinstance(text, str) or not _TIMESTAMP.match(text):
         raise ValueError(NOT_A_TIMESTAMP)
     fixed = text.replace(",", ".")
@@ -263,6 +300,11 @@ def parse_timestamp(text: object, timezone: str = "UTC") -> dt.datetime:
         value = dt.datetime.fromisoformat(fixed[:-1] + "+00:00" if fixed[-1] in "Zz" else fixed)
     except ValueError:
         raise ValueError(f"{NOT_A_TIMESTAMP}: not a valid date or time") from None
+    return _to_utc(value, timezone)
+
+
+def _to_utc(value: dt.datetime, timezone: str) -> dt.datetime:
+    """A read time in UTC; a naive one is in ``timezone`` (rule ``time_zone``)."""
     if value.tzinfo is None:
         if timezone == "UTC":
             return value.replace(tzinfo=dt.UTC)
@@ -349,6 +391,23 @@ def line_money(
         :data:`KEPT`, a drop (1-9) or an invalid line (10 and above), see :data:`MONEY_OUTCOMES`.
     """
     n = len(next(a for a in (amount, quantity, unit_price, np.empty(0)) if a is not None))
+    if n <= SMALL_LINES:  # a request's few lines: per line in Python beats numpy's per-call cost
+        return line_money_small(amount, quantity, unit_price, has_money, n)
+    return line_money_arrays(amount, quantity, unit_price, has_money, n)
+
+
+#: Up to this many lines :func:`line_money` goes per line (numpy wins past ~150-250 lines here).
+SMALL_LINES = 128
+
+
+def line_money_arrays(
+    amount: np.ndarray | None,
+    quantity: np.ndarray | None,
+    unit_price: np.ndarray | None,
+    has_money: bool,
+    n: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`line_money` vectorised over ``n`` lines (the reference the per-line form meets)."""
     nan = np.full(n, np.nan)
     a, q, u = (nan if v is None else np.asarray(v, dtype=np.float64) for v in (amount, quantity, unit_price))
     has_a, has_q, has_u = ~np.isnan(a), ~np.isnan(q), ~np.isnan(u)
@@ -383,6 +442,47 @@ def line_money(
         KEPT,
     ).astype(np.int8)
     return total, out
+
+
+def line_money_small(
+    amount: np.ndarray | None,
+    quantity: np.ndarray | None,
+    unit_price: np.ndarray | None,
+    has_money: bool,
+    n: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`line_money` line by line: the same rules in the same order as :func:`line_money_arrays`."""
+    nan = math.nan
+    a_, q_, u_ = (
+        [nan] * n if v is None else np.asarray(v, dtype=np.float64).tolist()
+        for v in (amount, quantity, unit_price)
+    )
+    totals: list[float] = []
+    outs: list[int] = []
+    for a, q, u in zip(a_, q_, u_, strict=True):
+        has_a, has_q, has_u = a == a, q == q, u == u  # NaN is the only value unequal to itself
+        product = q * u
+        total = a if has_a else product if has_q and has_u else nan
+        if has_a:
+            out = BOTH_GIVEN if has_q or has_u else ZERO_AMOUNT if total == 0 else KEPT
+        elif has_q and has_u:
+            if u < 0:
+                out = NEGATIVE_PRICE
+            elif not math.isfinite(product):
+                out = OVERFLOW
+            else:
+                out = (
+                    ZERO_QUANTITY if q == 0 else ZERO_PRICE if u == 0 else ZERO_AMOUNT if total == 0 else KEPT
+                )
+        elif has_q:
+            out = NO_PRICE
+        elif has_u:
+            out = NO_QUANTITY
+        else:
+            out = MISSING_MONEY if has_money else KEPT
+        totals.append(total)
+        outs.append(out)
+    return np.array(totals, dtype=np.float64), np.array(outs, dtype=np.int8)
 
 
 def is_purchase(amount: np.ndarray | None, n: int) -> np.ndarray:

@@ -1,0 +1,137 @@
+"""The rulebook's fast paths give the general path's outcome (rules ``bad_timestamp`` ... ``zero_amount``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shopper_segments.core.rules import (
+    SMALL_LINES,
+    line_money,
+    line_money_arrays,
+    line_money_small,
+    parse_timestamp,
+    parse_timestamp_general,
+)
+
+SETTINGS = settings(derandomize=True, max_examples=200, deadline=None)
+ZONES = ["UTC", "Europe/London", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]
+
+
+def outcome(fn, text: object, zone: str) -> tuple[str, object]:
+    try:
+        return "ok", fn(text, zone)
+    except ValueError as exc:
+        return "error", str(exc)
+
+
+@st.composite
+def stamps(draw: st.DrawFn) -> str:
+    """Texts in all 11 accepted forms, near-misses, DST edges and out-of-range years."""
+    year = draw(st.sampled_from([1, 1969, 1970, 2011, 2021, 9999]) | st.integers(1900, 2100))
+    when = (year, draw(st.integers(1, 13)), draw(st.integers(0, 31)))
+    # 01:00-02:59 and 00:30: the hours a DST change skips or repeats in ZONES
+    h, mi, s = (
+        draw(st.sampled_from([0, 1, 2, 3, 23, 24]) | st.integers(0, 25)),
+        draw(st.sampled_from([0, 30, 59, 60])),
+        draw(st.integers(0, 60)),
+    )
+    frac = draw(st.sampled_from(["", ".5", ".123456", ".1234567", ",25", ".", ".1234567891"]))
+    zone = draw(
+        st.sampled_from(["", "Z", "z", "+01:00", "-05:30", "+0100", "+01", "+14:00", "-23:59", "+1:00"])
+    )
+    y, mo, d = when
+    sep = draw(st.sampled_from(["T", " ", "t", "_"]))
+    forms = [
+        f"{y:04d}-{mo:02d}-{d:02d}{sep}{h:02d}:{mi:02d}:{s:02d}{frac}{zone}",
+        f"{y:04d}-{mo:02d}-{d:02d}{sep}{h:02d}:{mi:02d}{zone}",
+        f"{y:04d}-{mo:02d}-{d:02d}",
+        f"{y:04d}{mo:02d}{d:02d}T{h:02d}{mi:02d}{s:02d}{frac}{zone}",
+        f"{y:04d}{mo:02d}{d:02d}T{h:02d}{zone}",
+        f"{y:04d}{mo:02d}{d:02d}",
+        f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}{zone}",
+    ]
+    text = draw(st.sampled_from(forms))
+    return draw(
+        st.sampled_from([text, text + " ", "1323475200", text.replace("-", "/"), "\u0661" + text[1:]])
+    )
+
+
+@SETTINGS
+@given(stamps(), st.sampled_from(ZONES))
+def test_parse_timestamp_fast_path_agrees_with_general(text: str, zone: str) -> None:
+    first = outcome(parse_timestamp, text, zone)
+    assert first == outcome(parse_timestamp_general, text, zone)
+    assert outcome(parse_timestamp, text, zone) == first  # the cached answer is the same
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "expected"),
+    [
+        ("2011-06-01T08:26:00Z", "UTC", dt.datetime(2011, 6, 1, 8, 26, tzinfo=dt.UTC)),
+        ("2011-06-01T09:26:00+01:00", "UTC", dt.datetime(2011, 6, 1, 8, 26, tzinfo=dt.UTC)),
+        ("2011-06-01 09:26:00.5", "Europe/London", dt.datetime(2011, 6, 1, 8, 26, 0, 500000, tzinfo=dt.UTC)),
+        ("2011-06-01T08:26:00,1234567z", "UTC", dt.datetime(2011, 6, 1, 8, 26, 0, 123456, tzinfo=dt.UTC)),
+    ],
+)
+def test_parse_timestamp_reads_known_instants(text: str, zone: str, expected: dt.datetime) -> None:
+    assert parse_timestamp(text, zone) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "message"),
+    [
+        ("2011-03-27T01:30:00", "Europe/London", "daylight-saving"),  # skipped
+        ("2011-10-30 01:30:00", "Europe/London", "daylight-saving"),  # repeated
+        ("2011-02-30T00:00:00Z", "UTC", "not a valid date"),
+        ("0001-01-01T00:00:00+01:00", "UTC", "out of range"),
+        ("1323475200", "UTC", "epoch seconds"),
+    ],
+)
+def test_parse_timestamp_refusals_name_the_rule(text: str, zone: str, message: str) -> None:
+    for _ in range(2):  # refused again from the cache, with the same message
+        with pytest.raises(ValueError, match=message):
+            parse_timestamp(text, zone)
+
+
+def test_parse_timestamp_refuses_non_text() -> None:
+    for value in (1323475200, None, 1.5, ["2011-06-01"]):
+        with pytest.raises(ValueError, match="epoch seconds"):
+            parse_timestamp(value)
+
+
+MONEY = st.sampled_from(
+    [np.nan, np.nan, 0.0, -0.0, 1.0, -1.0, 2.55, -3.0, 1e-200, 1e200, 1e308, -1e308, np.inf, -np.inf, 5e-324]
+) | st.floats(allow_nan=True, allow_infinity=True)
+
+
+@SETTINGS
+@given(
+    st.integers(0, 40).flatmap(
+        lambda n: st.tuples(*(st.none() | st.lists(MONEY, min_size=n, max_size=n) for _ in range(3)))
+    ),
+    st.booleans(),
+)
+def test_line_money_per_line_agrees_with_arrays(columns: tuple, has_money: bool) -> None:
+    given_cols = [None if c is None else np.array(c, dtype=np.float64) for c in columns]
+    n = len(next((c for c in given_cols if c is not None), np.empty(0)))
+    small, arrays = line_money_small(*given_cols, has_money, n), line_money_arrays(*given_cols, has_money, n)
+    np.testing.assert_array_equal(small[0], arrays[0])  # NaN where NaN, same totals
+    np.testing.assert_array_equal(small[1], arrays[1])
+    assert small[0].dtype == arrays[0].dtype and small[1].dtype == arrays[1].dtype == np.int8
+
+
+def test_line_money_takes_each_form_by_size() -> None:
+    rng = np.random.default_rng(7)
+    for n in (0, 1, SMALL_LINES, SMALL_LINES + 1, 500):
+        q = rng.choice([np.nan, 0.0, -2.0, 3.0], n)
+        u = rng.choice([np.nan, 0.0, -1.0, 1.25], n)
+        total, out = line_money(None, q, u, True)
+        ref_total, ref_out = line_money_arrays(None, q, u, True, n)
+        np.testing.assert_array_equal(out, ref_out)
+        np.testing.assert_array_equal(total, ref_total)
+        assert len(out) == n
