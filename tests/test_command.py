@@ -80,10 +80,11 @@ def test_every_option_with_a_value_shows_its_default() -> None:
     parser = build_parser()
     fit = parser._subparsers._group_actions[0].choices["fit"]  # type: ignore[union-attr]
     text = fit.format_help()
-    for option, default in (("--k-min", 4), ("--k-max", 8), ("--seed", 42), ("--top-categories", 8)):
+    for option, default in (("--k-min", 4), ("--k-max", 8), ("--seed", 42)):
         assert f"{option} " in text
         assert f"(default: {default})" in text
     assert "(default: kmeans)" in text and "(default: models)" in text
+    assert "(default: the dataset spec's [categories] top, else 8)" in " ".join(text.split())
     serve = parser._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
     assert "(default: 8000)" in serve.format_help()
 

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shopper_segments.training.dataset import ColumnMap
+from shopper_segments.training.dataset import DEFAULT_TOP_CATEGORIES, ColumnMap
 from shopper_segments.training.exits import EXIT_CODES, run_guarded
 
 if TYPE_CHECKING:
@@ -74,7 +74,10 @@ def add_commands(sub: Any) -> None:
         "--seed", type=int, default=42, help="random seed (the same seed and data give the same model)"
     )
     fit.add_argument(
-        "--top-categories", type=int, default=8, help="product categories kept as features (the rest: other)"
+        "--top-categories",
+        type=int,
+        help="product categories kept as features, the rest pooled as other "
+        f"(default: the dataset spec's [categories] top, else {DEFAULT_TOP_CATEGORIES})",
     )
     fit.add_argument("--as-of", help="reference time (ISO 8601); default midnight after the last line")
     fit.add_argument("--out", type=Path, default=Path("models"), help="model root directory")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from shopper_segments.core.errors import DataError, OutputError, TrainingError
-from shopper_segments.training.dataset import DatasetSpec
+from shopper_segments.training.dataset import DEFAULT_TOP_CATEGORIES, DatasetSpec
 
 
 @dataclass
@@ -27,7 +27,8 @@ class TrainConfig:
     k_max: int = 8
     seed: int = 42
     n_init: int = 10
-    top_categories: int = 8
+    #: None: the dataset spec's ``[categories] top``, else the default (``categories_kept``).
+    top_categories: int | None = None
     as_of: pd.Timestamp | None = None
     out: Path = Path("models")
     name: str = "model"
@@ -46,6 +47,14 @@ class TrainConfig:
     currency: str | None = None
     #: Ed25519 private key (PEM) that signs the model's manifest; None: unsigned.
     signing_key: Path | None = None
+
+    @property
+    def categories_kept(self) -> int:
+        """How many product categories become features: ``top_categories``, else the dataset
+        spec's ``[categories] top``, else ``DEFAULT_TOP_CATEGORIES``."""
+        if self.top_categories is not None:
+            return self.top_categories
+        return self.dataset.top_categories or DEFAULT_TOP_CATEGORIES
 
 
 #: An ISO 4217 currency code (GBP, USD, EUR).

@@ -14,6 +14,9 @@ from typing import Any
 
 from shopper_segments.core.errors import DataError
 
+# Product categories kept as features when neither the spec nor --top-categories says.
+DEFAULT_TOP_CATEGORIES = 8
+
 
 @dataclass(frozen=True)
 class ColumnMap:
@@ -40,6 +43,7 @@ class DatasetSpec:
     categories_file: str | None = None
     categories_key: str = "product_id"
     categories_column: str | None = None
+    top_categories: int | None = None
     timezone: str = "UTC"
     max_bad_fraction: float = 0.01
 
@@ -63,6 +67,7 @@ class DatasetSpec:
             categories_file=cats.get("file"),
             categories_key=cats.get("key", "product_id"),
             categories_column=cats.get("column"),
+            top_categories=_top(cats.get("top"), path),
             timezone=parse.get("timezone", "UTC"),
             max_bad_fraction=float(parse.get("max_bad_fraction", 0.01)),
         )
@@ -71,3 +76,12 @@ class DatasetSpec:
         col_over = {k: v for k, v in overrides.items() if k in ColumnMap.__dataclass_fields__}
         top_over = {k: v for k, v in overrides.items() if k not in col_over}
         return replace(self, columns=replace(self.columns, **col_over), **top_over)
+
+
+def _top(value: object, path: Path) -> int | None:
+    """``[categories] top``: how many categories become features (the CLI's --top-categories wins)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise DataError(f"{path}: [categories] top must be a whole number >= 1, got {value!r}")
+    return value

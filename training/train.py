@@ -99,7 +99,7 @@ def prepare(config: TrainConfig, loaded: tuple[pd.DataFrame, LoadReport] | None 
     as_of = config.as_of if config.as_of is not None else frames.default_as_of(lines)
     if lines["timestamp"].max() > as_of:
         raise DataError(f"as_of {as_of} is before the last transaction {lines['timestamp'].max()}")
-    cats = frames.top_categories(lines, config.top_categories)
+    cats = frames.top_categories(lines, config.categories_kept)
     spec = features.rfm_spec("amount" in lines, cats, config.dataset.timezone)
     n_customers = len(cleaned.customer_ids)  # every customer with a line, kept or dropped
     log(f"computing features of {n_customers:,} customers")
@@ -284,7 +284,7 @@ def train(
             "k": config.k,
             "k_range": [config.k_min, config.k_max],
             "currency": config.currency,
-            "top_categories": config.top_categories,
+            "top_categories": config.categories_kept,
             "silhouette_sample": selection.SILHOUETTE_SAMPLE,
             "algorithm": config.algorithm,
             "compare": config.compare,

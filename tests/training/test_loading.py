@@ -67,3 +67,22 @@ def test_categories_looked_up_by_product(tmp_path: Path) -> None:
     assert lines["category"].tolist()[0] == "GROCERY"
     assert pd.isna(lines["category"].tolist()[1])
     assert report.category_missing == 1
+
+
+def test_the_spec_sets_how_many_categories_become_features(tmp_path: Path) -> None:
+    from shopper_segments.training.config import TrainConfig
+    from shopper_segments.training.dataset import DEFAULT_TOP_CATEGORIES
+
+    spec = tmp_path / "shop.toml"
+    spec.write_text('[categories]\nfile = "p.csv"\ncolumn = "dept"\ntop = 3\n')
+    dataset = DatasetSpec.from_toml(spec)
+    assert dataset.top_categories == 3
+    assert TrainConfig(input=tmp_path, dataset=dataset).categories_kept == 3
+    assert (
+        TrainConfig(input=tmp_path, dataset=dataset, top_categories=6).categories_kept == 6
+    )  # the option wins
+    assert TrainConfig(input=tmp_path).categories_kept == DEFAULT_TOP_CATEGORIES
+    for bad in ("0", "2.5", '"four"', "true"):
+        spec.write_text(f'[categories]\ncolumn = "dept"\ntop = {bad}\n')
+        with pytest.raises(DataError, match=r"\[categories\] top must be a whole number >= 1"):
+            DatasetSpec.from_toml(spec)

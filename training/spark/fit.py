@@ -72,7 +72,7 @@ def prepare(config: TrainConfig, options: SparkOptions) -> Prepared:
             raise DataError(f"as_of {as_of} is before the last transaction {last}")
         has_money = "amount" in lines.columns
         spend = pd.DataFrame({"category": list(found.spend), "amount": list(found.spend.values())})
-        cats = frames.top_categories(spend, config.top_categories) if "category" in lines.columns else []
+        cats = frames.top_categories(spend, config.categories_kept) if "category" in lines.columns else []
         spec = features.rfm_spec(has_money, cats, config.dataset.timezone)
         log(
             f"computing features of {found.customers:,} customers"
