@@ -69,8 +69,10 @@ nginx:
 java:
 	@command -v java >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y openjdk-17-jre-headless; }
 
+# The main suite on every core (pytest-xdist; a test file stays on one worker, so its module
+# fixtures are built once), then the Spark and rollout groups on their own, each with its time.
 test: lint browser nginx java
-	$(BIN)/pytest -m "not spark and not rollout"
+	$(BIN)/pytest -n auto --dist loadfile -m "not spark and not rollout"
 	$(BIN)/pytest -m "spark or rollout" || test $$? -eq 5
 
 # Rebuild the bundled default model from the full Online Retail file (reproducible: seed 42).
