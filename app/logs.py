@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 from typing import Any
 
@@ -115,11 +116,21 @@ def request_id(scope: Scope) -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFF:012x}"
 
 
+#: The access record's constant attributes; each line copies them and sets its time.
+_ACCESS_RECORD = logging.LogRecord(
+    access_logger.name, logging.INFO, __file__, 0, "request", None, None
+).__dict__
+_START = getattr(logging, "_startTime", time.time())
+
+
 def log_access(fields: dict[str, Any]) -> None:
-    """One access-log line: a record built directly (no caller lookup), through the handlers."""
+    """One access-log line: one record, copied from a template (no caller, thread or process lookups)."""
     if access_logger.isEnabledFor(logging.INFO):
-        record = logging.LogRecord(access_logger.name, logging.INFO, __file__, 0, "request", None, None)
-        record.__dict__.update(fields)
+        record = logging.LogRecord.__new__(logging.LogRecord)
+        now = time.time()
+        record.__dict__.update(_ACCESS_RECORD, created=now, relativeCreated=(now - _START) * 1000, **fields)
+        record.msecs = int((now - int(now)) * 1000) + 0.0
+        record.process, record.thread = os.getpid(), threading.get_ident()  # workers fork; threads differ
         access_logger.handle(record)
 
 
