@@ -15,7 +15,6 @@ from typing import Any
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopper_segments.app.errors import PayloadTooLarge, UnsupportedMediaType, field_error, problem
@@ -40,7 +39,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
+        declared = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None and declared.strip().isdigit() and int(declared) > self.max_body_bytes:
             await self._refuse(scope, receive, send, f"Content-Length {int(declared)}")
             return

@@ -20,7 +20,6 @@ import time
 from typing import Any
 
 import orjson
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopper_segments.app.metrics import Metrics
@@ -147,13 +146,14 @@ class AccessMiddleware:
         started = time.perf_counter()
         rid = request_id(scope)
         scope.setdefault("state", {})["request_id"] = rid
+        rid_bytes = rid.encode("latin-1")
         status = 500
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message).append("X-Request-ID", rid)
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid_bytes)]
             await send(message)
 
         try:
