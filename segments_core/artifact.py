@@ -65,7 +65,7 @@ METADATA = "metadata.json"
 PIPELINE = "pipeline.joblib"
 ASSIGNMENTS = "assignments.parquet"
 LATEST = "LATEST"
-SCHEMA_VERSION = contract.SCHEMA_VERSION  # 2: the typed contract and the manifest
+SCHEMA_VERSION = contract.SCHEMA_VERSION  # 3: + the RFM edges, identity evidence, currency and k-range fields
 
 
 def library_versions() -> dict[str, str]:

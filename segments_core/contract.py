@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 #: The metadata layout this code writes and reads (no other is read).
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 SCHEMA_PATH = Path(__file__).with_name("metadata.schema.json")
 #: Tolerance of the sum of the segment shares around 1.
 SHARE_SUM_TOLERANCE = 1e-6
@@ -101,7 +101,7 @@ class ModelMetadata(BaseModel):
         title="ModelMetadata",
     )
 
-    schema_version: Literal[2]
+    schema_version: Literal[3]
     version: Annotated[str, Field(min_length=1, pattern=r"^[^/\\]+$")]
     name: Annotated[str, Field(min_length=1)]
     created_at: AwareDatetime

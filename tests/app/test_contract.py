@@ -160,7 +160,7 @@ def test_a_segment_without_its_share_names_it(client: TestClient, contract: Cont
         (("feature_bins", "frequency", "proportions"), [1.0], "proportions for"),
         (("segments", 0, "share"), 1.5, "segments[0].share: Input should be less than or equal to 1"),
         (("segments", 1, "label"), 0, "segments: labels [0, 0, 2]"),
-        (("schema_version",), 1, "schema version 1 is not 2"),
+        (("schema_version",), 2, "schema version 2 is not 3"),
         (("segments", 0, "median", "frequency"), None, "what requests read cannot be built"),
     ],
     ids=["bins-as-strings", "bins-inconsistent", "share-above-1", "labels", "schema-1", "derived-fails"],
