@@ -91,7 +91,7 @@ def test_another_schema_version_is_refused(sample_model: tuple[Path, dict], tmp_
     meta = json.loads((path / "metadata.json").read_text())
     meta["schema_version"] = 1
     rewrite_metadata(path, meta)
-    with pytest.raises(MetadataError, match="schema version 1 is not 2"):
+    with pytest.raises(MetadataError, match="schema version 1 is not 3"):
         artifact.load_model(path)
 
 
