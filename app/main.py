@@ -76,14 +76,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyTimeoutMiddleware, body_timeout_s=settings.body_timeout_s)
     app.add_middleware(AccessMiddleware, metrics=app.state.metrics, state=app.state)
     errors.install(app)
-    app.include_router(health.router)
     # Without API keys the /v1 routes are open: no guard to run (or document) per request.
     keyed = [Depends(require_api_key)] if settings.api_keys else []
     key_responses = API_KEY_RESPONSES if settings.api_keys else {}
-    # Before assign: its route matches POST /v1/assign only for CSV and Parquet bodies.
-    app.include_router(upload.router, dependencies=keyed, responses=key_responses)
-    # JSON only: assign.require_json, awaited by the route itself (see there)
+    # First, as the busiest route; every body but CSV and Parquet (the upload route's), and
+    # then JSON only: assign.require_json, awaited by the route itself (see there).
     app.include_router(assign.router, dependencies=keyed, responses={**key_responses, **BODY_RESPONSES})
+    app.include_router(upload.router, dependencies=keyed, responses=key_responses)
+    app.include_router(health.router)
     # /metrics stays open for scrapers; /v1/drift carries ApiKeyDep itself.
     app.include_router(observability.router)
     app.include_router(segments.router, dependencies=keyed, responses=key_responses)

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from pydantic import TypeAdapter, ValidationError
+from starlette.types import Scope
 from typing_extensions import TypedDict
 
 from shopper_segments.app.errors import InvalidInput, field_error
@@ -29,6 +30,16 @@ from shopper_segments.core.rules import normalize_ids
 
 CSV_TYPES = ("text/csv",)
 PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet")
+
+
+def media_type(scope: Scope) -> str:
+    """The request's Content-Type without parameters, lower case ("" without one)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            return value.decode("latin-1").split(";")[0].strip().lower()
+    return ""
+
+
 UPLOAD_COLUMNS = (
     "customer_id",
     "order_id",

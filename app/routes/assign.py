@@ -7,7 +7,10 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
+from starlette.routing import Match, request_response
+from starlette.types import Receive, Scope, Send
 
 from shopper_segments.app.config import Settings
 from shopper_segments.app.errors import error_message, field_error
@@ -17,9 +20,38 @@ from shopper_segments.app.observe import observe
 from shopper_segments.app.parsing import parse_assign
 from shopper_segments.app.responses import AssignResponse, Problem
 from shopper_segments.app.segmenter import Segmenter, answer
-from shopper_segments.app.uploads import CSV_TYPES, PARQUET_TYPES
+from shopper_segments.app.uploads import CSV_TYPES, PARQUET_TYPES, media_type
 
-router = APIRouter(prefix="/v1", tags=["segments"])
+
+class AssignRoute(APIRoute):
+    """POST /v1/assign for every body but CSV and Parquet (the upload route's), answered directly.
+
+    Registered before every other router, so the service's busiest request is matched first.
+    Without dependencies (no API keys configured) the endpoint, which reads its request
+    itself, is called as Starlette calls one: FastAPI's per-request dependency solving, with
+    nothing to solve, cost ~8% of answering one customer.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.direct = None if self.dependant.dependencies else request_response(self.endpoint)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # API keys are a dependency of the router's inclusion, not of the route: asked here
+        if self.direct is not None and scope["method"] == "POST" and not scope["app"].state.settings.api_keys:
+            await self.direct(scope, receive, send)
+        else:
+            await super().handle(scope, receive, send)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE and media_type(scope) in UPLOAD_TYPES:
+            return Match.NONE, {}
+        return match, child
+
+
+UPLOAD_TYPES = frozenset((*CSV_TYPES, *PARQUET_TYPES))
+router = APIRouter(prefix="/v1", tags=["segments"], route_class=AssignRoute)
 
 
 # The hot path reads its query, app state and content type itself, not through declared

@@ -1,8 +1,7 @@
 """POST /v1/assign with a CSV or Parquet body of transaction lines (answers JSON or CSV).
 
-This route is registered before the JSON one and matches only CSV and Parquet bodies,
-so JSON requests never reach it. The upload becomes the JSON request its lines describe
-and is answered by the same segmenter call.
+This route matches only CSV and Parquet bodies, the JSON one every other body. The upload
+becomes the JSON request its lines describe and is answered by the same segmenter call.
 """
 
 from __future__ import annotations
@@ -28,19 +27,13 @@ from shopper_segments.app.uploads import (
     CSV_TYPES,
     PARQUET_TYPES,
     answer_csv,
+    media_type,
     read_upload,
     relabel,
     relabel_answer,
     upload_request,
 )
 from shopper_segments.core.rules import parse_timestamp
-
-
-def media_type(scope: Scope) -> str:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-type":
-            return value.decode("latin-1").split(";")[0].strip().lower()
-    return ""
 
 
 class UploadRoute(APIRoute):
