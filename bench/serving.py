@@ -60,9 +60,28 @@ def command(name: str, port: int) -> list[str]:
     return [sys.executable, "-m", "uvicorn", "--app-dir", floors, f"{module}:app", *common, "--no-access-log"]
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` and its children (the workers).
+
+    Read from /proc; 0.0 where it is not readable (not Linux, or the process is gone).
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / tick
+
+
 @contextlib.contextmanager
-def servers(names: list[str], out: Path) -> Iterator[dict[str, str]]:
-    """Every server of ``names`` up at once (idle ones cost nothing); their base URLs.
+def servers(names: list[str], out: Path) -> Iterator[dict[str, tuple[str, int]]]:
+    """Every server of ``names`` up at once (idle ones cost nothing); their base URLs and pids.
 
     All are started before any is waited for, so their startups overlap.
     """
@@ -82,7 +101,7 @@ def servers(names: list[str], out: Path) -> Iterator[dict[str, str]]:
                 )
         for name, proc in zip(names, procs, strict=True):
             loadtest.wait_ready(f"{urls[name]}/readyz", proc)
-        yield urls
+        yield {name: (urls[name], proc.pid) for name, proc in zip(names, procs, strict=True)}
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -109,20 +128,21 @@ def run(
     for n, path in bodies.items():
         path.write_bytes(loadtest.history_body(n))
     rows = []
-    with servers(names, out) as urls:
+    with servers(names, out) as running:
         for case, n, c in cases:
             runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
             for name in names:  # warm-up: first requests build caches, both workers start answering
                 if warmup:
-                    loadtest.wrk(f"{urls[name]}/v1/assign", bodies[n], c, warmup)
+                    loadtest.wrk(f"{running[name][0]}/v1/assign", bodies[n], c, warmup)
             for _ in range(rounds):
                 for name in names:
-                    load = os.getloadavg()[0]
+                    url, pid = running[name]
+                    load, cpu = os.getloadavg()[0], tree_cpu_seconds(pid)
                     # a batch takes ~0.1-2 s under c=16: twice as long, for enough answers per run
-                    res = loadtest.wrk(
-                        f"{urls[name]}/v1/assign", bodies[n], c, seconds * (1 if n == 1 else 2)
-                    )
-                    runs[name].append({**res, "load_1min": load})
+                    res = loadtest.wrk(f"{url}/v1/assign", bodies[n], c, seconds * (1 if n == 1 else 2))
+                    # the server's own CPU per answer: what it costs, whatever else the machine runs
+                    cpu_us = (tree_cpu_seconds(pid) - cpu) * 1e6 / max(res["requests"], 1)
+                    runs[name].append({**res, "load_1min": load, "cpu_us_per_request": cpu_us})
             for name in names:
                 rows.append(summary(case, n, c, name, runs[name]))
     return rows
@@ -144,6 +164,7 @@ def summary(case: str, n: int, c: int, name: str, runs: list[dict[str, Any]]) ->
         "customers_per_s": rps * n,
         "p50_ms": median("p50_us") / 1e3,
         "p99_ms": median("p99_us") / 1e3,
+        "cpu_us_per_request": median("cpu_us_per_request"),
         "errors": sum(r["errors"] for r in runs),
         "load_1min": [r["load_1min"] for r in runs],
     }
@@ -244,15 +265,16 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
 def render_tables(results: dict[str, Any]) -> str:
     """The figures per case and server, then each of ours against each floor (Markdown)."""
     lines = [
-        "| case | c | server | req/s | customers/s | p50 ms | p99 ms | errors | load (1 min) |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---|",
+        "| case | c | server | req/s | customers/s | p50 ms | p99 ms | CPU us/req | errors | load (1 min) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results["rows"]:
         case = "1 customer x 10 lines" if r["case"] == "one" else "1,000 customers x 10 lines"
         load = ", ".join(f"{x:.1f}" for x in r["load_1min"])
         lines.append(
             f"| {case} | {r['concurrency']} | {r['what']} | {r['rps']:,.0f} | {r['customers_per_s']:,.0f} "
-            f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | {load} |"
+            f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r.get('cpu_us_per_request', float('nan')):,.0f} "
+            f"| {r['errors']} | {load} |"
         )
     lines += ["", "| case | c | ours | against | req/s ratio | p99 ratio |", "|---|---:|---|---|---:|---:|"]
     for r in results["ratios"]:
