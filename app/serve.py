@@ -20,6 +20,7 @@ import shutil
 import socket
 import sys
 import tempfile
+from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
@@ -102,13 +103,58 @@ def shared_socket(config: uvicorn.Config) -> socket.socket:
     return sock
 
 
+def listen_reuseport(family: int, address: tuple[Any, ...], backlog: int) -> socket.socket:
+    """A listening TCP socket of this process on ``address``, in the port's ``SO_REUSEPORT`` group."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see shared_socket
+    sock.bind(address)
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
+class PerWorkerListener(socket.socket):
+    """Bound in the parent (so a port in use fails at once), never listening there: each
+    worker that unpickles it gets a listening socket of its own on the same address.
+
+    With one socket shared, the worker that wakes first accepts every waiting connection
+    (asyncio accepts up to the backlog per wake-up), so 64 connections opened at once could
+    all land on one worker and stay there; Linux spreads the connections of an
+    ``SO_REUSEPORT`` group over its listeners by a hash of their addresses.
+    """
+
+    backlog = 2048
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return listen_reuseport, (self.family, self.getsockname(), self.backlog)
+
+
+def worker_sockets(config: uvicorn.Config) -> list[socket.socket]:
+    """What the workers listen on: a listener each on TCP (Linux), else the one shared socket."""
+    if config.uds or config.fd is not None or not hasattr(socket, "SO_REUSEPORT"):
+        return [shared_socket(config)]
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    placeholder = PerWorkerListener(family, socket.SOCK_STREAM)
+    placeholder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    placeholder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        placeholder.bind((config.host, config.port))
+    except OSError:
+        placeholder.close()
+        raise
+    placeholder.backlog = config.backlog
+    return [placeholder]
+
+
 def run_workers(config: uvicorn.Config) -> None:
     """Run ``config.workers`` worker processes that share one fresh directory (see above)."""
     parent = os.environ.get(MULTIPROC_ENV) or None  # an operator's choice of where: honoured
     shared = tempfile.mkdtemp(prefix="segments-workers-", dir=parent)
     os.environ[MULTIPROC_ENV] = shared  # the spawned workers inherit it
     try:
-        Multiprocess(config, sockets=[shared_socket(config)]).run()
+        Multiprocess(config, sockets=worker_sockets(config)).run()
     finally:
         shutil.rmtree(shared, ignore_errors=True)
         if parent is None:
