@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     inline_body_bytes: int = Field(
         16 * 1024, ge=0, description="JSON assign bodies up to this size are answered on the event loop"
     )
+    assign_threads: int = Field(
+        1, ge=1, description="larger JSON assign bodies are answered in at most this many threads per worker"
+    )
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="keys for /v1, comma-separated or a JSON list (empty: open)"
     )

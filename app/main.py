@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import Depends, FastAPI
 
 from shopper_segments.app import errors
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.assign_limiter = anyio.CapacityLimiter(settings.assign_threads)  # needs the loop
         segmenter = Segmenter(settings.model_root, settings.model_public_key)
         segmenter.listeners.append(app.state.metrics.model_loaded)
         app.state.segmenter = segmenter
