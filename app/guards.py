@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopper_segments.app.errors import PayloadTooLarge, UnsupportedMediaType, field_error, problem
-from shopper_segments.app.memory import LARGE_BODY_BYTES, release
+from shopper_segments.app.memory import LARGE_BODY_BYTES, release_if_due
 from shopper_segments.app.responses import Problem
 
 #: ``responses=`` entries for routes that read a JSON body.
@@ -72,7 +72,7 @@ class BodyLimitMiddleware:
 
         await self.app(scope, counted_receive, guarded_send)
         if total >= LARGE_BODY_BYTES:  # the request is over: its memory can go back to the system
-            await run_in_threadpool(release, total)
+            await run_in_threadpool(release_if_due, total)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, seen: str) -> None:
         error = PayloadTooLarge(

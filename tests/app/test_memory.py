@@ -1,0 +1,32 @@
+"""When a large request's freed memory goes back to the system (app.memory)."""
+
+from __future__ import annotations
+
+import pytest
+
+from shopper_segments.app import memory
+from shopper_segments.app.memory import ALWAYS_BYTES, EVERY_S, LARGE_BODY_BYTES, due
+
+
+def test_small_bodies_never_release() -> None:
+    assert not due(LARGE_BODY_BYTES - 1, now=1e9, last=float("-inf"))
+
+
+def test_large_bodies_release_at_most_once_per_interval() -> None:
+    assert due(LARGE_BODY_BYTES, now=100.0, last=float("-inf"))
+    assert not due(LARGE_BODY_BYTES, now=100.0 + EVERY_S / 2, last=100.0)
+    assert due(2 * LARGE_BODY_BYTES, now=100.0 + EVERY_S, last=100.0)
+
+
+def test_very_large_bodies_always_release() -> None:
+    assert due(ALWAYS_BYTES, now=100.0, last=100.0)
+
+
+def test_release_if_due_trims_once_within_the_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(memory, "release", lambda: calls.append(1))
+    monkeypatch.setattr(memory, "_last_release", float("-inf"))
+    for _ in range(5):  # a burst of 1 MB batches: one release, not five
+        memory.release_if_due(LARGE_BODY_BYTES)
+    memory.release_if_due(ALWAYS_BYTES)
+    assert len(calls) == 2
