@@ -88,25 +88,54 @@ class DriftMonitor:
         self._window: MemoryWindow | FileWindow = (
             MemoryWindow(size) if shared_dir is None else FileWindow(size, shared_dir / "drift.window")
         )
+        # The shared file is written in batches (app.batched.Flusher calls flush): what waits here.
+        self._pending: list[tuple[str, np.ndarray, np.ndarray]] | None = None if shared_dir is None else []
 
     def record(self, ref: Reference, X: np.ndarray, labels: np.ndarray) -> None:
         """Add assigned customers; a new model version starts a new window."""
         X, labels = X[-self.size :], labels[-self.size :]
         with self._lock:
-            self._window.add(ref.version, X, labels)
+            if self._pending is None:
+                self._window.add(ref.version, X, labels)
+            else:
+                self._pending.append((ref.version, X, labels))
+
+    def flush(self) -> None:
+        """Write the customers recorded since the last flush to the shared window (in order)."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        start = 0
+        while start < len(pending):  # one write per run of one version
+            version, end = pending[start][0], start + 1
+            while end < len(pending) and pending[end][0] == version:
+                end += 1
+            X = np.concatenate([p[1] for p in pending[start:end]])
+            labels = np.concatenate([p[2] for p in pending[start:end]])
+            self._window.add(version, X[-self.size :], labels[-self.size :])
+            start = end
 
     def reset(self) -> None:
         with self._lock:
+            if self._pending:
+                self._pending.clear()
             self._window.clear()
 
     def close(self) -> None:
-        """Let go of the shared file (it stays for the other workers)."""
+        """Write what waits, then let go of the shared file (it stays for the other workers)."""
         if isinstance(self._window, FileWindow):
+            self.flush()
             self._window.close()
 
     def window(self, current: Reference) -> tuple[np.ndarray, np.ndarray]:
         """The window's features and segment indices if it holds ``current``'s version (else empty)."""
         with self._lock:
+            self._flush()  # this worker's customers are all in; the others' within FLUSH_S
             return self._window.rows(current.version, len(current.names))
 
     def report(self, current: Reference) -> dict[str, Any]:

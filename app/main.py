@@ -11,6 +11,7 @@ import anyio
 from fastapi import Depends, FastAPI
 
 from shopper_segments.app import errors
+from shopper_segments.app.batched import Flusher, flush_values
 from shopper_segments.app.config import Settings, get_settings
 from shopper_segments.app.deadlines import BodyTimeoutMiddleware
 from shopper_segments.app.drift import DriftMonitor
@@ -48,6 +49,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         watcher = LatestWatcher(segmenter, settings.model_dir, settings.watch_interval_s, shared_dir)
         app.state.watcher = watcher
         watcher.start()
+        flusher = None
+        if shared_dir is not None:  # the workers' shared metrics and drift window, in batches
+
+            def flush_shared() -> None:
+                flush_values()
+                app.state.drift.flush()
+
+            flusher = Flusher(flush_shared)
+            flusher.start()
         # What startup built (libraries, the model) lives as long as the process: keep it out
         # of the cyclic collector's full passes, which otherwise stall a request now and then.
         gc.freeze()
@@ -57,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             uninstall_sighup()
             watcher.stop()
+            if flusher is not None:
+                flusher.stop()
             app.state.drift.close()
             app.state.metrics.close()
 

@@ -7,8 +7,9 @@ the serving model and the drift window, so a reloaded model shows up without a h
 With several workers (``python -m shopper_segments.app.serve --workers N``) the server sets
 ``PROMETHEUS_MULTIPROC_DIR`` before the workers start: counters and histograms then live in
 per-process files there and every scrape, whichever worker answers it, sums them
-(:class:`prometheus_client.multiprocess.MultiProcessCollector`). The drift window is shared
-by the workers too (:mod:`app.drift`), so the scrape-time gauges agree across workers.
+(:class:`prometheus_client.multiprocess.MultiProcessCollector`); the values are written in
+batches (:mod:`app.batched`). The drift window is shared by the workers too
+(:mod:`app.drift`), so the scrape-time gauges agree across workers.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.metrics_core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+from shopper_segments.app.batched import BufferedValue, close_files, flush_values
 
 if TYPE_CHECKING:
     from shopper_segments.app.segmenter import LoadedModel
@@ -54,6 +57,9 @@ class Metrics:
     """The service's metrics, in their own registry (several apps can live in one process)."""
 
     def __init__(self) -> None:
+        self.shared_dir = multiprocess_dir()
+        if self.shared_dir is not None:  # every value of this worker written in batches (app.batched)
+            values.ValueClass = BufferedValue
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -99,7 +105,6 @@ class Metrics:
         self._served: str | None = None
         self._http: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._bound: _Bound | None = None
-        self.shared_dir = multiprocess_dir()
         if self.shared_dir is None:
             self._exposed = r
         else:
@@ -119,6 +124,7 @@ class Metrics:
     def close(self) -> None:
         """This worker is stopping: its per-worker gauges leave the shared directory."""
         if self.shared_dir is not None:
+            close_files()  # written first: the other workers' scrapes keep counting them
             mark_process_dead(os.getpid(), str(self.shared_dir))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -161,6 +167,8 @@ class Metrics:
 
     def render(self, model: dict[str, str] | None, drift: dict[str, Any] | None) -> bytes:
         """The exposition text: the recorded metrics, then model info and drift as of now."""
+        if self.shared_dir is not None:
+            flush_values()  # this worker's own counts are current; the others' within FLUSH_S
         return generate_latest(self._exposed) + generate_latest(_Snapshot(model, drift))
 
 

@@ -5,7 +5,9 @@
 Per call, median of 5 runs: recording one request's HTTP metrics and one 8-customer assign's
 metrics, in one process and in prometheus-client's multiprocess mode (files in a temporary
 directory, as app.serve sets up for several workers), and adding 8 customers to the drift
-window in memory and in the shared file. Multiprocess mode is chosen when prometheus-client
+window in memory and in the shared file (the ring buffer's write, what a flush does, and
+``DriftMonitor.record``, which with several workers only keeps them for the next flush).
+With several workers metric values are written in batches (app.batched). Multiprocess mode is chosen when prometheus-client
 is imported, so each mode runs in its own interpreter.
 """
 
@@ -18,6 +20,7 @@ import sys
 import tempfile
 import timeit
 from pathlib import Path
+from types import SimpleNamespace
 
 RUNS = 5
 
@@ -25,6 +28,8 @@ RUNS = 5
 def measure() -> None:
     import numpy as np
 
+    from shopper_segments.app.batched import flush_values
+    from shopper_segments.app.drift import DriftMonitor
     from shopper_segments.app.drift_window import FileWindow, MemoryWindow
     from shopper_segments.app.metrics import Metrics
 
@@ -39,6 +44,8 @@ def measure() -> None:
         if metrics.shared_dir is None
         else FileWindow(10_000, metrics.shared_dir / "drift.window")
     )
+    monitor = DriftMonitor(10_000, 0.2, 1, metrics.shared_dir)
+    ref = SimpleNamespace(version="v1")
 
     def us(fn: object, number: int) -> float:
         return statistics.median(timeit.repeat(fn, number=number, repeat=RUNS)) / number * 1e6  # type: ignore[arg-type]
@@ -47,9 +54,13 @@ def measure() -> None:
     request = us(lambda: metrics.observe_request("POST", "/v1/assign", 200, 0.001), 20_000)
     assign = us(lambda: metrics.observe_assign(ids, names, labels, below, above, features), 5_000)
     drift = us(lambda: window.add("v1", X, labels), 5_000)
+    record = us(lambda: monitor.record(ref, X, labels), 5_000)  # type: ignore[arg-type]
+    write = us(flush_values, 5_000) if metrics.shared_dir is not None else 0.0
+    monitor.close()
     print(
         f"{mode:16} observe_request {request:6.1f} us  observe_assign {assign:6.1f} us  "
-        f"drift add {drift:6.1f} us"
+        f"drift window add {drift:6.1f} us  drift record {record:6.1f} us  "
+        f"(a flush of values, every 0.1 s: {write:.1f} us)"
     )
 
 

@@ -117,21 +117,47 @@ def test_workers_sharing_a_directory_share_one_window(
     labels = rng.integers(0, len(ref.segment_ids), size=14)
     first.record(ref, X[:4], labels[:4])
     second.record(ref, X[4:7], labels[4:7])
+    # a worker's customers wait in its memory until its flusher writes them (app.batched)
+    assert first.report(ref)["window_customers"] == 4
+    assert second.report(ref)["window_customers"] == 7  # its report wrote its own first
+    first.flush()
     assert first.report(ref) == second.report(ref)
     assert first.report(ref)["window_customers"] == 7
     first.record(ref, X[7:], labels[7:])  # 14 customers into a window of 10: the first 4 go
+    first.flush()
     held_X, held_labels = second.window(ref)
     assert sorted(map(tuple, held_X.tolist())) == sorted(map(tuple, X[4:].tolist()))
     assert sorted(held_labels.tolist()) == sorted(labels[4:].tolist())
     # a worker on a new version starts the window anew, for both
     reloaded = dataclasses.replace(ref, version="another-version")
     second.record(reloaded, X[:2], labels[:2])
+    second.flush()
     assert first.report(ref)["window_customers"] == 0
     assert first.report(reloaded)["window_customers"] == 2
     first.reset()
     assert second.report(reloaded)["window_customers"] == 0
     first.close()
     second.close()
+
+
+def test_a_flush_writes_waiting_customers_in_order_of_versions(
+    sample_model: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """Customers of an old version, then of a reloaded one, wait together: the window ends new."""
+    path, _ = sample_model
+    with client_for(path) as client:
+        ref = Reference.of(client.app.state.segmenter.current)  # type: ignore[attr-defined]
+    reloaded = dataclasses.replace(ref, version="another-version")
+    worker, reader = (DriftMonitor(10, 0.2, 1, shared_dir=tmp_path) for _ in range(2))
+    X = np.tile(ref.low, (5, 1))
+    worker.record(ref, X[:3], np.zeros(3, dtype=np.int64))
+    worker.record(reloaded, X[3:], np.ones(2, dtype=np.int64))
+    assert reader.report(reloaded)["window_customers"] == 0  # nothing written yet
+    worker.flush()
+    assert reader.report(reloaded)["window_customers"] == 2
+    assert reader.report(ref)["window_customers"] == 0
+    worker.close()
+    reader.close()
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import httpx
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from shopper_segments.app.batched import FLUSH_S
 from tests.app.test_observability import Samples, value
 from tests.app.two_models import TwoModels, expected_results, request_body, train_two
 from tests.conftest import Server, start_server, stop_server
@@ -106,9 +107,25 @@ def per_worker_assigns(multiproc: Path) -> dict[str, float]:
     return out
 
 
+def settle() -> None:
+    """Let the workers write what earlier requests left in memory (app.batched, every FLUSH_S)."""
+    time.sleep(3 * FLUSH_S)
+
+
+def seconds_until(condition: Callable[[], bool], timeout: float = 5.0) -> float:
+    """Seconds until ``condition`` holds (polled every 10 ms); fails after ``timeout``."""
+    began = time.monotonic()
+    while not condition():
+        assert time.monotonic() - began < timeout, "did not hold within the timeout"
+        time.sleep(0.01)
+    return time.monotonic() - began
+
+
 def test_metrics_count_every_request_once_whichever_worker_answers(server: Server, multiproc: Path) -> None:
+    """Each worker writes its counts every FLUSH_S (0.1 s): within that, N requests count N."""
     body = request_body(4)
     route = {"method": "POST", "route": "/v1/assign", "status": "200"}
+    settle()
     before = value(scrape(server), "segments_http_requests_total", **route)
     customers_before = value(scrape(server), "segments_customers_per_request_sum")
     n = 0
@@ -120,8 +137,10 @@ def test_metrics_count_every_request_once_whichever_worker_answers(server: Serve
             assert codes == [200] * 20
             n += 20
             assert n <= 400, per_worker_assigns(multiproc)
+    lag = seconds_until(lambda: sum(per_worker_assigns(multiproc).values()) - before == n)
+    assert lag <= 1.0  # FLUSH_S, plus the flusher thread's turn for the GIL
     counts = per_worker_assigns(multiproc)
-    assert len(counts) == 2 and min(counts.values()) > 0 and sum(counts.values()) - before == n
+    assert len(counts) == 2 and min(counts.values()) > 0
     for _ in range(SCRAPES):
         after = scrape(server)
         assert value(after, "segments_http_requests_total", **route) - before == n
@@ -141,6 +160,7 @@ def test_connections_opened_at_once_are_spread_over_both_workers(server: Server,
         b"POST /v1/assign HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
     )
     body = json.dumps(request_body(1)).encode()
+    settle()
     before = per_worker_assigns(multiproc)
     port = int(server.url.rsplit(":", 1)[1])
     conns = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(64)]
@@ -151,6 +171,7 @@ def test_connections_opened_at_once_are_spread_over_both_workers(server: Server,
     finally:
         for conn in conns:
             conn.close()
+    seconds_until(lambda: sum(per_worker_assigns(multiproc).values()) - sum(before.values()) == 64)
     after = per_worker_assigns(multiproc)
     shares = sorted(after[pid] - before.get(pid, 0) for pid in after)
     assert sum(shares) == 64 and len(shares) == 2 and shares[0] >= 16, shares
@@ -160,6 +181,7 @@ def test_drift_is_one_window_for_both_workers(server: Server, models: TwoModels)
     body = request_body(12)
     answers = [httpx.post(f"{server.url}/v1/assign", json=body).json() for _ in range(6)]
     assert {a["model_version"] for a in answers} == {models.a}
+    settle()  # the other worker's customers reach the shared window within FLUSH_S
     reports = [httpx.get(f"{server.url}/v1/drift").json() for _ in range(SCRAPES)]
     assert all(r == reports[0] for r in reports), [r["window_customers"] for r in reports]
     # every customer assigned so far by either worker (all of them have purchases), in one window
