@@ -132,8 +132,9 @@ class PerWorkerListener(socket.socket):
 
 
 def worker_sockets(config: uvicorn.Config) -> list[socket.socket]:
-    """What the workers listen on: a listener each on TCP (Linux), else the one shared socket."""
-    if config.uds or config.fd is not None or not hasattr(socket, "SO_REUSEPORT"):
+    """What the workers listen on: a listener each on TCP on Linux, else the one shared socket."""
+    # Linux balances an SO_REUSEPORT group; other systems (BSDs, macOS) give one socket all.
+    if config.uds or config.fd is not None or not sys.platform.startswith("linux"):
         return [shared_socket(config)]
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     placeholder = PerWorkerListener(family, socket.SOCK_STREAM)
