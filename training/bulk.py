@@ -28,6 +28,7 @@ from shopper_segments.core.results import csv_safe, format_dropped, result_colum
 from shopper_segments.core.signing import load_public_keys
 from shopper_segments.training.dataset import DatasetSpec
 from shopper_segments.training.frames import clean, compute_features
+from shopper_segments.training.loading import input_files
 from shopper_segments.training.shards import BLOCK_BYTES, default_shards, file_kind, partition, read_shard
 
 MAX_EXAMPLES = 5
@@ -155,7 +156,8 @@ def score_file(
     model_dir : Path
         A model version directory or a name directory with ``LATEST``.
     input_path, output_path : Path
-        CSV/.csv.gz/Parquet in; CSV or Parquet (by extension) out.
+        CSV/.csv.gz/Parquet in (a file, a directory or a glob of them); CSV or Parquet (by
+        extension) out.
     dataset : DatasetSpec
         Column mapping, as for ``fit``.
     as_of : Timestamp, optional
@@ -181,16 +183,18 @@ def score_file(
     as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
     order = sorted(meta["segments"], key=lambda s: s["label"])
     seg_ids, seg_names = [int(s["id"]) for s in order], [str(s["name"]) for s in order]
-    n_shards = shards or default_shards(input_path)
+    files = input_files(input_path)  # a file, or a directory's or glob's files
+    n_shards = shards or default_shards(files)
     report = BulkReport(model_version=meta["version"], as_of=as_of.isoformat(), shards=n_shards)
     counts: dict[int, int] = {}
     disable = None if progress is None else not progress
     output = None
     with tempfile.TemporaryDirectory(prefix="bulk-shards-", dir=tmp_dir) as tmp:
-        kind = file_kind(input_path)
-        total = pq.ParquetFile(input_path).metadata.num_rows if kind == "parquet" else None
-        total = total if total is not None else input_path.stat().st_size
-        unit = "rows" if kind == "parquet" else "B"
+        kind = file_kind(files[0])
+        if kind == "parquet":
+            total, unit = sum(pq.ParquetFile(f).metadata.num_rows for f in files), "rows"
+        else:
+            total, unit = sum(f.stat().st_size for f in files), "B"
         with tqdm(total=total, unit=unit, unit_scale=True, desc="pass 1: shard", disable=disable) as bar:
             shard_files, part = partition(
                 input_path, dataset, as_of, Path(tmp), n_shards, bar.update, block_bytes

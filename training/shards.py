@@ -30,6 +30,7 @@ from shopper_segments.training.loading import (
     category_lookup,
     check_bad_fraction,
     check_money_columns,
+    input_files,
 )
 
 #: Target size of a shard in input bytes (uncompressed CSV); bounds pass-2 memory.
@@ -48,9 +49,9 @@ def file_kind(path: Path) -> str:
     return "gz" if name.endswith(".gz") else "csv"
 
 
-def default_shards(path: Path) -> int:
-    """Enough shards that each holds about :data:`SHARD_BYTES` of input."""
-    size = path.stat().st_size * EXPANSION[file_kind(path)]
+def default_shards(files: list[Path]) -> int:
+    """Enough shards that each holds about :data:`SHARD_BYTES` of the input ``files``."""
+    size = sum(f.stat().st_size * EXPANSION[file_kind(f)] for f in files)
     return int(min(max(1, -(-size // SHARD_BYTES)), 1000))
 
 
@@ -126,10 +127,11 @@ def partition(
 ) -> tuple[list[Path], PartitionReport]:
     """Write the canonical lines of ``path`` into ``n_shards`` files by customer-id hash.
 
-    Rows without a customer id are counted and left out (as cleaning does); rows with a
-    field that does not parse are counted with line numbers and left out, and the run
-    fails past ``spec.max_bad_fraction``, as in training. A line after ``as_of`` fails
-    the run: its features would be undefined.
+    ``path`` is a file, a directory or a glob (:func:`training.loading.input_files`); with
+    several files, lines are named ``file:line``. Rows without a customer id are counted and
+    left out (as cleaning does); rows with a field that does not parse are counted with line
+    numbers and left out, and the run fails past ``spec.max_bad_fraction``, as in training.
+    A line after ``as_of`` fails the run: its features would be undefined.
 
     Returns
     -------
@@ -139,18 +141,22 @@ def partition(
     """
     check_money_columns(spec.columns)
     columns = spec.columns.source_columns()
-    header = read_header(path)
-    missing = [c for c in columns if c not in header]
-    if missing:
-        raise DataError(f"{path}: column(s) {missing} not found; the file has {header}")
-    categories = category_lookup(spec, path.parent)
+    files = input_files(path)
+    for file in files:
+        header = read_header(file)
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise DataError(f"{file}: column(s) {missing} not found; the file has {header}")
+    categories = category_lookup(spec, files[0].parent)
     report = PartitionReport()
     late: list[str] = []
     writers: dict[int, tuple[pa.NativeFile, ipc.RecordBatchStreamWriter]] = {}
     schema: pa.Schema | None = None
     try:
-        for raw, first_line in _raw_chunks(path, columns, block_bytes, advance):
-            line_no = pd.Series(np.arange(len(raw)) + first_line, index=raw.index)
+        for file, raw, first_line in _chunks_of(files, columns, block_bytes, advance):
+            numbers = np.arange(len(raw)) + first_line
+            named = numbers if len(files) == 1 else [f"{file.name}:{n}" for n in numbers.tolist()]
+            line_no = pd.Series(named, index=raw.index)
             lines, bad = canonical_lines(raw, spec, line_no, report.load, categories)
             report.load.rows_read += len(raw)
             has_id = lines["customer_id"].notna()
@@ -176,6 +182,15 @@ def partition(
             sink.close()
     check_bad_fraction(path, spec, report.load, report.with_id, report.bad)
     return [shard_dir / f"shard-{i:05d}.arrow" for i in sorted(writers)], report
+
+
+def _chunks_of(
+    files: list[Path], columns: list[str], block_bytes: int, advance: Callable[[int], None]
+) -> Iterator[tuple[Path, pd.DataFrame, int]]:
+    """(file, text columns of a chunk, its first line number) for each chunk of each file in turn."""
+    for file in files:
+        for raw, first_line in _raw_chunks(file, columns, block_bytes, advance):
+            yield file, raw, first_line
 
 
 def _write_shards(

@@ -157,3 +157,47 @@ def test_generator_is_seeded_and_scores(sample_model: tuple[Path, dict], tmp_pat
     assert report.rows_read >= 20_000
     assert report.rows_dropped["duplicate_lines"] > 0 and report.rows_dropped["missing_customer_id"] > 0
     assert 100 < report.customers <= 500
+
+
+def _split(tmp_path: Path, suffix: str) -> tuple[Path, int, Path]:
+    """The sample in two files of ``suffix`` under tmp_path/parts (a customer's lines in both),
+    with a bad quantity in the second; the bad row's line in that file; the same as one CSV."""
+    raw = pd.read_csv(SAMPLE, dtype=str, keep_default_na=False)
+    half = len(raw) // 2
+    second = raw.iloc[half:].copy()
+    bad = int(second.index[second["CustomerID"] != ""][3])
+    second.loc[bad, "Quantity"] = "many"
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for name, frame in (("a", raw.iloc[:half]), ("b", second)):
+        if suffix == ".parquet":
+            frame.to_parquet(parts / f"{name}.parquet", index=False)
+        else:
+            frame.to_csv(parts / f"{name}{suffix}", index=False)
+    (parts / "_SUCCESS").write_text("")  # what Spark writers leave: not data
+    whole = tmp_path / "whole.csv"
+    pd.concat([raw.iloc[:half], second]).to_csv(whole, index=False)
+    first_line = 0 if suffix == ".parquet" else 2
+    return parts, bad - half + first_line, whole
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_directory_or_glob_of_files_scores_as_their_lines_together(
+    sample_model: tuple[Path, dict], tmp_path: Path, suffix: str
+) -> None:
+    path, _ = sample_model
+    parts, bad_line, whole = _split(tmp_path, suffix)
+    one = score_file(path, whole, tmp_path / "one.csv", SPEC, shards=3)
+    by_dir = score_file(path, parts, tmp_path / "dir.csv", SPEC, shards=5)
+    by_glob = score_file(path, Path(f"{parts}/*{suffix}"), tmp_path / "glob.csv", SPEC, shards=2)
+    expected = read_out(tmp_path / "one.csv")
+    for name in ("dir.csv", "glob.csv"):
+        pd.testing.assert_frame_equal(read_out(tmp_path / name), expected)
+    for report in (by_dir, by_glob):
+        assert report.rows_read == one.rows_read and report.rows_dropped == one.rows_dropped
+        assert report.bad_row_examples == [f"line b{suffix}:{bad_line}: quantity is not a number"]
+
+
+def test_an_input_glob_matching_nothing_is_refused(sample_model: tuple[Path, dict], tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no CSV or Parquet files"):
+        score_file(sample_model[0], tmp_path / "none-*.csv", tmp_path / "out.csv", SPEC)
