@@ -51,6 +51,10 @@ class BulkReport:
     seconds: float = 0.0
 
 
+#: What an output file's name may end with: CSV, or Parquet.
+OUTPUT_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
 class _Output:
     """Appends result frames to a CSV or Parquet file (chosen by extension)."""
 
@@ -172,6 +176,8 @@ def score_file(
         PEM Ed25519 public key(s): the model loads only if one of them signed it.
     """
     started = time.perf_counter()
+    if not output_path.name.lower().endswith(OUTPUT_SUFFIXES):
+        raise DataError(f"output {output_path}: name a .csv or .parquet file (the format goes by the name)")
     keys = load_public_keys(public_key) if public_key is not None else None
     meta, _pipeline, model = load_model(model_dir, keys)
     if model.spec.is_table:

@@ -201,3 +201,12 @@ def test_a_directory_or_glob_of_files_scores_as_their_lines_together(
 def test_an_input_glob_matching_nothing_is_refused(sample_model: tuple[Path, dict], tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no CSV or Parquet files"):
         score_file(sample_model[0], tmp_path / "none-*.csv", tmp_path / "out.csv", SPEC)
+
+
+@pytest.mark.parametrize("name", ["out.txt", "out.csv.gz", "out"])
+def test_an_output_name_without_a_known_format_is_refused(
+    sample_model: tuple[Path, dict], tmp_path: Path, name: str
+) -> None:
+    with pytest.raises(DataError, match=r"name a \.csv or \.parquet file"):
+        score_file(sample_model[0], SAMPLE, tmp_path / name, SPEC)
+    assert not (tmp_path / name).exists()
