@@ -28,8 +28,8 @@ class AssignRoute(APIRoute):
 
     Registered before every other router, so the service's busiest request is matched first.
     Without dependencies (no API keys configured) the endpoint, which reads its request
-    itself, is called as Starlette calls one: FastAPI's per-request dependency solving, with
-    nothing to solve, cost ~8% of answering one customer.
+    itself, is called as Starlette calls one, without FastAPI's per-request dependency
+    solving of nothing. Both together: one customer 254 -> 209-215 us of CPU in process.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
