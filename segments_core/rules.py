@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import math
+import itertools
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -371,10 +371,56 @@ MONEY_OUTCOMES: dict[int, tuple[str, str, str]] = {
 }
 
 
+def money_outcome(
+    has_amount: bool,
+    has_quantity: bool,
+    has_price: bool,
+    negative_price: bool,
+    finite_product: bool,
+    zero_quantity: bool,
+    zero_price: bool,
+    zero_total: bool,
+    has_money: bool,
+) -> int:
+    """The money rules for one line, in the order they apply: the first that holds decides.
+
+    The facts are what the line gives (``amount``, ``quantity``, ``unit_price``, each given or
+    not), the signs and zeros of those values, whether quantity x unit_price is finite, whether
+    the line's total is zero, and whether the model uses spend. :func:`line_money` applies this
+    function to every line through a table of all its answers.
+    """
+    if has_amount and (has_quantity or has_price):
+        return BOTH_GIVEN
+    if not has_amount and has_quantity and not has_price:
+        return NO_PRICE
+    if not has_amount and not has_quantity and has_price:
+        return NO_QUANTITY
+    if not has_amount and not has_quantity and not has_price and has_money:
+        return MISSING_MONEY
+    if has_price and negative_price:
+        return NEGATIVE_PRICE
+    if has_quantity and has_price and not finite_product:
+        return OVERFLOW
+    if has_quantity and zero_quantity:
+        return ZERO_QUANTITY
+    if has_price and zero_price:
+        return ZERO_PRICE
+    if zero_total:
+        return ZERO_AMOUNT
+    return KEPT
+
+
+#: :func:`money_outcome` of every combination of its nine facts, indexed by their bits in its
+#: argument order (``has_amount`` the highest bit, ``has_money`` the lowest).
+_MONEY_TABLE = np.array(
+    [money_outcome(*facts) for facts in itertools.product((False, True), repeat=9)], dtype=np.int8
+)
+
+
 def line_money(
     amount: np.ndarray | None, quantity: np.ndarray | None, unit_price: np.ndarray | None, has_money: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each line's money and its outcome (rules ``bad_number`` ... ``zero_amount``).
+    """Each line's money and its outcome by :func:`money_outcome` (rules ``bad_number`` ... ``zero_amount``).
 
     Parameters
     ----------
@@ -391,98 +437,29 @@ def line_money(
         :data:`KEPT`, a drop (1-9) or an invalid line (10 and above), see :data:`MONEY_OUTCOMES`.
     """
     n = len(next(a for a in (amount, quantity, unit_price, np.empty(0)) if a is not None))
-    if n <= SMALL_LINES:  # a request's few lines: per line in Python beats numpy's per-call cost
-        return line_money_small(amount, quantity, unit_price, has_money, n)
-    return line_money_arrays(amount, quantity, unit_price, has_money, n)
-
-
-#: Up to this many lines :func:`line_money` goes per line (numpy wins past ~150-250 lines here).
-SMALL_LINES = 128
-
-
-def line_money_arrays(
-    amount: np.ndarray | None,
-    quantity: np.ndarray | None,
-    unit_price: np.ndarray | None,
-    has_money: bool,
-    n: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`line_money` vectorised over ``n`` lines (the reference the per-line form meets)."""
-    nan = np.full(n, np.nan)
-    a, q, u = (nan if v is None else np.asarray(v, dtype=np.float64) for v in (amount, quantity, unit_price))
-    has_a, has_q, has_u = ~np.isnan(a), ~np.isnan(q), ~np.isnan(u)
-    with np.errstate(over="ignore", invalid="ignore"):
-        product = q * u
-    total = np.where(has_a, a, np.where(has_q & has_u, product, np.nan))
-    out = np.zeros(n, dtype=np.int8)
-    # np.select takes the first match: the order of the rules
-    out = np.select(
-        [
-            has_a & (has_q | has_u),
-            ~has_a & has_q & ~has_u,
-            ~has_a & ~has_q & has_u,
-            ~has_a & ~has_q & ~has_u & has_money,
-            has_u & (u < 0),
-            has_q & has_u & ~np.isfinite(product),
-            has_q & (q == 0),
-            has_u & (u == 0),
-            total == 0,
-        ],
-        [
-            BOTH_GIVEN,
-            NO_PRICE,
-            NO_QUANTITY,
-            MISSING_MONEY,
-            NEGATIVE_PRICE,
-            OVERFLOW,
-            ZERO_QUANTITY,
-            ZERO_PRICE,
-            ZERO_AMOUNT,
-        ],
-        KEPT,
-    ).astype(np.int8)
-    return total, out
-
-
-def line_money_small(
-    amount: np.ndarray | None,
-    quantity: np.ndarray | None,
-    unit_price: np.ndarray | None,
-    has_money: bool,
-    n: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`line_money` line by line: the same rules in the same order as :func:`line_money_arrays`."""
-    nan = math.nan
-    a_, q_, u_ = (
-        [nan] * n if v is None else np.asarray(v, dtype=np.float64).tolist()
-        for v in (amount, quantity, unit_price)
-    )
-    totals: list[float] = []
-    outs: list[int] = []
-    for a, q, u in zip(a_, q_, u_, strict=True):
-        has_a, has_q, has_u = a == a, q == q, u == u  # NaN is the only value unequal to itself
-        product = q * u
-        total = a if has_a else product if has_q and has_u else nan
-        if has_a:
-            out = BOTH_GIVEN if has_q or has_u else ZERO_AMOUNT if total == 0 else KEPT
-        elif has_q and has_u:
-            if u < 0:
-                out = NEGATIVE_PRICE
-            elif not math.isfinite(product):
-                out = OVERFLOW
-            else:
-                out = (
-                    ZERO_QUANTITY if q == 0 else ZERO_PRICE if u == 0 else ZERO_AMOUNT if total == 0 else KEPT
-                )
-        elif has_q:
-            out = NO_PRICE
-        elif has_u:
-            out = NO_QUANTITY
-        else:
-            out = MISSING_MONEY if has_money else KEPT
-        totals.append(total)
-        outs.append(out)
-    return np.array(totals, dtype=np.float64), np.array(outs, dtype=np.int8)
+    a, q, u = (None if v is None else np.asarray(v, dtype=np.float64) for v in (amount, quantity, unit_price))
+    # Each line's facts as the bits of an index into the table, in money_outcome's argument
+    # order. A column not given is facts that never hold: bits left at 0, no pass over it.
+    # (NaN is the only value unequal to itself: ``x == x`` is "given".)
+    index: Any = int(has_money)
+    if a is not None:
+        has_a = a == a
+        index = index | (has_a << 8)
+    if q is not None:
+        index = index | ((q == q) << 7) | ((q == 0) << 3)
+    if u is not None:
+        index = index | ((u == u) << 6) | ((u < 0) << 5) | ((u == 0) << 2)
+    product = None
+    if q is not None and u is not None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            product = q * u  # NaN unless both are given
+        index = index | (np.isfinite(product) << 4)
+    if product is None:
+        total = np.full(n, np.nan) if a is None else a.copy()
+    else:
+        total = product if a is None else np.where(has_a, a, product)
+    index = index | ((total == 0) << 1)
+    return total, _MONEY_TABLE[index]
 
 
 def is_purchase(amount: np.ndarray | None, n: int) -> np.ndarray:
