@@ -176,7 +176,14 @@ def gmm_server(
     gmm_model: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Server, Path, dict]]:
     """A real server on :func:`gmm_model`: the server, model dir, metadata."""
-    path, meta = gmm_model
+    yield from serve_model(gmm_model, tmp_path_factory)
+
+
+def serve_model(
+    model: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, Path, dict]]:
+    """For a fixture: a real server on ``model`` (its directory, metadata) until the fixture ends."""
+    path, meta = model
     server = start_server(path.parent.parent, path, tmp_path_factory.mktemp("logs") / "uvicorn.log")
     yield server, path, meta
     stop_server(server)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tests.app.payloads import customers, read_online_retail
-from tests.conftest import SAMPLE, Server, start_server, stop_server
+from tests.conftest import SAMPLE, Server, serve_model
 
 
 @pytest.fixture(scope="module")
@@ -20,10 +20,7 @@ def ward_server(
     ward_model: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Server, Path, dict]]:
     """Like conftest's ``gmm_server``, for the session's Ward model."""
-    path, meta = ward_model
-    server = start_server(path.parent.parent, path, tmp_path_factory.mktemp("logs") / "uvicorn.log")
-    yield server, path, meta
-    stop_server(server)
+    yield from serve_model(ward_model, tmp_path_factory)
 
 
 def post_all(server: Server, path: Path, meta: dict) -> tuple[list[dict], pd.DataFrame]:

@@ -85,13 +85,18 @@ def test_too_few_customers_never_flag(sample_model: tuple[Path, dict]) -> None:
     assert report["drift"] is False and all(not f["drift"] for f in report["features"])
 
 
+def reference_of(model_dir: Path) -> Reference:
+    """The drift reference of a model as the service builds it when it loads the model."""
+    with client_for(model_dir) as client:
+        return Reference.of(client.app.state.segmenter.current)  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("shared", [False, True], ids=["memory", "shared-file"])
 def test_ring_buffer_keeps_the_last_customers(
     sample_model: tuple[Path, dict], shared: bool, tmp_path: Path
 ) -> None:
     path, meta = sample_model
-    with client_for(path) as client:
-        ref = Reference.of(client.app.state.segmenter.current)  # type: ignore[attr-defined]
+    ref = reference_of(path)
     monitor = DriftMonitor(size=5, threshold=0.2, min_customers=1, shared_dir=tmp_path if shared else None)
     names = meta["features"]["names"]
     for start in range(0, 12, 3):
@@ -109,8 +114,7 @@ def test_workers_sharing_a_directory_share_one_window(
 ) -> None:
     """Two monitors on one directory (two workers of one server): one window, one report."""
     path, _ = sample_model
-    with client_for(path) as client:
-        ref = Reference.of(client.app.state.segmenter.current)  # type: ignore[attr-defined]
+    ref = reference_of(path)
     first, second = (DriftMonitor(10, 0.2, 1, shared_dir=tmp_path) for _ in range(2))
     rng = np.random.default_rng(0)
     X = rng.uniform(ref.low, ref.high, size=(14, len(ref.names)))
@@ -145,8 +149,7 @@ def test_a_flush_writes_waiting_customers_in_order_of_versions(
 ) -> None:
     """Customers of an old version, then of a reloaded one, wait together: the window ends new."""
     path, _ = sample_model
-    with client_for(path) as client:
-        ref = Reference.of(client.app.state.segmenter.current)  # type: ignore[attr-defined]
+    ref = reference_of(path)
     reloaded = dataclasses.replace(ref, version="another-version")
     worker, reader = (DriftMonitor(10, 0.2, 1, shared_dir=tmp_path) for _ in range(2))
     X = np.tile(ref.low, (5, 1))
