@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopper_segments.app.errors import PayloadTooLarge, UnsupportedMediaType, field_error, problem
-from shopper_segments.app.memory import LARGE_BODY_BYTES, release_if_due
+from shopper_segments.app.memory import claim_release, release
 from shopper_segments.app.responses import Problem
 
 #: ``responses=`` entries for routes that read a JSON body.
@@ -71,8 +71,8 @@ class BodyLimitMiddleware:
             await send(message)
 
         await self.app(scope, counted_receive, guarded_send)
-        if total >= LARGE_BODY_BYTES:  # the request is over: its memory can go back to the system
-            await run_in_threadpool(release_if_due, total)
+        if claim_release(total):  # the request is over: its memory can go back to the system
+            await run_in_threadpool(release)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, seen: str) -> None:
         error = PayloadTooLarge(

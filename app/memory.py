@@ -62,13 +62,15 @@ def due(body_bytes: int, now: float, last: float) -> bool:
 _last_release = float("-inf")
 
 
-def release_if_due(body_bytes: int) -> None:
-    """After a request whose body had ``body_bytes``: return freed memory when :func:`due`."""
+def claim_release(body_bytes: int) -> bool:
+    """Whether the request whose body had ``body_bytes`` releases memory (:func:`due`); if so
+    it is counted as the last release. Cheap: decided before any hop to a thread."""
     global _last_release
     now = time.monotonic()
-    if due(body_bytes, now, _last_release):
-        _last_release = now
-        release()
+    if not due(body_bytes, now, _last_release):
+        return False
+    _last_release = now
+    return True
 
 
 def release() -> None:

@@ -22,11 +22,9 @@ def test_very_large_bodies_always_release() -> None:
     assert due(ALWAYS_BYTES, now=100.0, last=100.0)
 
 
-def test_release_if_due_trims_once_within_the_interval(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
-    monkeypatch.setattr(memory, "release", lambda: calls.append(1))
+def test_a_burst_claims_one_release_within_the_interval(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(memory, "_last_release", float("-inf"))
-    for _ in range(5):  # a burst of 1 MB batches: one release, not five
-        memory.release_if_due(LARGE_BODY_BYTES)
-    memory.release_if_due(ALWAYS_BYTES)
-    assert len(calls) == 2
+    calls = [memory.claim_release(LARGE_BODY_BYTES) for _ in range(5)]  # a burst of 1 MB batches
+    calls.append(memory.claim_release(ALWAYS_BYTES))
+    calls.append(memory.claim_release(LARGE_BODY_BYTES - 1))
+    assert sum(calls) == 2 and calls[0] and calls[5]
