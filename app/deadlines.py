@@ -20,6 +20,7 @@ import logging
 from typing import Any
 
 import orjson
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
@@ -138,17 +139,21 @@ class BodyTimeoutMiddleware:
         await self.app(scope, timed_receive, guarded_send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        seconds = f"{self.body_timeout_s:g}"
-        error = RequestTimeout(
-            f"the request body did not arrive within {seconds} s",
-            [field_error("body", f"did not arrive within {seconds} s")],
-        )
-        response = problem(
-            error.status,
-            error.title,
-            error.detail,
-            scope.get("path", ""),
-            error.errors,
-            headers={"Connection": "close"},  # the rest of the body is unread
-        )
-        await response(scope, receive, send)
+        await body_timeout_problem(self.body_timeout_s, scope.get("path", ""))(scope, receive, send)
+
+
+def body_timeout_problem(body_timeout_s: float, path: str) -> JSONResponse:
+    """The 408 to a body that took over ``body_timeout_s`` to arrive (the connection then closes)."""
+    seconds = f"{body_timeout_s:g}"
+    error = RequestTimeout(
+        f"the request body did not arrive within {seconds} s",
+        [field_error("body", f"did not arrive within {seconds} s")],
+    )
+    return problem(
+        error.status,
+        error.title,
+        error.detail,
+        path,
+        error.errors,
+        headers={"Connection": "close"},  # the rest of the body is unread
+    )

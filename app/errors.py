@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError, ValidationException
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.types import Scope
 
 from shopper_segments.app.logs import mark_logged, request_id
 
@@ -114,7 +115,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def _service(request: Request, exc: ServiceError) -> JSONResponse:
-        return problem(exc.status, exc.title, exc.detail, request.url.path, exc.errors, exc.headers)
+        return service_problem(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -145,26 +146,32 @@ def install(app: FastAPI) -> None:
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         # Starlette re-raises after this answer; uvicorn's own "Exception in ASGI application"
         # line for it is dropped (app.logs.LoggedOnceFilter): this is the one line.
-        rid = str(request.scope.get("state", {}).get("request_id") or request_id(request.scope))
-        mark_logged(exc)
-        where = {"request_id": rid, "method": request.method, "path": request.url.path}
-        if isinstance(exc, ClientDisconnect):
-            # The client left, or a guard answered (408, 413) and ended the body: nobody reads this.
-            logger.info("request body cut short (client gone, or answered by a guard)", extra=where)
-            return problem(400, "Client disconnected", "client disconnected", request.url.path)
-        logger.error(
-            "unhandled exception",
-            extra={**where, "exc_type": exception_type(exc), "exc_message": safe_message(exc)}
-            | {"stack": safe_stack(exc)},
-        )
-        return problem(
-            500,
-            "Internal error",
-            "internal error",
-            request.url.path,
-            headers={"X-Request-ID": rid},
-            request_id=rid,
-        )
+        return unhandled_problem(request.scope, exc)
+
+
+def service_problem(exc: ServiceError, path: str) -> JSONResponse:
+    """The answer to one of our errors."""
+    return problem(exc.status, exc.title, exc.detail, path, exc.errors, exc.headers)
+
+
+def unhandled_problem(scope: Scope, exc: Exception) -> JSONResponse:
+    """The answer to an exception nothing else handled, logged once (a client gone: 400)."""
+    rid = str(scope.get("state", {}).get("request_id") or request_id(scope))
+    mark_logged(exc)
+    path = scope.get("path", "")
+    where = {"request_id": rid, "method": scope.get("method"), "path": path}
+    if isinstance(exc, ClientDisconnect):
+        # The client left, or a guard answered (408, 413) and ended the body: nobody reads this.
+        logger.info("request body cut short (client gone, or answered by a guard)", extra=where)
+        return problem(400, "Client disconnected", "client disconnected", path)
+    logger.error(
+        "unhandled exception",
+        extra={**where, "exc_type": exception_type(exc), "exc_message": safe_message(exc)}
+        | {"stack": safe_stack(exc)},
+    )
+    return problem(
+        500, "Internal error", "internal error", path, headers={"X-Request-ID": rid}, request_id=rid
+    )
 
 
 def exception_type(exc: BaseException) -> str:

@@ -159,25 +159,30 @@ class AccessMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            seconds = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.observe_request(scope["method"], route, status, seconds)
-            log_access(
-                {
-                    "request_id": rid,
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 3),
-                    "model_version": self._model_version(scope),
-                }
-            )
+            record_access(scope, status, time.perf_counter() - started, self.metrics, self.state)
 
-    def _model_version(self, scope: Scope) -> str | None:
-        """The version that answered (set by the assign routes), else the one serving now."""
-        answered = scope.get("state", {}).get("model_version")
-        if answered is not None:
-            return str(answered)
-        segmenter = getattr(self.state, "segmenter", None)
-        return segmenter.current.version if segmenter is not None and segmenter.ready else None
+
+def record_access(scope: Scope, status: int, seconds: float, metrics: Metrics, state: Any) -> None:
+    """A request is over: its HTTP metrics and its access-log line."""
+    route = getattr(scope.get("route"), "path", None) or "unmatched"
+    metrics.observe_request(scope["method"], route, status, seconds)
+    log_access(
+        {
+            "request_id": scope["state"]["request_id"],
+            "method": scope["method"],
+            "path": scope["path"],
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+            "model_version": _model_version(scope, state),
+        }
+    )
+
+
+def _model_version(scope: Scope, state: Any) -> str | None:
+    """The version that answered (set by the assign routes), else the one serving now."""
+    answered = scope.get("state", {}).get("model_version")
+    if answered is not None:
+        return str(answered)
+    segmenter = getattr(state, "segmenter", None)
+    return segmenter.current.version if segmenter is not None and segmenter.ready else None

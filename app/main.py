@@ -16,6 +16,7 @@ from shopper_segments.app.config import Settings, get_settings
 from shopper_segments.app.deadlines import BodyTimeoutMiddleware
 from shopper_segments.app.drift import DriftMonitor
 from shopper_segments.app.guards import BODY_RESPONSES, BodyLimitMiddleware
+from shopper_segments.app.hotpath import SegmentsApp
 from shopper_segments.app.logs import AccessMiddleware, configure_logging
 from shopper_segments.app.memory import limit_arenas
 from shopper_segments.app.metrics import Metrics
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.drift.close()
             app.state.metrics.close()
 
-    app = FastAPI(
+    app = SegmentsApp(
         title="Shopper Segments",
         version="0.1.0",
         description="Which shopper segment a customer belongs to, from their purchase history.",
