@@ -1,8 +1,8 @@
 """Start the service: ``python -m shopper_segments.app.serve --port 8000`` (what ``make serve`` runs).
 
 uvicorn as its CLI would run it (``--factory app.main:create_app``), plus what the CLI can't
-set: the request-header deadline (:class:`app.deadlines.HeaderDeadlineProtocol`), the graceful
-shutdown deadline (``SEGMENTS_SHUTDOWN_TIMEOUT_S``) and JSON-line logs for uvicorn's own loggers.
+set: the request-header deadline and one write per response (:class:`app.writes.ServiceProtocol`),
+the graceful shutdown deadline (``SEGMENTS_SHUTDOWN_TIMEOUT_S``) and JSON-line logs for uvicorn's own loggers.
 Host, port and workers also come from ``SEGMENTS_HOST``, ``SEGMENTS_PORT``, ``SEGMENTS_WORKERS``;
 workers default to the CPUs this process may run on.
 
@@ -26,9 +26,9 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from shopper_segments.app.config import get_settings
-from shopper_segments.app.deadlines import HeaderDeadlineProtocol
 from shopper_segments.app.logs import log_config
 from shopper_segments.app.metrics import MULTIPROC_ENV
+from shopper_segments.app.writes import ServiceProtocol
 
 
 def cpu_count() -> int:
@@ -67,7 +67,7 @@ def build_config(args: argparse.Namespace) -> uvicorn.Config:
         port=args.port,
         workers=args.workers,
         loop=args.loop,
-        http=HeaderDeadlineProtocol,
+        http=ServiceProtocol,
         timeout_keep_alive=args.timeout_keep_alive,
         timeout_graceful_shutdown=settings.shutdown_timeout_s,  # type: ignore[arg-type]  # float is fine
         log_config=log_config(settings.log_level),
