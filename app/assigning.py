@@ -98,19 +98,26 @@ def assign_request(
             no_purchase[i] = found.status[k] == "no_purchases"
         H, _ = feature_matrix(found.lines, spec, to_ns(as_of))
         placed = [histories[k][0] for k in found.ok]
-        X[placed] = H
-        for r in np.flatnonzero(~np.isfinite(H).all(axis=1)).tolist():
-            bad = ", ".join(n for n, v in zip(spec.names, H[r].tolist(), strict=True) if not np.isfinite(v))
-            errors[placed[r]].append(
-                field_error(f"customers[{placed[r]}].transactions", f"gives {bad} beyond a float's range")
-            )
+        if len(placed) == m:  # every customer (the usual request): H is X, no scatter
+            X = H
+        else:
+            X[placed] = H
+        # one reduction for the usual case; its sum can be inf or NaN only if some value is not finite
+        if not math.isfinite(H.sum()):
+            for r in np.flatnonzero(~np.isfinite(H).all(axis=1)).tolist():
+                bad = ", ".join(
+                    n for n, v in zip(spec.names, H[r].tolist(), strict=True) if not math.isfinite(v)
+                )
+                errors[placed[r]].append(
+                    field_error(f"customers[{placed[r]}].transactions", f"gives {bad} beyond a float's range")
+                )
     for i, cust in enumerate(customers):
         if not errors[i] and cust.get("features") is not None:
             vector = _feature_vector(cust["features"], spec.names, i, errors[i])
             if vector is not None:
                 X[i] = vector
     rows = [i for i in range(m) if not errors[i] and not no_purchase[i]]
-    result = loaded.model.assign(X[rows])
+    result = loaded.model.assign(_rows(X, rows))
     # distances are at most ~1.3e154 (their squares are finite), so the sum is finite iff each is
     if not math.isfinite(result.distance.sum() + result.next_distance.sum()):
         far = ~(np.isfinite(result.distance) & np.isfinite(result.next_distance))
@@ -120,13 +127,18 @@ def assign_request(
                 field_error(f"customers[{rows[r]}].{_input_of(customers[rows[r]])}", message)
             )
         rows = [i for i in rows if not errors[i]]
-        result = loaded.model.assign(X[rows])
+        result = loaded.model.assign(_rows(X, rows))
     status: list[Status] = [
         "invalid" if errors[i] else "no_purchases" if no_purchase[i] else "assigned" for i in range(m)
     ]
     if strict and len(rows) < m:
         _refuse(status, errors, customers)
-    return Assigned(loaded, as_of, ids, status, errors, dropped, rows, X[rows], result)
+    return Assigned(loaded, as_of, ids, status, errors, dropped, rows, _rows(X, rows), result)
+
+
+def _rows(X: np.ndarray, rows: list[int]) -> np.ndarray:
+    """``X[rows]``, without the copy when ``rows`` is every row (the usual request)."""
+    return X if len(rows) == len(X) else X[rows]
 
 
 def _refuse(
