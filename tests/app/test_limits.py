@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 
 from shopper_segments.app import limits
 from shopper_segments.app.errors import InvalidInput
-from shopper_segments.app.limits import Limits, check_json_shape, structure_by_regex, structure_of
+from shopper_segments.app.limits import (
+    _NOT_STRUCTURE,
+    PARITY_BYTES,
+    Limits,
+    check_json_shape,
+    structure_by_regex,
+    structure_of,
+)
 
 SEEDED = settings(
     derandomize=True, max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -41,13 +48,25 @@ def outcome(body: bytes) -> int | str:
 @given(VALUES, st.booleans())
 def test_fast_path_agrees_on_json(value: object, ascii_only: bool) -> None:
     body = json.dumps({"customers": value}, ensure_ascii=ascii_only).encode()
-    assert structure_of(body) == structure_by_regex(body)
+    assert structure_of(body) == structure_by_regex(body) == structure_of(body, by_parity_from=0)
 
 
 @SEEDED
 @given(HOSTILE)
 def test_fast_path_agrees_on_hostile_bytes(body: bytes) -> None:
+    assert structure_of(body) == structure_by_regex(body) == structure_of(body, by_parity_from=0)
+
+
+def test_a_large_request_is_read_by_parity_as_by_the_regex() -> None:
+    """Over PARITY_BYTES of structure: braces, brackets and colons inside strings are not structure."""
+    lines = [
+        {"order_id": f"{i}}}{{", "timestamp": "2011-06-01T10:00:00Z", "amount": 5.0, "category": "a{[:]}"}
+        for i in range(2_000)
+    ]
+    body = json.dumps({"customers": [{"customer_id": "c", "transactions": lines}]}).encode()
+    assert b"\\" not in body and len(body.translate(None, _NOT_STRUCTURE)) > PARITY_BYTES
     assert structure_of(body) == structure_by_regex(body)
+    assert structure_of(body).count(b"{") == 2 + 2_000  # the body, the customer, each line
 
 
 @pytest.mark.parametrize(
