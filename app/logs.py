@@ -27,8 +27,10 @@ from shopper_segments.app.metrics import Metrics
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_logger = logging.getLogger("segments.access")
+#: An access record's own fields, as one dict (besides each as an attribute).
+_FIELDS = "_segments_fields"
 # uvicorn's color_message is its message again with terminal colours.
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message", _FIELDS}
 #: Set on an exception once app.errors has logged it (so uvicorn's copy of the line is dropped).
 _LOGGED = "_segments_logged"
 
@@ -36,15 +38,23 @@ _LOGGED = "_segments_logged"
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
 
+    _second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second[0]:
+            self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
         out: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": f"{self._second[1]}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
-        out |= {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+        given = record.__dict__.get(_FIELDS)  # an access line names its fields: no scan for extras
+        if given is not None:
+            out |= given
+        else:
+            out |= {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(out, default=str).decode()
@@ -128,6 +138,7 @@ def log_access(fields: dict[str, Any]) -> None:
         record = logging.LogRecord.__new__(logging.LogRecord)
         now = time.time()
         record.__dict__.update(_ACCESS_RECORD, created=now, relativeCreated=(now - _START) * 1000, **fields)
+        record.__dict__[_FIELDS] = fields
         record.msecs = int((now - int(now)) * 1000) + 0.0
         record.process, record.thread = os.getpid(), threading.get_ident()  # workers fork; threads differ
         access_logger.handle(record)
