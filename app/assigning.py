@@ -63,24 +63,56 @@ def assign_request(
     InvalidInput
         A request-level problem (``as_of``), or with ``strict`` any customer's problem.
     """
-    spec = loaded.model.spec
-    customers = request["customers"]
-    now = dt.datetime.now(dt.UTC)
+    as_of, latest = request_as_of(request, dt.datetime.now(dt.UTC), max_future_days)
+    assigned = assign_customers(request["customers"], loaded, as_of, latest)
+    if strict:
+        refuse_unless_all_assigned(assigned, request["customers"])
+    return assigned
+
+
+def request_as_of(
+    request: dict[str, Any], now: dt.datetime, max_future_days: float
+) -> tuple[dt.datetime, dt.datetime]:
+    """The request's ``as_of`` (default ``now``) and the latest time allowed; 422 if out of range."""
     as_of = as_utc(request["as_of"]) if request.get("as_of") else now
     latest = now + dt.timedelta(days=max_future_days)
     if not EPOCH <= as_of <= latest:
         problem = "is in the future" if as_of > latest else "is before 1970-01-01"
         raise InvalidInput(f"as_of: {problem}", [field_error("as_of", problem)])
+    return as_of, latest
+
+
+def assign_customers(
+    customers: list[dict[str, Any]],
+    loaded: LoadedModel,
+    as_of: dt.datetime,
+    latest: dt.datetime,
+    starts: list[int] | None = None,
+) -> Assigned:
+    """Every customer's outcome, features and segment, as of one time.
+
+    ``starts``: where each request begins in ``customers`` when several requests with the
+    same ``as_of`` are assigned together (:mod:`app.microbatch`); a customer id must then be
+    unique within its own request, and errors name a customer by its place in its request.
+    """
+    spec = loaded.model.spec
     m = len(customers)
+    place: list[int] | range = range(m)
+    request_of = [0] * m
+    if starts is not None:
+        spans = list(zip(starts, [*starts[1:], m], strict=True))
+        place = [i - s for s, e in spans for i in range(s, e)]
+        request_of = [r for r, (s, e) in enumerate(spans) for _ in range(s, e)]
     ids = [c.get("customer_id") for c in customers]
     errors: list[list[dict[str, str]]] = [list(c.get("_errors", ())) for c in customers]
     dropped: list[dict[str, int]] = [{} for _ in range(m)]
     no_purchase = [False] * m
-    first: dict[str, int] = {}
+    first: dict[tuple[int, str], int] = {}
     for i, cid in enumerate(ids):
-        if cid is not None and first.setdefault(cid, i) != i:
+        if cid is not None and first.setdefault((request_of[i], cid), i) != i:
+            other = place[first[request_of[i], cid]]
             errors[i].append(
-                field_error(f"customers[{i}].customer_id", f"duplicates customers[{first[cid]}]")
+                field_error(f"customers[{place[i]}].customer_id", f"duplicates customers[{other}]")
             )
     X = np.full((m, len(spec.names)), np.nan)
     histories = [
@@ -89,9 +121,10 @@ def assign_request(
     if histories and spec.is_table:
         for i, _ in histories:
             message = "this model is trained on a customer table: send features"
-            errors[i].append(field_error(f"customers[{i}].transactions", message))
+            errors[i].append(field_error(f"customers[{place[i]}].transactions", message))
     elif histories:
-        found = history_lines(histories, spec, as_of, latest)
+        named = histories if starts is None else [(place[i], c) for i, c in histories]  # for messages
+        found = history_lines(named, spec, as_of, latest)
         for k, (i, _) in enumerate(histories):
             errors[i] += found.errors[k]
             dropped[i] = found.dropped[k]
@@ -108,12 +141,11 @@ def assign_request(
                 bad = ", ".join(
                     n for n, v in zip(spec.names, H[r].tolist(), strict=True) if not math.isfinite(v)
                 )
-                errors[placed[r]].append(
-                    field_error(f"customers[{placed[r]}].transactions", f"gives {bad} beyond a float's range")
-                )
+                where = f"customers[{place[placed[r]]}].transactions"
+                errors[placed[r]].append(field_error(where, f"gives {bad} beyond a float's range"))
     for i, cust in enumerate(customers):
         if not errors[i] and cust.get("features") is not None:
-            vector = _feature_vector(cust["features"], spec.names, i, errors[i])
+            vector = _feature_vector(cust["features"], spec.names, place[i], errors[i])
             if vector is not None:
                 X[i] = vector
     rows = [i for i in range(m) if not errors[i] and not no_purchase[i]]
@@ -123,22 +155,25 @@ def assign_request(
         far = ~(np.isfinite(result.distance) & np.isfinite(result.next_distance))
         message = "gives features too large to place: the distance overflows a float"
         for r in np.flatnonzero(far).tolist():
-            errors[rows[r]].append(
-                field_error(f"customers[{rows[r]}].{_input_of(customers[rows[r]])}", message)
-            )
+            i = rows[r]
+            errors[i].append(field_error(f"customers[{place[i]}].{_input_of(customers[i])}", message))
         rows = [i for i in rows if not errors[i]]
         result = loaded.model.assign(_rows(X, rows))
     status: list[Status] = [
         "invalid" if errors[i] else "no_purchases" if no_purchase[i] else "assigned" for i in range(m)
     ]
-    if strict and len(rows) < m:
-        _refuse(status, errors, customers)
     return Assigned(loaded, as_of, ids, status, errors, dropped, rows, _rows(X, rows), result)
 
 
 def _rows(X: np.ndarray, rows: list[int]) -> np.ndarray:
     """``X[rows]``, without the copy when ``rows`` is every row (the usual request)."""
     return X if len(rows) == len(X) else X[rows]
+
+
+def refuse_unless_all_assigned(assigned: Assigned, customers: list[dict[str, Any]]) -> None:
+    """strict=true: every customer's problem as one refusal; nothing when all are assigned."""
+    if len(assigned.rows) < len(customers):
+        _refuse(assigned.status, assigned.errors, customers)
 
 
 def _refuse(

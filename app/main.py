@@ -20,6 +20,7 @@ from shopper_segments.app.hotpath import SegmentsApp
 from shopper_segments.app.logs import AccessMiddleware, configure_logging
 from shopper_segments.app.memory import limit_arenas
 from shopper_segments.app.metrics import Metrics
+from shopper_segments.app.microbatch import MicroBatcher
 from shopper_segments.app.openapi import install_request_schemas
 from shopper_segments.app.reload import LatestWatcher, install_sighup
 from shopper_segments.app.routes import admin, assign, health, observability, page, segments, upload
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         segmenter = Segmenter(settings.model_root, settings.model_public_key)
         segmenter.listeners.append(app.state.metrics.model_loaded)
         app.state.segmenter = segmenter
+        app.state.batcher = MicroBatcher(app.state)
         try:
             loaded = segmenter.load(settings.model_dir)
             logger.info("loaded model %s from %s", loaded.version, loaded.path)

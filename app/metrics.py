@@ -146,12 +146,18 @@ class Metrics:
         below: np.ndarray,
         above: np.ndarray,
         feature_names: list[str],
+        requests: list[int] | None = None,
     ) -> None:
-        """Record one answered assign: segment counts, batch size, out-of-range values."""
+        """Record answered assigns: segment counts, customers per request, out-of-range values.
+
+        ``requests``: the assigned customers of each request when ``labels`` holds several
+        requests' (assigned together); by default ``labels`` is one request's.
+        """
         bound = self._bound
         if bound is None or bound.ids is not segment_ids:  # a model loaded without model_loaded
             bound = self._bound = _Bound(self, segment_ids, segment_names, feature_names)
-        self.customers.observe(len(labels))
+        for size in [len(labels)] if requests is None else requests:
+            self.customers.observe(size)
         counts = np.bincount(labels, minlength=len(segment_ids)).tolist()
         for index, count in enumerate(counts):
             if count:

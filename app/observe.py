@@ -22,15 +22,31 @@ def observe(state: Any, assigned: Assigned, explain_it: bool) -> list[dict[str, 
     list of dict or None
         One explanation per customer (JSON-ready), when ``explain_it``.
     """
+    record(state, assigned)
+    return explanations(assigned) if explain_it else None
+
+
+def record(state: Any, assigned: Assigned, requests: list[int] | None = None) -> None:
+    """Count the assigned customers in the metrics and add them to the drift window.
+
+    ``requests``: the assigned customers of each request, when ``assigned`` holds several.
+    """
     if not assigned.rows:
-        return None
-    loaded, X = assigned.loaded, assigned.X
-    labels, nxt = assigned.result.segment_index, assigned.result.next_index
-    ref = loaded.derived.reference  # built when the model loaded
+        return
+    X, labels = assigned.X, assigned.result.segment_index
+    ref = assigned.loaded.derived.reference  # built when the model loaded
     metrics: Metrics = state.metrics
-    metrics.observe_assign(ref.segment_ids, ref.segment_names, labels, ref.low > X, ref.high < X, ref.names)
+    below, above = ref.low > X, ref.high < X
+    metrics.observe_assign(ref.segment_ids, ref.segment_names, labels, below, above, ref.names, requests)
     drift: DriftMonitor = state.drift
     drift.record(ref, X, labels)
-    if not explain_it:
+
+
+def explanations(assigned: Assigned) -> list[dict[str, Any]] | None:
+    """One explanation per assigned customer (JSON-ready); None when none is assigned."""
+    if not assigned.rows:
         return None
-    return [why.model_dump(mode="json") for why in explain(loaded.model, X, labels, nxt, ref.low, ref.high)]
+    loaded, X, result = assigned.loaded, assigned.X, assigned.result
+    ref = loaded.derived.reference
+    whys = explain(loaded.model, X, result.segment_index, result.next_index, ref.low, ref.high)
+    return [why.model_dump(mode="json") for why in whys]

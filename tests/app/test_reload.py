@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from shopper_segments.app import microbatch
 from shopper_segments.app.config import Settings
 from shopper_segments.app.main import create_app
 from shopper_segments.core.artifact import sha256_file, write_manifest
@@ -281,14 +282,16 @@ def test_a_swap_mid_request_leaves_the_answer_wholly_to_the_first_version(
 ) -> None:
     """Swap right after the segments are computed: explanations (and CSV columns) stay the first model's."""
     segmenter = client.app.state.segmenter  # type: ignore[attr-defined]
-    original = segmenter.assign_arrays  # what both routes call
+    # what each route calls to assign: the upload route the segmenter, JSON bodies the batcher
+    owner, name = (segmenter, "assign_arrays") if upload else (microbatch, "assign_customers")
+    original = getattr(owner, name)
 
     def assign_then_swap(*args: Any, **kwargs: Any) -> Any:
         answer = original(*args, **kwargs)
         segmenter.load(models.name_dir / models.b)
         return answer
 
-    monkeypatch.setattr(segmenter, "assign_arrays", assign_then_swap)
+    monkeypatch.setattr(owner, name, assign_then_swap)
     body = request_body(3)
     if upload:
         lines = [{"customer_id": c["customer_id"], **t} for c in body["customers"] for t in c["transactions"]]
