@@ -12,10 +12,9 @@ import numpy as np
 from shopper_segments.app.errors import InvalidInput, field_error
 from shopper_segments.app.histories import EPOCH, as_utc, history_lines, to_ns
 from shopper_segments.app.limits import refuse
-from shopper_segments.core import rfm
 from shopper_segments.core.features import feature_matrix
 from shopper_segments.core.model import Assignment
-from shopper_segments.core.results import STATUSES, Status
+from shopper_segments.core.results import Status
 
 if TYPE_CHECKING:
     from shopper_segments.app.segmenter import LoadedModel
@@ -186,80 +185,6 @@ def _refuse(
             where = f"customers[{i}].{_input_of(customers[i])}"
             found.append(field_error(where, "has no purchase line left (only returns or dropped lines)"))
     raise refuse(found)
-
-
-def answer(assigned: Assigned, explanations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The response to ``assigned`` as plain data in the shape of :class:`AssignResponse`."""
-    loaded, result = assigned.loaded, assigned.result
-    names = loaded.model.spec.names
-    ids, seg_names = loaded.segment_ids, loaded.segment_names
-    results: list[dict[str, Any]] = [
-        {
-            "customer_id": cid,
-            "status": status,
-            "segment_id": None,
-            "segment_name": None,
-            "distance": None,
-            "next_segment": None,
-            "features": None,
-            **dict.fromkeys(rfm.RFM_COLUMNS),
-            "lines_dropped": dropped,
-            "errors": errors,
-        }
-        for cid, status, dropped, errors in zip(
-            assigned.customer_ids, assigned.status, assigned.dropped, assigned.errors, strict=True
-        )
-    ]
-    best_all, next_all = result.segment_index.tolist(), result.next_index.tolist()
-    dist_all, next_dist_all = result.distance.tolist(), result.next_distance.tolist()
-    proba = None if result.probabilities is None else result.probabilities.tolist()
-    scored = rfm.columns(assigned.X, names, _rfm_section(loaded.metadata.rfm))
-    for r, (i, row) in enumerate(zip(assigned.rows, assigned.X.tolist(), strict=True)):
-        best, nxt = best_all[r], next_all[r]
-        item = results[i]
-        item["segment_id"], item["segment_name"], item["distance"] = ids[best], seg_names[best], dist_all[r]
-        if best != nxt:
-            item["next_segment"] = {
-                "segment_id": ids[nxt],
-                "segment_name": seg_names[nxt],
-                "distance": next_dist_all[r],
-            }
-        item["features"] = dict(zip(names, row, strict=True))
-        for column, values in scored.items():
-            item[column] = values[r]
-        if proba is not None:
-            item["probabilities"] = [
-                {"segment_id": s, "segment_name": n, "probability": p}
-                for s, n, p in zip(ids, seg_names, proba[r], strict=True)
-            ]
-        if explanations is not None:
-            item["explanation"] = explanations[r]
-    summary = {s: assigned.status.count(s) for s in STATUSES}
-    totals: dict[str, int] = {}
-    for d in assigned.dropped:
-        for code, n in d.items():
-            totals[code] = totals.get(code, 0) + n
-    return {
-        "model_version": loaded.version,
-        "as_of": assigned.as_of,
-        "summary": {**summary, "lines_dropped": totals},
-        "results": results,
-    }
-
-
-#: id -> (the metadata's rfm section, its plain data): dumped once per loaded model, not per request
-_SECTIONS: dict[int, tuple[Any, dict[str, Any]]] = {}
-
-
-def _rfm_section(section: Any) -> dict[str, Any] | None:
-    if section is None:
-        return None
-    held = _SECTIONS.get(id(section))
-    if held is None or held[0] is not section:
-        if len(_SECTIONS) >= 8:  # models reloaded many times: forget the old ones
-            _SECTIONS.clear()
-        held = _SECTIONS[id(section)] = (section, section.model_dump())
-    return held[1]
 
 
 def _input_of(customer: dict[str, Any]) -> str:

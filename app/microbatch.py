@@ -22,9 +22,9 @@ from typing import Any
 
 import orjson
 
+from shopper_segments.app.answers import Span, answers
 from shopper_segments.app.assigning import (
     Assigned,
-    answer,
     assign_customers,
     refuse_unless_all_assigned,
     request_as_of,
@@ -100,30 +100,28 @@ def answer_jobs(state: Any, jobs: list[Job]) -> None:
         groups.setdefault(as_of, []).append(job)
     for as_of, members in groups.items():
         customers = [c for job in members for c in job.request["customers"]]
-        if len(members) == 1:
-            starts, parts = None, [assign_customers(customers, loaded, as_of, latest)]
-        else:
-            starts = list(accumulate((len(job.request["customers"]) for job in members[:-1]), initial=0))
-            whole = assign_customers(customers, loaded, as_of, latest, starts)
-            parts = split(whole, starts)
-        answered = []
-        for job, part in zip(members, parts, strict=True):
-            try:
-                if job.strict:
-                    refuse_unless_all_assigned(part, job.request["customers"])
-            except ServiceError as exc:
-                settle(job, exc)
-                continue
-            answered.append((job, part))
-        if starts is not None and len(answered) == len(members):
+        sizes = [len(job.request["customers"]) for job in members]
+        starts = list(accumulate(sizes[:-1], initial=0))
+        whole = assign_customers(customers, loaded, as_of, latest, starts if len(members) > 1 else None)
+        answered: list[tuple[Job, Span]] = []
+        for job, span in zip(members, spans_of(whole, starts), strict=True):
+            if job.strict and span.last - span.first < span.stop - span.start:
+                try:
+                    refuse_unless_all_assigned(part(whole, span), job.request["customers"])
+                except ServiceError as exc:
+                    settle(job, exc)
+                    continue
+            answered.append((job, span))
+        if len(answered) == len(members):
             # once for the batch: the metrics and drift window see every customer, and each request's size
-            record(state, whole, [len(part.rows) for part in parts])
+            record(state, whole, [span.last - span.first for _, span in answered])
         else:
-            for _, part in answered:
-                record(state, part)
-        for job, part in answered:
-            whys = explanations(part) if job.explain else None
-            settle(job, (orjson.dumps(answer(part, whys), option=orjson.OPT_UTC_Z), loaded.version))
+            for _, span in answered:
+                record(state, part(whole, span))
+        whys = [explanations(part(whole, span)) if job.explain else None for job, span in answered]
+        texts = answers(whole, [span for _, span in answered], whys)
+        for (job, _), text in zip(answered, texts, strict=True):
+            settle(job, (orjson.dumps(text, option=orjson.OPT_UTC_Z), loaded.version))
 
 
 def settle(job: Job, outcome: tuple[bytes, str] | BaseException) -> None:
@@ -136,32 +134,32 @@ def settle(job: Job, outcome: tuple[bytes, str] | BaseException) -> None:
         job.future.set_result(outcome)
 
 
-def split(whole: Assigned, starts: list[int]) -> list[Assigned]:
-    """The part of each request (beginning at ``starts``) of an assignment of several."""
-    bounds = [*starts, len(whole.status)]
-    rows, result = whole.rows, whole.result
-    parts = []
-    for s, e in pairwise(bounds):
-        a, b = bisect_left(rows, s), bisect_left(rows, e)  # rows are ascending: a slice per request
-        proba = None if result.probabilities is None else result.probabilities[a:b]
-        part = Assignment(
+def spans_of(whole: Assigned, starts: list[int]) -> list[Span]:
+    """Each request's customers and assigned rows in an assignment of several (``starts``)."""
+    bounds, rows = [*starts, len(whole.status)], whole.rows
+    # rows are ascending, so each request's assigned rows are one run of them
+    return [Span(s, e, bisect_left(rows, s), bisect_left(rows, e)) for s, e in pairwise(bounds)]
+
+
+def part(whole: Assigned, span: Span) -> Assigned:
+    """One request's own assignment out of an assignment of several."""
+    s, e, a, b = span
+    result = whole.result
+    proba = None if result.probabilities is None else result.probabilities[a:b]
+    return Assigned(
+        whole.loaded,
+        whole.as_of,
+        whole.customer_ids[s:e],
+        whole.status[s:e],
+        whole.errors[s:e],
+        whole.dropped[s:e],
+        [i - s for i in whole.rows[a:b]],
+        whole.X[a:b],
+        Assignment(
             result.segment_index[a:b],
             result.distance[a:b],
             result.next_index[a:b],
             result.next_distance[a:b],
             proba,
-        )
-        parts.append(
-            Assigned(
-                whole.loaded,
-                whole.as_of,
-                whole.customer_ids[s:e],
-                whole.status[s:e],
-                whole.errors[s:e],
-                whole.dropped[s:e],
-                [i - s for i in rows[a:b]],
-                whole.X[a:b],
-                part,
-            )
-        )
-    return parts
+        ),
+    )

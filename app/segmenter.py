@@ -10,7 +10,8 @@ from typing import Any
 
 import orjson
 
-from shopper_segments.app.assigning import Assigned, answer, assign_request
+from shopper_segments.app.answers import answer
+from shopper_segments.app.assigning import Assigned, assign_request
 from shopper_segments.app.errors import ModelRefused, NotReady, field_error
 from shopper_segments.app.model_check import check_model
 from shopper_segments.app.parsing import parse_assign

@@ -12,7 +12,8 @@ import orjson
 import pytest
 
 from shopper_segments.app import microbatch
-from shopper_segments.app.assigning import answer, assign_request
+from shopper_segments.app.answers import answer
+from shopper_segments.app.assigning import assign_request
 from shopper_segments.app.config import Settings
 from shopper_segments.app.errors import InvalidInput
 from shopper_segments.app.main import create_app
