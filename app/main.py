@@ -28,6 +28,8 @@ from shopper_segments.app.security import API_KEY_RESPONSES, require_api_key
 from shopper_segments.app.segmenter import Segmenter
 
 logger = logging.getLogger("segments")
+#: The cyclic collector's thresholds while serving (Python's default: 700, 10, 10).
+GC_THRESHOLDS = (20_000, 20, 20)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -64,6 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # What startup built (libraries, the model) lives as long as the process: keep it out
         # of the cyclic collector's full passes, which otherwise stall a request now and then.
         gc.freeze()
+        # A request's objects (a parsed body: ~60,000 for 1,000 customers) hold no cycles, yet
+        # at the default thresholds the collector walks them again and again while they live:
+        # ~11% of a batch's CPU (19.3 -> 17.1 ms). Collect young objects every 20,000
+        # allocations instead of 700, and the older generations 20x less often each.
+        gc.set_threshold(*GC_THRESHOLDS)
         limit_arenas()  # freed request memory goes back to a few arenas, then to the system
         try:
             yield
