@@ -205,3 +205,30 @@ def test_the_metrics_count_each_customer_of_a_batch_once(sample_model: tuple[Pat
     assert value["segments_customers_per_request_count"] == 4
     assert value["segments_customers_per_request_sum"] == 8
     assert value['segments_customers_per_request_bucket{le="2.0"}'] == 4
+
+
+def test_a_busy_service_waits_a_turn_longer_and_a_lone_request_does_not(
+    sample_model: tuple[Path, dict],
+) -> None:
+    app = create_app(settings_for(sample_model))
+    body = {"as_of": AS_OF, "customers": [customer("a", 1)]}
+
+    async def run() -> list[tuple[bool, int]]:
+        seen = []
+        async with app.router.lifespan_context(app):
+            batcher = app.state.batcher
+            real = batcher.flush
+
+            def flush() -> None:
+                seen.append((batcher.wait_longer, len(batcher.pending)))
+                real()
+
+            batcher.flush = flush
+            await batcher.answer(parsed(body), False, False)  # alone
+            await asyncio.gather(*(batcher.answer(parsed(body), False, False) for _ in range(3)))
+            await asyncio.gather(*(batcher.answer(parsed(body), False, False) for _ in range(2)))
+            await batcher.answer(parsed(body), False, False)
+        return seen
+
+    # (waiting longer when this batch was gathered, its size): the flag follows the last batch
+    assert asyncio.run(run()) == [(False, 1), (False, 3), (True, 2), (True, 1)]
