@@ -36,6 +36,10 @@ from shopper_segments.app.errors import ServiceError
 from shopper_segments.app.observe import explanations, record
 from shopper_segments.core.model import Assignment
 
+#: Lines (and customers) one batch holds at most: the loop is not held for more than a few
+#: milliseconds at once however many requests arrive together; the rest go in the next turn.
+MAX_BATCH_LINES = 4096
+
 
 @dataclass
 class Job:
@@ -45,6 +49,12 @@ class Job:
     strict: bool
     explain: bool
     future: asyncio.Future[tuple[bytes, str]]
+    size: int  # its customers and lines
+
+
+def size_of(request: dict[str, Any]) -> int:
+    """A request's customers plus its transaction lines (what a batch's work grows with)."""
+    return sum(1 + len(c.get("transactions") or ()) for c in request["customers"])
 
 
 class MicroBatcher:
@@ -53,6 +63,7 @@ class MicroBatcher:
     def __init__(self, state: Any) -> None:
         self.state = state
         self.pending: list[Job] = []
+        self.scheduled = False  # a flush is on the loop's way
         self.wait_longer = False  # whether the last batch had company (the service is busy)
 
     async def answer(self, request: dict[str, Any], strict: bool, explain: bool) -> tuple[bytes, str]:
@@ -65,17 +76,27 @@ class MicroBatcher:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[bytes, str]] = loop.create_future()
-        if not self.pending:
+        if not self.scheduled:
+            self.scheduled = True
             if self.wait_longer:  # flush in the turn after the next
                 loop.call_soon(loop.call_soon, self.flush)
             else:
                 loop.call_soon(self.flush)
-        self.pending.append(Job(request, strict, explain, future))
+        self.pending.append(Job(request, strict, explain, future, size_of(request)))
         return await future
 
     def flush(self) -> None:
-        """Answer every pending request (called by the loop, once per turn with requests)."""
-        jobs, self.pending = self.pending, []
+        """Answer the pending requests, at most MAX_BATCH_LINES of them (called by the loop)."""
+        taken, total = 0, 0
+        for job in self.pending:
+            if taken and total + job.size > MAX_BATCH_LINES:
+                break
+            taken, total = taken + 1, total + job.size
+        jobs, self.pending = self.pending[:taken], self.pending[taken:]
+        if self.pending:  # the rest next turn, after whatever else the loop has to do
+            asyncio.get_running_loop().call_soon(self.flush)
+        else:
+            self.scheduled = False
         self.wait_longer = len(jobs) > 1
         try:
             answer_jobs(self.state, jobs)

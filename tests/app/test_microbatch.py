@@ -232,3 +232,16 @@ def test_a_busy_service_waits_a_turn_longer_and_a_lone_request_does_not(
 
     # (waiting longer when this batch was gathered, its size): the flag follows the last batch
     assert asyncio.run(run()) == [(False, 1), (False, 3), (True, 2), (True, 1)]
+
+
+def test_a_crowd_is_assigned_in_batches_of_bounded_size(
+    sample_model: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many requests at once: batches of at most MAX_BATCH_LINES, one per turn; a larger request alone."""
+    monkeypatch.setattr(microbatch, "MAX_BATCH_LINES", 8)
+    sizes = spy_on_groups(monkeypatch)
+    big = {"as_of": AS_OF, "customers": [customer(f"big{k}", k) for k in range(3)]}  # 12 > 8
+    cases = [({"as_of": AS_OF, "customers": [customer(f"c{k}", k)]}, False, False) for k in range(5)]
+    got, expected, _ = batched(settings_for(sample_model), [*cases, (big, False, False)])
+    assert got == expected
+    assert sizes == [2, 2, 1, 3]  # customers per batch: two requests of 4 each, ..., the big one alone
