@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -19,6 +20,7 @@ from shopper_segments.app.errors import InvalidInput
 from shopper_segments.app.main import create_app
 from shopper_segments.app.observe import explanations
 from shopper_segments.app.parsing import parse_assign
+from tests.conftest import Server
 
 AS_OF = "2011-12-10T00:00:00+00:00"
 OTHER_AS_OF = "2011-09-01T00:00:00+00:00"
@@ -245,3 +247,26 @@ def test_a_crowd_is_assigned_in_batches_of_bounded_size(
     got, expected, _ = batched(settings_for(sample_model), [*cases, (big, False, False)])
     assert got == expected
     assert sizes == [2, 2, 1, 3]  # customers per batch: two requests of 4 each, ..., the big one alone
+
+
+def test_concurrent_requests_to_a_real_server_get_their_answers_alone(sample_server: Server) -> None:
+    """Posted at once over HTTP (batched by the worker) and one by one: the same answers."""
+    cases = requests()
+    bodies = [(orjson.dumps(r), "?strict=true" if strict else "") for r, strict, _ in cases]
+
+    async def post_all(together: bool) -> list[tuple[int, Any]]:
+        async with httpx.AsyncClient(base_url=sample_server.url, timeout=30) as client:
+
+            async def post(body: bytes, query: str) -> tuple[int, Any]:
+                r = await client.post(
+                    f"/v1/assign{query}", content=body, headers={"content-type": "application/json"}
+                )
+                return r.status_code, r.json()
+
+            if together:
+                return list(await asyncio.gather(*(post(b, q) for b, q in bodies * 3)))
+            return [await post(b, q) for b, q in bodies]
+
+    together, alone = asyncio.run(post_all(True)), asyncio.run(post_all(False))
+    assert together == alone * 3
+    assert sorted({status for status, _ in alone}) == [200, 422]
