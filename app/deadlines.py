@@ -151,18 +151,17 @@ class BodyTimeoutMiddleware:
         await body_timeout_problem(self.body_timeout_s, scope.get("path", ""))(scope, receive, send)
 
 
-def body_timeout_problem(body_timeout_s: float, path: str) -> JSONResponse:
-    """The 408 to a body that took over ``body_timeout_s`` to arrive (the connection then closes)."""
+def body_timeout_error(body_timeout_s: float) -> RequestTimeout:
+    """The error of a body that took over ``body_timeout_s`` to arrive (the connection then closes)."""
     seconds = f"{body_timeout_s:g}"
-    error = RequestTimeout(
+    return RequestTimeout(
         f"the request body did not arrive within {seconds} s",
         [field_error("body", f"did not arrive within {seconds} s")],
-    )
-    return problem(
-        error.status,
-        error.title,
-        error.detail,
-        path,
-        error.errors,
         headers={"Connection": "close"},  # the rest of the body is unread
     )
+
+
+def body_timeout_problem(body_timeout_s: float, path: str) -> JSONResponse:
+    """The 408 answer of :func:`body_timeout_error`."""
+    error = body_timeout_error(body_timeout_s)
+    return problem(error.status, error.title, error.detail, path, error.errors, error.headers)

@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-from shopper_segments.app.deadlines import body_timeout_problem
+from shopper_segments.app.deadlines import body_timeout_error
 from shopper_segments.app.errors import (
     PayloadTooLarge,
     ServiceError,
@@ -91,10 +91,8 @@ async def answer(state: Any, scope: Scope, receive: Receive, send: Send) -> None
             size = len(body)
             explain, strict = query_flags(scope["query_string"])
             content, version = await answer_json(body, state, explain, strict)
-        except TimeoutError:
-            problem: JSONResponse = body_timeout_problem(settings.body_timeout_s, scope["path"])
         except ServiceError as exc:
-            problem = service_problem(exc, scope["path"])
+            problem: JSONResponse = service_problem(exc, scope["path"])
         except Exception as exc:
             problem = unhandled_problem(scope, exc)  # a 500 names the request id itself
             if not isinstance(exc, ClientDisconnect):
@@ -123,10 +121,12 @@ async def answer(state: Any, scope: Scope, receive: Receive, send: Send) -> None
 
 
 async def read_body(receive: Receive, timeout_s: float, max_bytes: int) -> bytes:
-    """The whole body, received within ``timeout_s`` (TimeoutError otherwise).
+    """The whole body, received within ``timeout_s``.
 
     Raises
     ------
+    RequestTimeout
+        The body did not arrive within ``timeout_s`` (408, the connection is closed).
     ClientDisconnect
         The client went away before the body was complete.
     PayloadTooLarge
@@ -140,17 +140,20 @@ async def read_body(receive: Receive, timeout_s: float, max_bytes: int) -> bytes
         return _within(body, len(body), max_bytes)
     chunks: list[bytes] = []
     total = 0
-    async with asyncio.timeout(timeout_s):  # only waiting for the client happens in here
-        while True:
-            message = message or await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnect
-            chunk = message.get("body", b"")
-            total += len(chunk)
-            chunks.append(_within(chunk, total, max_bytes))
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            message = None
+    try:
+        async with asyncio.timeout(timeout_s):  # only waiting for the client happens in here
+            while True:
+                message = message or await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect
+                chunk = message.get("body", b"")
+                total += len(chunk)
+                chunks.append(_within(chunk, total, max_bytes))
+                if not message.get("more_body", False):
+                    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                message = None
+    except TimeoutError:
+        raise body_timeout_error(timeout_s) from None
 
 
 def body_arrived(receive: Receive) -> bool:
