@@ -4,7 +4,7 @@ The service's busiest request skips what it does not use of the framework: the m
 chain (a coroutine and a wrapped ``receive``/``send`` per layer), routing, Starlette's
 request and response objects. It keeps what they give, by calling the same functions: the
 request id and access-log line with the HTTP metrics (:func:`app.logs.record_access`), the
-body deadline (:func:`app.deadlines.body_timeout_problem`), the error shapes
+body deadline (:func:`app.deadlines.body_timeout_error`), the error shapes
 (:mod:`app.errors`), the memory release, and the route's own answer
 (:func:`app.routes.assign.answer_json`).
 
