@@ -141,16 +141,18 @@ def answer_jobs(state: Any, jobs: list[Job]) -> None:
                     settle(job, exc)
                     continue
             answered.append((job, span))
+        whys = [explanations(part(whole, span)) if job.explain else None for job, span in answered]
+        texts = answers(whole, [span for _, span in answered], whys)
+        contents = [orjson.dumps(text, option=orjson.OPT_UTC_Z) for text in texts]
+        # recorded once the answers are made (a failure before would answer each request alone)
         if len(answered) == len(members):
             # once for the batch: the metrics and drift window see every customer, and each request's size
             record(state, whole, [span.last - span.first for _, span in answered])
         else:
             for _, span in answered:
                 record(state, part(whole, span))
-        whys = [explanations(part(whole, span)) if job.explain else None for job, span in answered]
-        texts = answers(whole, [span for _, span in answered], whys)
-        for (job, _), text in zip(answered, texts, strict=True):
-            settle(job, (orjson.dumps(text, option=orjson.OPT_UTC_Z), loaded.version))
+        for (job, _), content in zip(answered, contents, strict=True):
+            settle(job, (content, loaded.version))
 
 
 def settle(job: Job, outcome: tuple[bytes, str] | BaseException) -> None:
