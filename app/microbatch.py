@@ -21,7 +21,7 @@ import datetime as dt
 from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 import orjson
 
@@ -41,13 +41,19 @@ from shopper_segments.core.model import Assignment
 MAX_BATCH_LINES = 4096
 
 
-@dataclass
-class Job:
-    """One parsed request waiting for its answer (bytes and model version)."""
+class Asked(NamedTuple):
+    """A parsed JSON /v1/assign request and its flags (query and body merged)."""
 
     request: dict[str, Any]
     strict: bool
     explain: bool
+
+
+@dataclass
+class Job:
+    """One parsed request waiting for its answer (bytes and model version)."""
+
+    asked: Asked
     future: asyncio.Future[tuple[bytes, str]]
     size: int  # its customers and lines
 
@@ -82,7 +88,7 @@ class MicroBatcher:
                 loop.call_soon(loop.call_soon, self.flush)
             else:
                 loop.call_soon(self.flush)
-        self.pending.append(Job(request, strict, explain, future, size_of(request)))
+        self.pending.append(Job(Asked(request, strict, explain), future, size_of(request)))
         return await future
 
     def flush(self) -> None:
@@ -98,71 +104,75 @@ class MicroBatcher:
         else:
             self.scheduled = False
         self.wait_longer = len(jobs) > 1
+        outcomes: list[tuple[bytes, str] | Exception]
         try:
-            answer_jobs(self.state, jobs)
+            outcomes = [*answer_requests(self.state, [job.asked for job in jobs])]
         except Exception:  # a bug met by one request's data: don't fail the others with it
+            outcomes = []
             for job in jobs:
-                if not job.future.done():
-                    try:
-                        answer_jobs(self.state, [job])
-                    except Exception as exc:
-                        job.future.set_exception(exc)
+                try:
+                    outcomes += answer_requests(self.state, [job.asked])
+                except Exception as exc:
+                    outcomes.append(exc)
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if not job.future.done():  # else the client left and its request was cancelled
+                if isinstance(outcome, BaseException):
+                    job.future.set_exception(outcome)
+                else:
+                    job.future.set_result(outcome)
 
 
-def answer_jobs(state: Any, jobs: list[Job]) -> None:
-    """Assign ``jobs`` by groups of one ``as_of`` and settle each job's future."""
+def answer_requests(state: Any, asked: list[Asked]) -> list[tuple[bytes, str] | ServiceError]:
+    """Each request's JSON answer and model version, or its refusal; assigned by ``as_of`` groups.
+
+    The one way a parsed JSON /v1/assign request is answered: a micro-batch of small ones, or
+    one large request alone (:func:`app.routes.assign.answer_assign`). The metrics and drift
+    window are written last, once every answer is made, so a failure (the batch then answered
+    request by request) cannot count a customer twice.
+    """
     try:
-        loaded = state.segmenter.current
+        loaded = state.segmenter.current  # once: every answer, explanations too, is this version's
     except ServiceError as exc:
-        for job in jobs:
-            settle(job, exc)
-        return
+        return [exc] * len(asked)
+    outcomes: list[tuple[bytes, str] | ServiceError | None] = [None] * len(asked)
     now = dt.datetime.now(dt.UTC)
-    groups: dict[dt.datetime, list[Job]] = {}
+    groups: dict[dt.datetime, list[int]] = {}
     latest = now
-    for job in jobs:
+    for k, (request, _, _) in enumerate(asked):
         try:
-            as_of, latest = request_as_of(job.request, now, state.settings.max_future_days)
+            as_of, latest = request_as_of(request, now, state.settings.max_future_days)
         except ServiceError as exc:
-            settle(job, exc)
+            outcomes[k] = exc
             continue
-        groups.setdefault(as_of, []).append(job)
+        groups.setdefault(as_of, []).append(k)
+    records: list[tuple[Assigned, list[int] | None]] = []
     for as_of, members in groups.items():
-        customers = [c for job in members for c in job.request["customers"]]
-        sizes = [len(job.request["customers"]) for job in members]
+        customers = [c for k in members for c in asked[k].request["customers"]]
+        sizes = [len(asked[k].request["customers"]) for k in members]
         starts = list(accumulate(sizes[:-1], initial=0))
         whole = assign_customers(customers, loaded, as_of, latest, starts if len(members) > 1 else None)
-        answered: list[tuple[Job, Span]] = []
-        for job, span in zip(members, spans_of(whole, starts), strict=True):
-            if job.strict and span.last - span.first < span.stop - span.start:
+        answered: list[tuple[int, Span]] = []
+        for k, span in zip(members, spans_of(whole, starts), strict=True):
+            if asked[k].strict and span.last - span.first < span.stop - span.start:
                 try:
-                    refuse_unless_all_assigned(part(whole, span), job.request["customers"])
+                    refuse_unless_all_assigned(part(whole, span), asked[k].request["customers"])
                 except ServiceError as exc:
-                    settle(job, exc)
+                    outcomes[k] = exc
                     continue
-            answered.append((job, span))
-        whys = [explanations(part(whole, span)) if job.explain else None for job, span in answered]
+            answered.append((k, span))
+        whys = [explanations(part(whole, span)) if asked[k].explain else None for k, span in answered]
         texts = answers(whole, [span for _, span in answered], whys)
-        contents = [orjson.dumps(text, option=orjson.OPT_UTC_Z) for text in texts]
-        # recorded once the answers are made (a failure before would answer each request alone)
+        for (k, _), text in zip(answered, texts, strict=True):
+            outcomes[k] = (orjson.dumps(text, option=orjson.OPT_UTC_Z), loaded.version)
         if len(answered) == len(members):
-            # once for the batch: the metrics and drift window see every customer, and each request's size
-            record(state, whole, [span.last - span.first for _, span in answered])
+            # once for the group: every customer, and each request's size
+            records.append((whole, [span.last - span.first for _, span in answered]))
         else:
-            for _, span in answered:
-                record(state, part(whole, span))
-        for (job, _), content in zip(answered, contents, strict=True):
-            settle(job, (content, loaded.version))
-
-
-def settle(job: Job, outcome: tuple[bytes, str] | BaseException) -> None:
-    """Give a job its answer or refusal (unless its request is gone)."""
-    if job.future.done():  # the client left and its request was cancelled
-        return
-    if isinstance(outcome, BaseException):
-        job.future.set_exception(outcome)
-    else:
-        job.future.set_result(outcome)
+            records += [(part(whole, span), None) for _, span in answered]
+    for assigned, requests in records:
+        record(state, assigned, requests)
+    # every request was refused or answered above: none is left None
+    return cast(list[tuple[bytes, str] | ServiceError], outcomes)
 
 
 def spans_of(whole: Assigned, starts: list[int]) -> list[Span]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import anyio.to_thread
-import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
@@ -14,14 +13,12 @@ from starlette.routing import Match, request_response
 from starlette.types import Receive, Scope, Send
 
 from shopper_segments.app.config import Settings
-from shopper_segments.app.errors import error_message, field_error
+from shopper_segments.app.errors import ServiceError, error_message, field_error
 from shopper_segments.app.guards import json_body
 from shopper_segments.app.limits import Limits, refuse
-from shopper_segments.app.microbatch import MicroBatcher
-from shopper_segments.app.observe import observe
+from shopper_segments.app.microbatch import Asked, MicroBatcher, answer_requests
 from shopper_segments.app.parsing import parse_assign
 from shopper_segments.app.responses import AssignResponse, Problem
-from shopper_segments.app.segmenter import Segmenter, answer
 from shopper_segments.app.uploads import CSV_TYPES, PARQUET_TYPES, media_type
 
 
@@ -144,28 +141,26 @@ async def answer_json(body: bytes, state: Any, explain: bool, strict: bool) -> t
     # the GIL runs one at a time, so more threads only switch (16 batches of 1,000 customers
     # at once: 40.0 ms of CPU each in 40 threads, 33.4 in one).
     if len(body) <= settings.inline_body_bytes:
-        parsed = parse_assign(body, strict, limits_of(settings))
-        check_limits(parsed, settings)
         batcher: MicroBatcher = state.batcher
-        return await batcher.answer(
-            parsed, strict or parsed.get("strict", False), explain or parsed.get("explain", False)
-        )
+        return await batcher.answer(*asked_of(body, settings, explain, strict))
     return await anyio.to_thread.run_sync(
         answer_assign, body, state, explain, strict, limiter=state.assign_limiter
     )
 
 
 def answer_assign(body: bytes, state: Any, explain: bool, strict: bool) -> tuple[bytes, str]:
-    """Parse, assign, record and serialize one JSON /v1/assign request."""
-    settings: Settings = state.settings
-    segmenter: Segmenter = state.segmenter
+    """Parse, assign, record and serialize one JSON /v1/assign request (alone: a large one)."""
+    (outcome,) = answer_requests(state, [asked_of(body, state.settings, explain, strict)])
+    if isinstance(outcome, ServiceError):
+        raise outcome
+    return outcome
+
+
+def asked_of(body: bytes, settings: Settings, explain: bool, strict: bool) -> Asked:
+    """The body parsed and held to the limits, with the query's flags or the body's."""
     parsed = parse_assign(body, strict, limits_of(settings))
-    strict = strict or parsed.get("strict", False)
     check_limits(parsed, settings)
-    loaded = segmenter.current  # once: the whole answer, explanations too, is this version's
-    assigned = segmenter.assign_arrays(parsed, settings.max_future_days, loaded, strict)
-    whys = observe(state, assigned, explain or parsed.get("explain", False))
-    return orjson.dumps(answer(assigned, whys), option=orjson.OPT_UTC_Z), loaded.version
+    return Asked(parsed, strict or parsed.get("strict", False), explain or parsed.get("explain", False))
 
 
 def query_flags(query_string: bytes) -> tuple[bool, bool]:
