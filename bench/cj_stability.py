@@ -31,7 +31,7 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
 from shopper_segments.core import features
-from shopper_segments.training import selection, stability, train
+from shopper_segments.training import k_rule, selection, stability, train
 from shopper_segments.training.config import TrainConfig
 from shopper_segments.training.dataset import DatasetSpec
 from shopper_segments.training.loading import load_transactions
@@ -118,7 +118,7 @@ def scores(Xs: np.ndarray, ks: list[int], seed: int, estimator: str) -> list[dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 7])
-    parser.add_argument("--k", type=int, nargs=2, default=list(selection.K_RANGE), metavar=("MIN", "MAX"))
+    parser.add_argument("--k", type=int, nargs=2, default=list(k_rule.K_RANGE), metavar=("MIN", "MAX"))
     args = parser.parse_args()
     train.log = lambda message: None  # type: ignore[assignment]
     config = TrainConfig(input=DATA, dataset=DatasetSpec.from_toml(SPEC), report=False)
@@ -131,7 +131,7 @@ def main() -> None:
         for seed in args.seeds:
             started = time.perf_counter()
             rows = scores(Xs, ks, seed, estimator)
-            k, _ = selection.choose_k(rows, (ks[0], ks[-1]))
+            k, _ = k_rule.choose_k(rows, (ks[0], ks[-1]))
             cells = [f"{s['stability']:.2f} ({min(s['segment_stability']):.2f})" for s in rows]
             seconds = time.perf_counter() - started
             print(f"| {label} | {seed} | {' | '.join(cells)} | {k} | {seconds:.0f} |", flush=True)

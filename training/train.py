@@ -56,7 +56,7 @@ from sklearn.preprocessing import StandardScaler
 from shopper_segments.core import artifact, features, reference, rfm, signing
 from shopper_segments.core.errors import DataError
 from shopper_segments.core.model import SegmentModel
-from shopper_segments.training import frames, identity, migration, selection
+from shopper_segments.training import frames, identity, k_rule, migration, selection
 from shopper_segments.training.activity import monthly_activity
 from shopper_segments.training.algorithms import (
     ALGORITHMS,
@@ -184,7 +184,7 @@ def _fit_grid(
         "chosen_k": k,
         "warning": None,
         "elbow": {"k": None, "method": "none: the rfm grid has no k to choose"},
-        "stability_threshold": selection.STABILITY_MIN,
+        "stability_threshold": k_rule.STABILITY_MIN,
         "stability": {
             "resamples": selection.STABILITY_RESAMPLES,
             "n_init": 0,

@@ -11,10 +11,10 @@ import pytest
 
 from shopper_segments.core import features
 from shopper_segments.core.errors import DataError
-from shopper_segments.training import selection
-from shopper_segments.training.cli import format_summary
+from shopper_segments.training import k_rule, selection
 from shopper_segments.training.config import TrainConfig
 from shopper_segments.training.dataset import DatasetSpec
+from shopper_segments.training.summary import format_summary
 from shopper_segments.training.train import prepare, train
 from tests.conftest import ONLINE_RETAIL_SPEC, SAMPLE, shared_file
 
@@ -25,66 +25,6 @@ def blobs(n_per: int = 60, centers: int = 3, seed: int = 0) -> np.ndarray:
     return np.vstack([rng.normal(m, 0.5, size=(n_per, 2)) for m in means])
 
 
-def entry(k: int, silhouette: float, stability: float, inertia: float = 0.0) -> dict:
-    return {
-        "k": k,
-        "silhouette": silhouette,
-        "stability": stability,
-        "stability_std": 0.01,
-        "inertia": inertia,
-    }
-
-
-def test_rule_chooses_the_best_separated_stable_k_in_range() -> None:
-    scores = [
-        entry(2, 0.70, 0.99),  # outside 4..8: never chosen
-        entry(4, 0.40, 0.95),
-        entry(5, 0.60, 0.55),  # best separated but unstable
-        entry(6, 0.45, 0.85),
-        entry(9, 0.65, 0.90),  # outside
-    ]
-    assert selection.choose_k(scores) == (6, None)
-    assert selection.choose_k(scores, (2, 10)) == (2, None)
-
-
-def test_rule_ties_go_to_the_smaller_k() -> None:
-    assert selection.choose_k([entry(5, 0.5, 0.9), entry(4, 0.5, 0.9)]) == (4, None)
-
-
-def test_rule_without_a_stable_k_takes_the_best_separated_near_the_most_stable() -> None:
-    scores = [entry(4, 0.30, 0.66), entry(5, 0.28, 0.70), entry(6, 0.35, 0.61), entry(7, 0.40, 0.50)]
-    k, warning = selection.choose_k(scores)
-    assert k == 6  # within 0.1 of the most stable (k=5 at 0.70); k=7 separates better but is too unstable
-    assert warning is not None
-    assert "no k in 4..8 reached stability 0.75" in warning and "k=5 at 0.700" in warning
-
-
-def test_rule_when_the_data_cannot_hold_the_range() -> None:
-    k, warning = selection.choose_k([entry(2, 0.5, 0.9), entry(3, 0.6, 0.9)])
-    assert k == 3
-    assert warning is not None and "cannot hold 4..8 segments" in warning
-
-
-def test_a_stable_better_separated_k_outside_the_range_is_named() -> None:
-    scores = [entry(3, 0.50, 0.95), entry(4, 0.30, 0.90), entry(5, 0.31, 0.80), entry(9, 0.40, 0.60)]
-    found = selection.better_outside(scores, 5)
-    assert found is not None and found["k"] == 3
-    assert "k=3, outside the actionable range 4..8" in found["note"]
-    assert "silhouette 0.500 vs 0.310 at k=5" in found["note"] and "stability 0.950" in found["note"]
-    assert selection.better_outside(scores[1:], 5) is None  # k=9 is unstable
-    close = [entry(3, 0.32, 0.95), entry(5, 0.31, 0.80)]
-    assert selection.better_outside(close, 5) is None  # not clearly better (margin 0.02)
-
-
-def test_elbow_is_the_knee_of_inertia() -> None:
-    inertia = {2: 1000.0, 3: 600.0, 4: 200.0, 5: 170.0, 6: 150.0, 7: 140.0}
-    scores = [entry(k, 0.0, 1.0, v) for k, v in inertia.items()]
-    assert selection.find_elbow(scores) == 4
-    assert selection.find_elbow(scores[:2]) is None
-    straight = [entry(k, 0.0, 1.0, 100.0 - 10 * k) for k in range(2, 7)]
-    assert selection.find_elbow(straight) is None
-
-
 @pytest.mark.parametrize("algorithm", ["kmeans", "gmm", "ward"])
 def test_stability_is_high_for_true_clusters_and_low_for_too_many(algorithm: str) -> None:
     Xs = blobs()
@@ -92,7 +32,7 @@ def test_stability_is_high_for_true_clusters_and_low_for_too_many(algorithm: str
     by_k = {s["k"]: s for s in scores}
     assert by_k[3]["stability"] == pytest.approx(1.0, abs=1e-9)
     assert by_k[3]["segment_stability"] == pytest.approx([1.0, 1.0, 1.0])
-    assert by_k[7]["stability"] < selection.STABILITY_MIN
+    assert by_k[7]["stability"] < k_rule.STABILITY_MIN
     assert min(by_k[7]["segment_stability"]) < 0.75  # some of the 7 pieces of 3 blobs dissolve
     assert by_k[3]["silhouette"] > 0.8
     assert fits[3].centroids.shape == (3, 2)
@@ -179,7 +119,7 @@ def test_mall_customers_chooses_k5_stable_with_every_score(tmp_path: Path) -> No
     assert all(0.0 <= s["stability"] <= 1.0 for s in sel["scores"])
     best = next(s for s in sel["scores"] if s["k"] == 5)
     assert best["silhouette"] == pytest.approx(0.555, abs=0.005)
-    assert best["stability"] >= selection.STABILITY_MIN
+    assert best["stability"] >= k_rule.STABILITY_MIN
     assert len(best["segment_stability"]) == 5 and min(best["segment_stability"]) >= 0.75
     assert sel["elbow"]["k"] == 5
     assert meta["features"]["definition"] == "table-v1"
@@ -189,20 +129,3 @@ def test_mall_customers_chooses_k5_stable_with_every_score(tmp_path: Path) -> No
         assert f" {best['segment_stability'][seg['label']]:.2f} " in row
 
 
-def test_rule_prefers_a_k_whose_every_segment_is_stable() -> None:
-    scores = [
-        entry(4, 0.23, 0.79) | {"segment_stability": [0.80, 0.85, 0.90, 0.78]},
-        entry(5, 0.24, 0.77) | {"segment_stability": [0.62, 0.85, 0.90, 0.80, 0.81]},  # one dissolves
-    ]
-    assert selection.choose_k(scores) == (4, None)
-
-
-def test_rule_warns_when_every_stable_k_has_a_segment_below_the_threshold() -> None:
-    scores = [
-        entry(4, 0.27, 0.78) | {"segment_stability": [0.53, 0.90, 0.80, 0.85]},
-        entry(5, 0.21, 0.76) | {"segment_stability": [0.70, 0.90, 0.80, 0.85, 0.77]},
-        entry(6, 0.30, 0.60) | {"segment_stability": [0.9] * 6},  # every segment holds, ARI too low
-    ]
-    k, warning = selection.choose_k(scores)
-    assert k == 4  # the best separated of the ARI-stable ks
-    assert warning is not None and "has a segment below 0.75" in warning and "lowest segment 0.53" in warning
