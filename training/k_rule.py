@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from shopper_segments.training.stability import STABILITY_RESAMPLES
+from shopper_segments.training import stability
 
 #: A k is stable at this mean ARI; below it, only within STABILITY_TOLERANCE of the most stable.
 STABILITY_MIN = 0.75
@@ -29,7 +29,7 @@ def selection_rule(k_range: tuple[int, int]) -> str:
     """The k rule in words (recorded as ``selection.rule``)."""
     lo, hi = k_range
     return (
-        f"among k in {lo}..{hi} whose stability (mean pairwise ARI of {STABILITY_RESAMPLES} seeded "
+        f"among k in {lo}..{hi} whose stability (mean pairwise ARI of {stability.STABILITY_RESAMPLES} seeded "
         f"bootstrap fits) and every segment's stability (mean best Jaccard) are at least {STABILITY_MIN} "
         f"(if no k has every segment stable, the ks with stability {STABILITY_MIN}, with a warning; if none "
         f"is, within {STABILITY_TOLERANCE} of the most stable, with a warning), the k with the highest "

@@ -56,15 +56,12 @@ from sklearn.preprocessing import StandardScaler
 from shopper_segments.core import artifact, features, reference, rfm, signing
 from shopper_segments.core.errors import DataError
 from shopper_segments.core.model import SegmentModel
-from shopper_segments.training import frames, identity, k_rule, migration, selection
+from shopper_segments.training import frames, grid, identity, migration, selection
 from shopper_segments.training.activity import monthly_activity
 from shopper_segments.training.algorithms import (
     ALGORITHMS,
     CLUSTERINGS,
     RFM,
-    fit_rfm,
-    inertia,
-    rfm_stability,
 )
 from shopper_segments.training.config import TrainConfig, check_config
 from shopper_segments.training.evaluation import evaluate
@@ -151,7 +148,7 @@ def fit(prep: Prepared, config: TrainConfig) -> tuple[Pipeline, dict[str, Any]]:
     scaler = StandardScaler().fit(Xt)
     Xs = scaler.transform(Xt)
     if config.algorithm == RFM:
-        return _fit_grid(prep, config, scaler, Xs)
+        return grid.fit_grid(prep, config, scaler, Xs, log)
     k_range = (config.k_min, config.k_max)
     k_values = selection.k_values(Xs, config.k, k_range)
     runs = {}
@@ -165,48 +162,6 @@ def fit(prep: Prepared, config: TrainConfig) -> tuple[Pipeline, dict[str, Any]]:
         info["comparison"] = {"algorithms": [selection.compared(name, i) for name, (i, _) in runs.items()]}
     pipeline = Pipeline([("scaler", scaler), (config.algorithm, chosen.estimator)])
     return pipeline, info
-
-
-def _fit_grid(
-    prep: Prepared, config: TrainConfig, scaler: StandardScaler, Xs: np.ndarray
-) -> tuple[Pipeline, dict[str, Any]]:
-    """``--algorithm rfm``: the RFM grid, scored like one k (no k range, stability or comparison)."""
-    if config.compare or config.k:
-        raise DataError("--algorithm rfm has no k to choose or compare: drop --k and --compare")
-    grid = fit_rfm(prep.X.to_numpy(np.float64), prep.spec.names, Xs)  # customers' features: unscaled
-    k = len(grid.centroids)
-    log(f"rfm: {k} grid cells hold the {len(Xs):,} customers")
-    X = prep.X.to_numpy(np.float64)
-    mean, std = rfm_stability(X, prep.spec.names, config.seed, selection.STABILITY_RESAMPLES)
-    score = {"k": k, "inertia": inertia(Xs, grid), "stability": mean, "stability_std": std}
-    info = {
-        "rule": "rfm grid: the segments are the grid cells holding training customers (no k chosen)",
-        "chosen_k": k,
-        "warning": None,
-        "elbow": {"k": None, "method": "none: the rfm grid has no k to choose"},
-        "stability_threshold": k_rule.STABILITY_MIN,
-        "stability": {
-            "resamples": selection.STABILITY_RESAMPLES,
-            "n_init": 0,
-            "max_sample": len(X),
-            "measure": "mean ARI of the grid cells under edges fitted on seeded bootstrap resamples",
-        },
-        "scores": [{**score, **selection.score_labels(Xs, grid.labels, config.seed)}],
-    }
-    return Pipeline([("scaler", scaler), (RFM, grid.estimator)]), info
-
-
-def _grid_names(segments: list[dict[str, Any]], assignments: pd.DataFrame, model: SegmentModel) -> None:
-    """An rfm model's segments get the grid's names and ids (index in ``rfm.GRID_NAMES``), in place."""
-    assert model.grid_ is not None
-    cells = model.grid_.cells_
-    for seg in segments:
-        cell = int(cells[seg["label"]])
-        seg["id"], seg["name"] = cell, rfm.GRID_NAMES[cell]
-        seg["description"] = f"RFM grid cell: {rfm.describe(cell)}"
-    labels = assignments["segment_id"].to_numpy()  # without ids, segment_id is the label
-    assignments["segment_id"] = cells[labels].astype(np.int64)
-    assignments["segment_name"] = [rfm.GRID_NAMES[c] for c in cells[labels]]
 
 
 def _report_hook(config: TrainConfig) -> Callable[[Path], object] | None:
@@ -245,7 +200,7 @@ def train(
     ids = identity.match(previous, model, prep.X) if previous else None
     segments, assignments = evaluate(prep, model, config.names_file, ids, currency=config.currency)
     if config.algorithm == RFM:
-        _grid_names(segments, assignments, model)
+        grid.name_segments(segments, assignments, model)
     X = prep.X.to_numpy(np.float64)
     rfm_section = rfm.fit(X, prep.spec.names)
     for column, values in rfm.columns(X, prep.spec.names, rfm_section).items():

@@ -16,7 +16,7 @@ from shopper_segments.core.contract_parts import FeaturesSpec, Identity, Segment
 from shopper_segments.core.errors import ArtifactError
 from shopper_segments.core.features import table_spec
 from shopper_segments.core.model import SegmentModel
-from shopper_segments.training import identity, selection, stability
+from shopper_segments.training import identity, stability
 from shopper_segments.training.centroid_check import MATCH_MAX_DISTANCE
 from shopper_segments.training.cli import main
 from shopper_segments.training.config import TrainConfig
@@ -389,8 +389,7 @@ def test_online_retail_monthly_retrains_keep_recognisable_segments_and_report_th
     with the previous as predecessor: the file is read once, the steps run in-process."""
     data = shared_file("online_retail/online_retail_2010-2011.csv.gz")
     # k is given: its stability score is recorded, not used; 5 bootstrap fits instead of 40 keep it fast.
-    for module in (stability, selection):
-        monkeypatch.setattr(module, "STABILITY_RESAMPLES", 5)
+    monkeypatch.setattr(stability, "STABILITY_RESAMPLES", 5)
     dataset = DatasetSpec.from_toml(ONLINE_RETAIL_SPEC)
     loaded = load_transactions(data, dataset)
     metas: list[dict] = []

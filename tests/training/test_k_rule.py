@@ -82,4 +82,3 @@ def test_rule_warns_when_every_stable_k_has_a_segment_below_the_threshold() -> N
     k, warning = k_rule.choose_k(scores)
     assert k == 4  # the best separated of the ARI-stable ks
     assert warning is not None and "has a segment below 0.75" in warning and "lowest segment 0.53" in warning
-

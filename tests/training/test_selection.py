@@ -127,5 +127,3 @@ def test_mall_customers_chooses_k5_stable_with_every_score(tmp_path: Path) -> No
     for seg in meta["segments"]:  # whole names (up to 52 characters here), each with its stability
         row = next(line for line in summary if line.startswith(f"{seg['id']:>3} {seg['name']} "))
         assert f" {best['segment_stability'][seg['label']]:.2f} " in row
-
-
