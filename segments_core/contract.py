@@ -21,13 +21,13 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import to_jsonable_python
 
+from shopper_segments.core.contract_identity import Identity
 from shopper_segments.core.contract_parts import (
     Artifacts,
     DataSummary,
     FeatureBin,
     FeatureRange,
     FeaturesSpec,
-    Identity,
     Libraries,
     Parameters,
     Rfm,

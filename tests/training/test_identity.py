@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from shopper_segments.core.contract import ModelMetadata
-from shopper_segments.core.contract_parts import FeaturesSpec, Identity, Segment
+from shopper_segments.core.contract_identity import Identity
+from shopper_segments.core.contract_parts import FeaturesSpec, Segment
 from shopper_segments.core.errors import ArtifactError
 from shopper_segments.core.features import table_spec
 from shopper_segments.core.model import SegmentModel
