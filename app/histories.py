@@ -46,23 +46,16 @@ class Histories(NamedTuple):
     dropped: list[dict[str, int]]
 
 
+@functools.lru_cache(maxsize=16_384)
 def _stamp_ns(stamp: Any, timezone: str) -> int | str:
-    """Nanoseconds since 1970 UTC of a line's timestamp text, or the rule's message."""
-    if isinstance(stamp, str):
-        return _text_ns(stamp, timezone)
+    """Nanoseconds since 1970 UTC of a line's timestamp text, or the rule's message.
+
+    Once per distinct (stamp, timezone): a customer's history is posted again and again, and
+    the datetime arithmetic of :func:`to_ns` costs as much as the rulebook's own (cached)
+    reading. (Stamps are hashable: :func:`history_lines` keys a dict by them.)
+    """
     try:
         return to_ns(parse_timestamp(stamp, timezone))
-    except ValueError as exc:
-        return str(exc)
-
-
-@functools.lru_cache(maxsize=16_384)
-def _text_ns(text: str, timezone: str) -> int | str:
-    """:func:`_stamp_ns` of a text, once per distinct (text, timezone): a customer's history is
-    posted again and again, and the datetime arithmetic of :func:`to_ns` costs as much as the
-    rulebook's own (cached) reading."""
-    try:
-        return to_ns(parse_timestamp(text, timezone))
     except ValueError as exc:
         return str(exc)
 
