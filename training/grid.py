@@ -25,10 +25,10 @@ def fit_grid(
     """``--algorithm rfm``: the RFM grid, scored like one k (no k range, stability or comparison)."""
     if config.compare or config.k:
         raise DataError("--algorithm rfm has no k to choose or compare: drop --k and --compare")
-    cells = fit_rfm(prep.X.to_numpy(np.float64), prep.spec.names, Xs)  # customers' features: unscaled
+    X = prep.X.to_numpy(np.float64)  # customers' features, unscaled
+    cells = fit_rfm(X, prep.spec.names, Xs)
     k = len(cells.centroids)
     log(f"rfm: {k} grid cells hold the {len(Xs):,} customers")
-    X = prep.X.to_numpy(np.float64)
     mean, std = rfm_stability(X, prep.spec.names, config.seed, stability.STABILITY_RESAMPLES)
     score = {"k": k, "inertia": inertia(Xs, cells), "stability": mean, "stability_std": std}
     info = {
