@@ -73,11 +73,23 @@ CATALOGUE: list[tuple[str, Callable[[], tuple[dict[str, str], dict[str, str], by
         "6 million empty objects (18 MB)",
         lambda: ({}, JSON, b'{"customers":[' + b",".join([b"{}"] * 6_000_000) + b"]}"),
         422,
-        "body",
+        "customers",
     ),
     (
         "1 million empty objects (3 MB)",
         lambda: ({}, JSON, b'{"customers":[' + b",".join([b"{}"] * 1_000_000) + b"]}"),
+        422,
+        "customers",
+    ),
+    (
+        "1 million empty objects inside one customer (4 MB)",
+        lambda: (
+            {},
+            JSON,
+            b'{"customers":[{"customer_id":"a",'
+            + b",".join(b'"%d":{}' % i for i in range(1_000_000))
+            + b"}]}",
+        ),
         422,
         "body",
     ),

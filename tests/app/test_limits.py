@@ -96,13 +96,33 @@ def test_deep_nesting_in_structure_is_refused_but_not_in_strings() -> None:
 
 @SEEDED
 @given(st.binary(max_size=300).map(lambda b: b.translate(bytes(b"{[]}"[x % 4] for x in range(256)))))
-def test_depth_loop_and_numpy_agree(brackets: bytes) -> None:
-    looped = limits.depth(brackets)
-    expected = max(0, *accumulate(1 if b in b"{[" else -1 for b in brackets)) if brackets else 0
-    assert looped == expected
+def test_nesting_loop_and_numpy_agree(brackets: bytes) -> None:
+    levels = list(accumulate(1 if b in b"{[" else -1 for b in brackets))
+    opened = [level for level, b in zip(levels, brackets, strict=True) if b == ord("{")]
+    expected = (max(0, *levels) if brackets else 0, opened.count(3), opened.count(5))
+    assert limits.nesting(brackets) == expected
     short = limits._SHORT
     try:
         limits._SHORT = -1  # always numpy
-        assert limits.depth(brackets) == expected
+        assert limits.nesting(brackets) == expected
     finally:
         limits._SHORT = short
+
+
+def test_customers_and_lines_are_counted_on_the_structure_not_in_text() -> None:
+    """Values that read like keys do not count; objects at a customer's and a line's level do."""
+
+    def body(customers: int, lines: int) -> bytes:
+        line = {"timestamp": "2011-06-01T10:00:00Z", "amount": 1.0, "category": "customer_id"}
+        shaped = [
+            {"customer_id": f"c{c}", "transactions": [dict(line, product_id="timestamp")] * lines}
+            for c in range(customers)
+        ]
+        return json.dumps({"customers": shaped, "as_of": "timestamp"}).encode()
+
+    # 2 customers x 4 lines: "customer_id" and "timestamp" appear 10 and 9 times each as text
+    assert check_json_shape(body(2, 4), LIMITS) == 2 + 2 * 2 + 8 * 4
+    with pytest.raises(InvalidInput, match="has 4 customers; the limit is 3"):
+        check_json_shape(body(4, 1), LIMITS)
+    with pytest.raises(InvalidInput, match="hold 9 lines; the limit is 8 per request"):
+        check_json_shape(body(3, 3), LIMITS)
