@@ -1,52 +1,43 @@
 """Parse a POST /v1/assign body from raw bytes in one pass, by the schema of app.schemas.
 
 The pydantic models in :mod:`app.schemas` stay the one schema: they feed the OpenAPI
-document, and the lean validator here is generated from their fields (types, required,
-constraints, ``extra="forbid"``) as TypedDicts, which pydantic-core validates straight
-from the JSON bytes into plain dicts and lists (no model instances). A body that fails
-is validated again by the models themselves, so errors are exactly pydantic's, at the
-same fields (``customers[3].transactions[2].timestamp``), and a body the lean validator
-is stricter about than the models is answered with the models' values.
+document, and the fast parse here is generated from their fields (types, required, length
+bounds, validators: :mod:`app.wire`), which msgspec decodes straight from the JSON bytes
+into plain dicts and lists (no model instances). A key the schema does not name, or one an
+object repeats, is found by counting keys (msgspec would drop or overwrite it). A body that
+fails is validated again by the models themselves, so errors are exactly pydantic's, at the
+same fields (``customers[3].transactions[2].timestamp``), and a body the fast parse is
+stricter about than the models is answered with the models' values.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, NotRequired
+from typing import Any
 
+import msgspec
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, with_config
-from typing_extensions import TypedDict
+from pydantic import BaseModel, Field, ValidationError, create_model
 
 from shopper_segments.app.errors import InvalidInput, error_message, field_error, loc_to_field
-from shopper_segments.app.limits import Limits, check_json_shape, check_unique_keys, count_keys, refuse
+from shopper_segments.app.limits import (
+    Limits,
+    check_json_shape,
+    check_unique_keys,
+    count_keys,
+    refuse,
+    structure_of,
+)
 from shopper_segments.app.schemas import AssignRequest, Customer, Transaction, usable_id
-
-
-def lean_schema(model: type[BaseModel], nested: dict[str, Any], bare: dict[str, Any] | None = None) -> Any:
-    """A TypedDict with ``model``'s fields and constraints.
-
-    ``nested``: field types to replace (constraints kept); ``bare``: whole field
-    annotations to replace (the model's validators and constraints dropped).
-    """
-    fields: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
-        kind = nested.get(name, info.annotation)
-        typed = Annotated[kind, *info.metadata] if info.metadata else kind
-        typed = (bare or {}).get(name, typed)
-        fields[name] = typed if info.is_required() else NotRequired[typed]
-    lean = TypedDict(model.__name__, fields)  # type: ignore[misc]
-    return with_config(ConfigDict(extra=model.model_config.get("extra")))(lean)
-
+from shopper_segments.app.wire import Checks, wire_schema
 
 # A line's timestamp is taken as text here: :func:`app.histories.history_lines` reads it
 # by the rulebook once per distinct text, and a bad one is that customer's error, not the
 # request's. (The model's validator per line would cost more than the rest of the parse.)
-LeanTransaction = lean_schema(Transaction, {}, {"timestamp": str})
-LeanCustomer = lean_schema(Customer, {"transactions": list[LeanTransaction] | None})  # type: ignore[valid-type]
-LeanRequest = lean_schema(AssignRequest, {"customers": list[LeanCustomer]})  # type: ignore[valid-type]
-LEAN = TypeAdapter(LeanRequest)
-_LEAN_CUSTOMER = TypeAdapter(LeanCustomer)
+LINE = wire_schema(Transaction, bare={"timestamp": str})
+CUSTOMER = wire_schema(Customer, nested={"transactions": list[LINE.schema]})  # type: ignore[name-defined]
+REQUEST = wire_schema(AssignRequest, nested={"customers": list[CUSTOMER.schema]})  # type: ignore[name-defined]
+_DECODE = msgspec.json.Decoder(REQUEST.schema).decode
 
 
 def parse_assign(body: bytes, strict: bool = False, limits: Limits | None = None) -> dict[str, Any]:
@@ -66,13 +57,14 @@ def parse_assign(body: bytes, strict: bool = False, limits: Limits | None = None
     InvalidInput
         Malformed JSON or a request-level schema violation, with every field that is wrong.
     """
-    keys = None if limits is None else check_json_shape(body, limits)
+    keys = structure_of(body).count(b":") if limits is None else check_json_shape(body, limits)
     try:
-        request: dict[str, Any] = LEAN.validate_json(body)
-    except ValidationError:
+        request: dict[str, Any] = _DECODE(body)
+        _run_checks(request)
+    except (msgspec.DecodeError, ValueError):  # msgspec's ValidationError is a DecodeError
         return _by_the_models(body, strict, keys)
-    if keys is not None and count_keys(request) != keys:
-        check_unique_keys(body)
+    if count_keys(request) != keys:  # a repeated key, or one the schema does not name
+        return _by_the_models(body, strict, keys)
     errors: list[dict[str, str]] = []
     for i, cust in enumerate(request["customers"]):
         if (cust.get("transactions") is None) == (cust.get("features") is None):
@@ -85,10 +77,28 @@ def parse_assign(body: bytes, strict: bool = False, limits: Limits | None = None
     return request
 
 
+def _run_checks(request: dict[str, Any]) -> None:
+    """The models' own validators (customer ids, ``as_of``) on the decoded request, in place.
+
+    Raises ValueError where one refuses (the models then say which field and why).
+    """
+    _checked(request, REQUEST.checks)
+    for customer in request["customers"]:
+        _checked(customer, CUSTOMER.checks)
+
+
+def _checked(fields: dict[str, Any], checks: Checks) -> None:
+    for name, functions in checks.items():
+        if fields.get(name) is not None:
+            for check in functions:
+                fields[name] = check(fields[name])
+
+
 def _customer(model: BaseModel | None, raw: Any, errors: list[dict[str, str]]) -> dict[str, Any]:
     """A customer as plain data; a refused one keeps its errors (and its id when usable)."""
-    if model is not None:  # valid: as the lean parse gives it (timestamps stay text for the rulebook)
-        return dict(_LEAN_CUSTOMER.validate_python(raw))
+    if model is not None:  # valid: as the fast parse gives it (timestamps stay text for the rulebook)
+        customer: dict[str, Any] = msgspec.convert(raw, CUSTOMER.schema, strict=False)
+        return customer
     cid = usable_id(raw.get("customer_id")) if isinstance(raw, dict) else None
     return {"customer_id": cid, "_errors": list(errors)}
 

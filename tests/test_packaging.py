@@ -93,7 +93,8 @@ def test_the_installed_distribution_has_one_import_root(tmp_path: Path) -> None:
 #: deliberate choice: the runtime venv stays under 400 MB (docs/operations.md, "Installing").
 RUNTIME_PACKAGES = {
     *("annotated-doc", "annotated-types", "anyio", "cffi", "click", "cloudpickle", "cryptography"),
-    *("fastapi", "h11", "httptools", "idna", "joblib", "narwhals", "numpy", "opentelemetry-api"),
+    *("fastapi", "h11", "httptools", "idna", "joblib", "msgspec", "narwhals", "numpy"),
+    *("opentelemetry-api",),
     *("orjson", "pandas", "prometheus-client", "pyarrow", "pycparser", "pydantic", "pydantic-core"),
     *("pydantic-settings", "python-dateutil", "python-dotenv", "scikit-learn", "scipy"),
     *("starlette", "threadpoolctl", "typing-extensions", "typing-inspection", "tzdata", "uvicorn"),

@@ -6,13 +6,14 @@ import copy
 import datetime as dt
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 from pydantic import ValidationError
 
 from shopper_segments.app.errors import InvalidInput, error_message, loc_to_field
 from shopper_segments.app.histories import history_lines
-from shopper_segments.app.parsing import LEAN, LeanTransaction, parse_assign
+from shopper_segments.app.parsing import LINE, parse_assign
 from shopper_segments.app.schemas import AssignRequest, Transaction
 from shopper_segments.core.features import rfm_spec
 from shopper_segments.core.rules import parse_timestamp
@@ -98,19 +99,19 @@ def test_a_timestamp_out_of_range_in_utc_is_refused_at_its_field_as_the_model_do
     )
 
 
-def test_lean_validator_is_generated_from_the_schema() -> None:
-    lean = LEAN.json_schema()["$defs"]["Transaction"]
+def test_fast_parse_is_generated_from_the_schema() -> None:
+    """Every field of a line, its length bounds and whether it is required, as the model has them."""
+    lean = msgspec.json.schema(LINE.schema)
+    lean = lean["$defs"][lean["$ref"].rsplit("/", 1)[-1]]
     model = Transaction.model_json_schema()
-    for props in (lean["properties"], model["properties"]):
-        for p in props.values():
-            p.pop("default", None), p.pop("description", None)
-    # the timestamp is text to the lean parse (parsed once per distinct text afterwards)
-    assert lean["properties"].pop("timestamp") == {"title": "Timestamp", "type": "string"}
-    assert model["properties"].pop("timestamp")["type"] == "string"  # read by the rulebook
-    assert lean["properties"] == model["properties"]
+    assert set(lean["properties"]) == set(model["properties"])
     assert lean["required"] == model["required"] == ["timestamp"]
-    assert lean["additionalProperties"] is False
-    assert set(LeanTransaction.__annotations__) == set(Transaction.model_fields)
+    # the timestamp is text to the fast parse (read once per distinct text afterwards)
+    assert lean["properties"]["timestamp"] == {"type": "string"}
+    for name, prop in model["properties"].items():
+        bounds = {k: v for k, v in prop.get("anyOf", [prop])[0].items() if k in ("minLength", "maxLength")}
+        given = lean["properties"][name].get("anyOf", [lean["properties"][name]])[0]
+        assert {k: v for k, v in given.items() if k in ("minLength", "maxLength")} == bounds, name
 
 
 def _with(path: list[Any], value: Any) -> dict[str, Any]:

@@ -1,0 +1,85 @@
+"""app/wire.py: the msgspec schema is the models' schema, and what it cannot say is refused or caught."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+import orjson
+import pytest
+from pydantic import AfterValidator, BaseModel, Field
+
+from shopper_segments.app.errors import InvalidInput
+from shopper_segments.app.limits import Limits
+from shopper_segments.app.parsing import CUSTOMER, LINE, REQUEST, parse_assign
+from shopper_segments.app.wire import wire_schema
+
+LIMITS = Limits(customers=10, lines_per_customer=10, lines=20)
+LINE_OK = {"order_id": "1", "timestamp": "2011-06-01T10:00:00Z", "amount": 5}
+
+
+def _body(line: bytes) -> bytes:
+    return b'{"customers":[{"customer_id":"a","transactions":[' + line + b"]}]}"
+
+
+class _Bounded(BaseModel):
+    name: str = Field(min_length=2, max_length=3)
+    tags: list[Annotated[str, Field(max_length=1)]] = Field(max_length=2)
+
+
+def test_length_bounds_are_translated_and_enforced() -> None:
+    decode = msgspec.json.Decoder(wire_schema(_Bounded).schema).decode
+    assert decode(b'{"name":"ab","tags":["x"]}') == {"name": "ab", "tags": ["x"]}
+    for bad in (b'{"name":"a","tags":[]}', b'{"name":"abcd","tags":[]}', b'{"name":"ab","tags":["xy"]}'):
+        with pytest.raises(msgspec.ValidationError):
+            decode(bad)
+    with pytest.raises(msgspec.ValidationError, match="length <= 2"):
+        decode(b'{"name":"ab","tags":["x","y","z"]}')
+
+
+@pytest.mark.parametrize(
+    "annotation",
+    [
+        Annotated[int, Field(gt=0)],  # a bound msgspec is not given
+        Annotated[str, Field(pattern="^a")],
+        list[Annotated[str, AfterValidator(str.strip)]],  # a validator inside an item
+        set[str],  # a type it does not translate
+    ],
+)
+def test_a_constraint_it_cannot_translate_fails_generation(annotation: Any) -> None:
+    model = type("M", (BaseModel,), {"__annotations__": {"x": annotation}})
+    with pytest.raises(TypeError, match="no msgspec translation"):
+        wire_schema(model)
+
+
+def test_the_models_validators_are_run_after_decoding() -> None:
+    assert list(CUSTOMER.checks) == ["customer_id"]  # the rulebook's id rules
+    assert list(REQUEST.checks) == ["as_of"]  # read by the rulebook
+    assert LINE.checks == {}  # timestamps stay text: history_lines reads them
+    parsed = parse_assign(_body(orjson.dumps(LINE_OK))[:-1] + b',"as_of":"2011-12-10"}')
+    assert parsed["as_of"].isoformat() == "2011-12-10T00:00:00+00:00"
+    bad_id = b'{"customers":[{"customer_id":"a\\u0007","features":{"x":1}}]}'
+    assert "customer_id" in parse_assign(bad_id)["customers"][0]["_errors"][0]["field"]
+
+
+@pytest.mark.parametrize("limits", [LIMITS, None])
+def test_a_repeated_key_is_refused_not_overwritten(limits: Limits | None) -> None:
+    line = b'{"timestamp":"2011-06-01T10:00:00Z","amount":5,"amount":-5}'
+    with pytest.raises(InvalidInput, match="repeats the key 'amount'"):
+        parse_assign(_body(line), limits=limits)
+
+
+@pytest.mark.parametrize("limits", [LIMITS, None])
+def test_an_unknown_key_is_the_customers_error_not_dropped(limits: Limits | None) -> None:
+    line = orjson.dumps({**LINE_OK, "colour": "red"})
+    parsed = parse_assign(_body(line), limits=limits)
+    assert parsed["customers"][0]["_errors"] == [
+        {"field": "customers[0].transactions[0].colour", "message": "Extra inputs are not permitted"}
+    ]
+
+
+def test_keys_inside_strings_do_not_count() -> None:
+    """Colons and quotes in text are not keys: a valid body is taken by the fast parse as it stands."""
+    line = {**LINE_OK, "product_id": 'a":"b', "category": "x:{y}"}
+    parsed = parse_assign(_body(orjson.dumps(line)), limits=LIMITS)
+    assert parsed["customers"][0]["transactions"] == [{**line, "amount": 5.0}]
