@@ -102,10 +102,13 @@ def history_lines(
         if isinstance(value, int) and not 0 <= value <= min(as_of_ns, latest_ns):
             parsed[stamp] = _out_of_range(value, as_of, latest_ns)
     ns = [parsed[s] for s in stamps]
-    if not all(isinstance(value, int) for value in parsed.values()):
+    if all(isinstance(value, int) for value in parsed.values()):
+        stamp = np.array(ns, dtype=np.int64)
+    else:
         for p, value in enumerate(ns):
             if isinstance(value, str):
                 errors[owner[p]].append(field_error(f"{where(p)}.timestamp", value))
+        stamp = np.array([v if isinstance(v, int) else 0 for v in ns], dtype=np.int64)  # 0: never read
 
     def column(name: str) -> np.ndarray | None:
         values = [t.get(name) for t in txs]
@@ -126,7 +129,7 @@ def history_lines(
     valid = np.array([not e for e in errors], dtype=bool)
     usable = valid[owner] if len(txs) else np.zeros(0, dtype=bool)
     given = {f: [t.get(f) for t in txs] for f in ("order_id", "category")}  # read once, used twice
-    reason = _drop_reasons(txs, owner, ns, amount if spec.has_money else None, outcome, usable, given)
+    reason = _drop_reasons(txs, owner, ns, stamp, amount if spec.has_money else None, outcome, usable, given)
     keep = usable & (reason == 0)
     dropped: list[dict[str, int]] = [{} for _ in range(m)]
     for p in reason.nonzero()[0].tolist():
@@ -140,7 +143,7 @@ def history_lines(
         "invalid" if not valid[k] else "assigned" if has_purchase[k] else "no_purchases" for k in range(m)
     ]
     ok = [k for k in range(m) if status[k] == "assigned"]
-    lines = _arrays(given, owner, ns, amount, keep & has_purchase[owner], spec, ok)
+    lines = _arrays(given, owner, ns, stamp, amount, keep & has_purchase[owner], spec, ok)
     return Histories(lines, ok, status, errors, dropped)
 
 
@@ -156,6 +159,7 @@ def _drop_reasons(
     txs: list[dict[str, Any]],
     owner: np.ndarray,
     ns: list[Any],
+    stamp: np.ndarray,
     amount: np.ndarray | None,
     outcome: np.ndarray,
     usable: np.ndarray,
@@ -167,23 +171,64 @@ def _drop_reasons(
     first, then the money drops.
     """
     reason = np.zeros(len(txs), dtype=np.int8)
-    money = [None] * len(txs) if amount is None else amount.tolist()
-    dup = 1 + DROP_CODES.index("duplicate_lines")
-    read: dict[str, Any] = {"customer_id": owner.tolist(), "timestamp": ns, "amount": money, **given}
-    keys = list(zip(*(read[f] if f in read else [t.get(f) for t in txs] for f in DUPLICATE_KEY), strict=True))
-    rows = usable.nonzero()[0].tolist()
-    if len({keys[p] for p in rows}) < len(rows):  # some line repeats another: find which, in order
-        seen: set[tuple[Any, ...]] = set()
-        for p in rows:
-            if keys[p] in seen:
-                reason[p] = dup
-            else:
-                seen.add(keys[p])
+    rows = _may_repeat(usable, owner, stamp, amount)
+    if rows:  # the whole keys of the lines that may repeat another, compared in order
+        known: dict[str, list[Any]] = {"customer_id": owner.tolist(), "timestamp": ns, **given}
+        known["amount"] = [None] * len(txs) if amount is None else amount.tolist()
+        every = len(rows) == len(txs)  # (then the columns as they are)
+        columns = [
+            (known[f] if every else [known[f][p] for p in rows])
+            if f in known
+            else [t.get(f) for t in txs]
+            if every
+            else [txs[p].get(f) for p in rows]
+            for f in DUPLICATE_KEY
+        ]
+        keys = list(zip(*columns, strict=True))
+        if len(set(keys)) < len(keys):  # some line repeats another: find which, in order
+            dup = 1 + DROP_CODES.index("duplicate_lines")
+            seen: set[tuple[Any, ...]] = set()
+            for p, key in zip(rows, keys, strict=True):
+                if key in seen:
+                    reason[p] = dup
+                else:
+                    seen.add(key)
     money_drop = _MONEY_DROP[outcome]  # one lookup for every money rule (not a pass per rule)
     if money_drop.any():
         hit = usable & (reason == 0) & (money_drop > 0)
         reason[hit] = money_drop[hit]
     return reason
+
+
+#: From this many usable lines, numbers find the lines that may repeat another (below, the keys
+#: of all of them cost less than the arrays).
+PREFILTER_LINES = 64
+#: Odd 64-bit constants spreading customer codes and amounts over the bits of a time.
+_SPREAD_CUSTOMER, _SPREAD_AMOUNT = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
+if not {"customer_id", "timestamp", "amount"} <= set(DUPLICATE_KEY):
+    raise ImportError("_may_repeat assumes a duplicate shares customer, timestamp and amount")
+
+
+def _may_repeat(
+    usable: np.ndarray, owner: np.ndarray, stamp: np.ndarray, amount: np.ndarray | None
+) -> list[int]:
+    """Usable lines sharing customer, timestamp and amount with another usable line, in order.
+
+    Exact duplicates share all three (they are part of ``DUPLICATE_KEY``), so only these lines
+    need their whole keys compared: a hash of the three, equal for equal values (-0.0 and 0.0
+    too); a collision only adds lines to compare.
+    """
+    rows = usable.nonzero()[0]
+    if len(rows) < PREFILTER_LINES:
+        return rows.tolist() if len(rows) > 1 else []
+    h = stamp[rows].view(np.uint64) ^ (owner[rows].astype(np.uint64) * _SPREAD_CUSTOMER)
+    if amount is not None:
+        h ^= (amount[rows] + 0.0).view(np.uint64) * _SPREAD_AMOUNT
+    ordered = np.sort(h)  # (np.unique takes 20x as long as a sort for 10,000 lines)
+    same = ordered[1:] == ordered[:-1]
+    if not same.any():
+        return []
+    return rows[np.isin(h, ordered[1:][same])].tolist()
 
 
 #: Money outcome code -> 1 + its index in DROP_CODES for the drops (codes 1-9), else 0.
@@ -197,6 +242,7 @@ def _arrays(
     given: dict[str, list[Any]],
     owner: np.ndarray,
     ns: list[Any],
+    stamp: np.ndarray,
     amount: np.ndarray,
     keep: np.ndarray,
     spec: FeatureSpec,
@@ -227,7 +273,7 @@ def _arrays(
     return LineArrays(
         customer=codes.astype(np.intp, copy=False),
         order=np.array(order, dtype=np.intp),
-        timestamp=np.array([ns[p] for p in at], dtype=np.int64),
+        timestamp=stamp[rows],
         amount=amount[rows] if spec.has_money else None,
         category=category,
         n_customers=len(ok),

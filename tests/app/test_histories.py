@@ -78,3 +78,42 @@ def test_lines_without_quantity_or_price_read_as_missing() -> None:
     assert (
         found.status == ["invalid"] and found.errors[0][0]["field"] == "customers[0].transactions[0].amount"
     )
+
+
+def _with_repeats(seed: int) -> list[tuple[int, dict[str, Any]]]:
+    """40 customers: exact repeats, lines sharing customer, time and amount but not product,
+    zero amounts as 0.0 and -0.0, repeats of invalid customers' lines, lines without order ids."""
+    rng = np.random.default_rng(seed)
+    customers = []
+    for c in range(40):
+        lines = []
+        for _ in range(int(rng.integers(1, 8))):
+            amount = float(rng.choice([5.0, 2.5, 0.0, -0.0, -1.0]))
+            base = {"timestamp": f"2011-06-{int(rng.integers(1, 4)):02d}T10:00:00Z", "amount": amount}
+            if rng.random() < 0.7:
+                base["order_id"] = str(int(rng.integers(0, 3)))
+            base["product_id"] = str(int(rng.integers(0, 2)))
+            lines += [base] * int(rng.integers(1, 3))
+        if c % 9 == 0:
+            lines.append({"timestamp": "never", "amount": 1.0})  # the customer is invalid
+        customers.append((c, {"customer_id": f"c{c}", "transactions": lines}))
+    return customers
+
+
+def test_the_numeric_prefilter_finds_every_exact_duplicate(monkeypatch: Any) -> None:
+    """Above PREFILTER_LINES lines only those sharing customer, time and amount have their keys
+    compared: the outcome is the same as comparing every line's key."""
+    from shopper_segments.app import histories
+
+    spec = rfm_spec(True)
+    for seed in range(5):
+        customers = _with_repeats(seed)
+        assert sum(len(c["transactions"]) for _, c in customers) >= histories.PREFILTER_LINES
+        filtered = history_lines(customers, spec, AS_OF, FAR)
+        monkeypatch.setattr(histories, "PREFILTER_LINES", 10**9)  # every line's key compared
+        every = history_lines(customers, spec, AS_OF, FAR)
+        monkeypatch.undo()
+        assert filtered.dropped == every.dropped and filtered.status == every.status
+        assert sum(d.get("duplicate_lines", 0) for d in filtered.dropped) > 0
+        for a, b in zip(filtered.lines, every.lines, strict=True):
+            assert np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b
