@@ -98,6 +98,7 @@ def _customer(model: BaseModel | None, raw: Any, errors: list[dict[str, str]]) -
     """A customer as plain data; a refused one keeps its errors (and its id when usable)."""
     if model is not None:  # valid: as the fast parse gives it (timestamps stay text for the rulebook)
         customer: dict[str, Any] = msgspec.convert(raw, CUSTOMER.schema, strict=False)
+        _checked(customer, CUSTOMER.checks)  # the id normalized, as the model read it
         return customer
     cid = usable_id(raw.get("customer_id")) if isinstance(raw, dict) else None
     return {"customer_id": cid, "_errors": list(errors)}
@@ -109,7 +110,7 @@ _Shell = create_model("AssignRequest", __base__=AssignRequest, customers=(list[A
 
 
 def _by_the_models(body: bytes, strict: bool, keys: int | None = None) -> dict[str, Any]:
-    """A body the lean validator refused, validated by the models, customer by customer."""
+    """A body the fast parse refused, validated by the models, customer by customer."""
     if not body.strip():
         raise InvalidInput("body: Field required", [field_error("body", "Field required")])
     try:

@@ -7,11 +7,13 @@ from typing import Annotated, Any
 import msgspec
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import AfterValidator, BaseModel, Field
 
 from shopper_segments.app.errors import InvalidInput
-from shopper_segments.app.limits import Limits
-from shopper_segments.app.parsing import CUSTOMER, LINE, REQUEST, parse_assign
+from shopper_segments.app.limits import Limits, check_json_shape
+from shopper_segments.app.parsing import CUSTOMER, LINE, REQUEST, _by_the_models, parse_assign
 from shopper_segments.app.wire import wire_schema
 
 LIMITS = Limits(customers=10, lines_per_customer=10, lines=20)
@@ -83,3 +85,65 @@ def test_keys_inside_strings_do_not_count() -> None:
     line = {**LINE_OK, "product_id": 'a":"b', "category": "x:{y}"}
     parsed = parse_assign(_body(orjson.dumps(line)), limits=LIMITS)
     assert parsed["customers"][0]["transactions"] == [{**line, "amount": 5.0}]
+
+
+# -- the fast parse against the models, on bodies good and bad ---------------------------------
+
+TEXT = st.sampled_from(["a", " b ", "12.0", "", " ", "x" * 129, "\u00e9", "a\u0007", "2011-06-01T10:00:00Z"])
+VALUE = st.one_of(
+    TEXT, st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([0.0, -0.0, 2.5, 1e308]),
+    st.just([]), st.just({}),
+)  # fmt: skip
+LINE_FIELDS = [
+    "order_id",
+    "timestamp",
+    "amount",
+    "quantity",
+    "unit_price",
+    "category",
+    "product_id",
+    "colour",
+]
+
+
+@st.composite
+def bodies(draw: st.DrawFn) -> bytes:
+    customers = []
+    for _ in range(draw(st.integers(1, 3))):
+        customer: dict[str, Any] = {"customer_id": draw(TEXT | st.integers(0, 2))}
+        if draw(st.booleans()):
+            lines = []
+            for _ in range(draw(st.integers(0, 3))):
+                line = {"timestamp": "2011-06-01T10:00:00Z", "amount": 1.5}
+                for name in draw(st.lists(st.sampled_from(LINE_FIELDS), max_size=3)):
+                    line[name] = draw(VALUE)
+                if draw(st.booleans()):
+                    del line["amount"]
+                lines.append(line)
+            customer["transactions"] = lines
+        if draw(st.booleans()):
+            customer["features"] = draw(st.dictionaries(TEXT, VALUE, max_size=2))
+        customers.append(customer)
+    body: dict[str, Any] = {"customers": customers}
+    for name in draw(st.lists(st.sampled_from(["as_of", "explain", "strict", "extra"]), max_size=2)):
+        body[name] = draw(VALUE | st.just("2011-12-10"))
+    raw = orjson.dumps(body)
+    if draw(st.integers(0, 9)) == 0:  # a repeated key
+        raw = raw.replace(b'"customer_id":', b'"customer_id":"z","customer_id":', 1)
+    return raw
+
+
+def _outcome(parse: Any, body: bytes) -> Any:
+    try:
+        return parse(body)
+    except InvalidInput as exc:
+        return exc.errors
+
+
+@settings(derandomize=True, max_examples=400, deadline=None)
+@given(bodies())
+def test_the_fast_parse_gives_what_the_models_give(body: bytes) -> None:
+    """Values, errors and refusals: the same whether msgspec took the body or the models did."""
+    fast = _outcome(lambda b: parse_assign(b, limits=LIMITS), body)
+    models = _outcome(lambda b: _by_the_models(b, False, check_json_shape(b, LIMITS)), body)
+    assert fast == models
