@@ -236,6 +236,43 @@ def test_a_busy_service_waits_a_turn_longer_and_a_lone_request_does_not(
     assert asyncio.run(run()) == [(False, 1), (False, 3), (True, 2), (True, 1)]
 
 
+def test_a_busy_batch_waits_while_requests_join_and_no_longer_than_max_turns(
+    sample_model: tuple[Path, dict],
+) -> None:
+    """Busy (the last batch had company): requests joining one per loop turn join the batch,
+    until a turn passes without one or MAX_WAIT_TURNS turns have passed."""
+    app = create_app(settings_for(sample_model))
+    body = {"as_of": AS_OF, "customers": [customer("a", 1)]}
+
+    async def trickle(n: int) -> None:  # one request a loop turn
+        waiting = []
+        for _ in range(n):
+            waiting.append(asyncio.ensure_future(app.state.batcher.answer(parsed(body), False, False)))
+            await asyncio.sleep(0)
+        await asyncio.gather(*waiting)
+
+    async def run() -> list[int]:
+        sizes = []
+        async with app.router.lifespan_context(app):
+            batcher = app.state.batcher
+            real = batcher.flush
+
+            def flush() -> None:
+                sizes.append(len(batcher.pending))
+                real()
+
+            batcher.flush = flush
+            await asyncio.gather(*(batcher.answer(parsed(body), False, False) for _ in range(2)))  # busy now
+            await trickle(3)
+            await trickle(2 * microbatch.MAX_WAIT_TURNS)
+        return sizes
+
+    first, *rest = asyncio.run(run())
+    assert first == 2
+    assert rest[0] == 3  # the three that came a turn apart, together
+    assert max(rest[1:]) <= microbatch.MAX_WAIT_TURNS + 1 and sum(rest[1:]) == 2 * microbatch.MAX_WAIT_TURNS
+
+
 def test_a_crowd_is_assigned_in_batches_of_bounded_size(
     sample_model: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
 ) -> None:
