@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from shopper_segments.app.errors import InvalidInput
 from shopper_segments.app.limits import Limits, check_json_shape
 from shopper_segments.app.parsing import CUSTOMER, LINE, REQUEST, _by_the_models, parse_assign
+from shopper_segments.app.schemas import Transaction
 from shopper_segments.app.wire import wire_schema
 
 LIMITS = Limits(customers=10, lines_per_customer=10, lines=20)
@@ -94,16 +95,7 @@ VALUE = st.one_of(
     TEXT, st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([0.0, -0.0, 2.5, 1e308]),
     st.just([]), st.just({}),
 )  # fmt: skip
-LINE_FIELDS = [
-    "order_id",
-    "timestamp",
-    "amount",
-    "quantity",
-    "unit_price",
-    "category",
-    "product_id",
-    "colour",
-]
+LINE_FIELDS = [*Transaction.model_fields, "colour"]  # and one the schema does not name
 
 
 @st.composite
