@@ -72,9 +72,9 @@ def run_guarded(command: Callable[[], None]) -> int:
         with stop_on_signals():
             command()
     except KeyboardInterrupt:
-        return _fail("interrupted (SIGINT); temporary files removed", EXIT_SIGINT)
+        return _interrupted("interrupted (SIGINT); temporary files removed", EXIT_SIGINT)
     except Terminated:
-        return _fail("terminated (SIGTERM); temporary files removed", EXIT_SIGTERM)
+        return _interrupted("terminated (SIGTERM); temporary files removed", EXIT_SIGTERM)
     except ArtifactError as exc:
         return _fail(str(exc), 4)
     except (OutputError, PermissionError) as exc:
@@ -82,6 +82,22 @@ def run_guarded(command: Callable[[], None]) -> int:
     except TrainingError as exc:
         return _fail(str(exc), 2)
     return 0
+
+
+def _interrupted(message: str, code: int) -> int:
+    """The one line of a run stopped by a signal, and no finalizer tracebacks after it.
+
+    The signal may land inside a constructor (pyarrow's ``ParquetWriter`` while a table is
+    saved, say): the half-built object's finalizer then fails at exit on a file the cleanup
+    already closed, and Python would print "Exception ignored in ..." with a traceback after
+    the line. Those are the interruption's consequences, not errors of their own.
+    """
+    sys.unraisablehook = _after_interruption
+    return _fail(message, code)
+
+
+def _after_interruption(unraisable: object) -> None:
+    return None
 
 
 def _fail(message: str, code: int) -> int:
