@@ -9,13 +9,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from shopper_segments.app.drops import drop_reasons
 from shopper_segments.app.errors import field_error
 from shopper_segments.core.features import FeatureSpec, LineArrays
 from shopper_segments.core.results import Status
 from shopper_segments.core.rules import (
     DROP_CODES,
-    DUPLICATE_KEY,
-    KEPT,
     MONEY_OUTCOMES,
     is_purchase,
     line_money,
@@ -129,7 +128,7 @@ def history_lines(
     valid = np.array([not e for e in errors], dtype=bool)
     usable = valid[owner] if len(txs) else np.zeros(0, dtype=bool)
     given = {f: [t.get(f) for t in txs] for f in ("order_id", "category")}  # read once, used twice
-    reason = _drop_reasons(txs, owner, ns, stamp, amount if spec.has_money else None, outcome, usable, given)
+    reason = drop_reasons(txs, owner, ns, stamp, amount if spec.has_money else None, outcome, usable, given)
     keep = usable & (reason == 0)
     dropped: list[dict[str, int]] = [{} for _ in range(m)]
     for p in reason.nonzero()[0].tolist():
@@ -153,89 +152,6 @@ def _out_of_range(ns: int, as_of: dt.datetime, latest_ns: int) -> str:
     if ns > latest_ns:
         return "is in the future"
     return f"is after as_of {as_of.isoformat()}"
-
-
-def _drop_reasons(
-    txs: list[dict[str, Any]],
-    owner: np.ndarray,
-    ns: list[Any],
-    stamp: np.ndarray,
-    amount: np.ndarray | None,
-    outcome: np.ndarray,
-    usable: np.ndarray,
-    given: dict[str, list[Any]],
-) -> np.ndarray:
-    """Per line 0 (kept) or 1 + the index in DROP_CODES of the first rule that drops it.
-
-    Exact duplicates (rule ``duplicate_lines``, the fields of ``DUPLICATE_KEY``) come
-    first, then the money drops.
-    """
-    reason = np.zeros(len(txs), dtype=np.int8)
-    rows = _may_repeat(usable, owner, stamp, amount)
-    if rows:  # the whole keys of the lines that may repeat another, compared in order
-        known: dict[str, list[Any]] = {"customer_id": owner.tolist(), "timestamp": ns, **given}
-        known["amount"] = [None] * len(txs) if amount is None else amount.tolist()
-        every = len(rows) == len(txs)  # (then the columns as they are)
-        columns = [
-            (known[f] if every else [known[f][p] for p in rows])
-            if f in known
-            else [t.get(f) for t in txs]
-            if every
-            else [txs[p].get(f) for p in rows]
-            for f in DUPLICATE_KEY
-        ]
-        keys = list(zip(*columns, strict=True))
-        if len(set(keys)) < len(keys):  # some line repeats another: find which, in order
-            dup = 1 + DROP_CODES.index("duplicate_lines")
-            seen: set[tuple[Any, ...]] = set()
-            for p, key in zip(rows, keys, strict=True):
-                if key in seen:
-                    reason[p] = dup
-                else:
-                    seen.add(key)
-    money_drop = _MONEY_DROP[outcome]  # one lookup for every money rule (not a pass per rule)
-    if money_drop.any():
-        hit = usable & (reason == 0) & (money_drop > 0)
-        reason[hit] = money_drop[hit]
-    return reason
-
-
-#: From this many usable lines, numbers find the lines that may repeat another (below, the keys
-#: of all of them cost less than the arrays).
-PREFILTER_LINES = 64
-#: Odd 64-bit constants spreading customer codes and amounts over the bits of a time.
-_SPREAD_CUSTOMER, _SPREAD_AMOUNT = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
-if not {"customer_id", "timestamp", "amount"} <= set(DUPLICATE_KEY):
-    raise ImportError("_may_repeat assumes a duplicate shares customer, timestamp and amount")
-
-
-def _may_repeat(
-    usable: np.ndarray, owner: np.ndarray, stamp: np.ndarray, amount: np.ndarray | None
-) -> list[int]:
-    """Usable lines sharing customer, timestamp and amount with another usable line, in order.
-
-    Exact duplicates share all three (they are part of ``DUPLICATE_KEY``), so only these lines
-    need their whole keys compared: a hash of the three, equal for equal values (-0.0 and 0.0
-    too); a collision only adds lines to compare.
-    """
-    rows = usable.nonzero()[0]
-    if len(rows) < PREFILTER_LINES:
-        return rows.tolist() if len(rows) > 1 else []
-    h = stamp[rows].view(np.uint64) ^ (owner[rows].astype(np.uint64) * _SPREAD_CUSTOMER)
-    if amount is not None:
-        h ^= (amount[rows] + 0.0).view(np.uint64) * _SPREAD_AMOUNT
-    ordered = np.sort(h)  # (np.unique takes 20x as long as a sort for 10,000 lines)
-    same = ordered[1:] == ordered[:-1]
-    if not same.any():
-        return []
-    return rows[np.isin(h, ordered[1:][same])].tolist()
-
-
-#: Money outcome code -> 1 + its index in DROP_CODES for the drops (codes 1-9), else 0.
-_MONEY_DROP = np.zeros(max(MONEY_OUTCOMES) + 1, dtype=np.int8)
-for _code, (_rule, *_) in MONEY_OUTCOMES.items():
-    if _code != KEPT and _code < 10:
-        _MONEY_DROP[_code] = 1 + DROP_CODES.index(_rule)
 
 
 def _arrays(

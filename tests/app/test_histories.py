@@ -103,14 +103,14 @@ def _with_repeats(seed: int) -> list[tuple[int, dict[str, Any]]]:
 def test_the_numeric_prefilter_finds_every_exact_duplicate(monkeypatch: Any) -> None:
     """Above PREFILTER_LINES lines only those sharing customer, time and amount have their keys
     compared: the outcome is the same as comparing every line's key."""
-    from shopper_segments.app import histories
+    from shopper_segments.app import drops
 
     spec = rfm_spec(True)
     for seed in range(5):
         customers = _with_repeats(seed)
-        assert sum(len(c["transactions"]) for _, c in customers) >= histories.PREFILTER_LINES
+        assert sum(len(c["transactions"]) for _, c in customers) >= drops.PREFILTER_LINES
         filtered = history_lines(customers, spec, AS_OF, FAR)
-        monkeypatch.setattr(histories, "PREFILTER_LINES", 10**9)  # every line's key compared
+        monkeypatch.setattr(drops, "PREFILTER_LINES", 10**9)  # every line's key compared
         every = history_lines(customers, spec, AS_OF, FAR)
         monkeypatch.undo()
         assert filtered.dropped == every.dropped and filtered.status == every.status
