@@ -12,6 +12,7 @@ written last; with a signing key, ``MANIFEST.sha256.sig`` signs it, see
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -136,10 +137,15 @@ def save_model(
 
 def _write_atomic(path: Path, text: str) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    os.fchmod(fd, 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp_name, path)
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp_name, path)
+    except BaseException:  # a signal or a full disk: no stray .tmp-* file beside the versions
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
 
 
 def _json_default(value: Any) -> Any:
