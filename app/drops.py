@@ -49,15 +49,14 @@ def drop_reasons(
     if rows:  # the whole keys of the lines that may repeat another, compared in order
         known: dict[str, list[Any]] = {"customer_id": owner.tolist(), "timestamp": ns, **given}
         known["amount"] = [None] * len(txs) if amount is None else amount.tolist()
-        every = len(rows) == len(txs)  # (then the columns as they are)
-        columns = [
-            (known[f] if every else [known[f][p] for p in rows])
-            if f in known
-            else [t.get(f) for t in txs]
-            if every
-            else [txs[p].get(f) for p in rows]
-            for f in DUPLICATE_KEY
-        ]
+        every = len(rows) == len(txs)
+
+        def column(field: str) -> list[Any]:  # the field of the lines in ``rows``
+            if field in known:
+                return known[field] if every else [known[field][p] for p in rows]
+            return [t.get(field) for t in txs] if every else [txs[p].get(field) for p in rows]
+
+        columns = [column(f) for f in DUPLICATE_KEY]
         keys = list(zip(*columns, strict=True))
         if len(set(keys)) < len(keys):  # some line repeats another: find which, in order
             dup = 1 + DROP_CODES.index("duplicate_lines")

@@ -109,7 +109,7 @@ def _customer(model: BaseModel | None, raw: Any, errors: list[dict[str, str]]) -
 _Shell = create_model("AssignRequest", __base__=AssignRequest, customers=(list[Any], Field(min_length=1)))
 
 
-def _by_the_models(body: bytes, strict: bool, keys: int | None = None) -> dict[str, Any]:
+def _by_the_models(body: bytes, strict: bool, keys: int) -> dict[str, Any]:
     """A body the fast parse refused, validated by the models, customer by customer."""
     if not body.strip():
         raise InvalidInput("body: Field required", [field_error("body", "Field required")])
@@ -117,7 +117,7 @@ def _by_the_models(body: bytes, strict: bool, keys: int | None = None) -> dict[s
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         data = _lenient_json(body, exc)
-    if keys is not None and isinstance(data, dict) and count_keys(data) != keys:
+    if isinstance(data, dict) and count_keys(data) != keys:
         check_unique_keys(body)
     errors: list[dict[str, str]] = []
     shell = _model_errors(_Shell, data, (), errors)

@@ -65,7 +65,7 @@ def wire_schema(
 def _translate(tp: Any, metadata: list[Any], checks: list[Callable[[Any], Any]], inner: Any = None) -> Any:
     """``tp`` (with ``metadata``) as a msgspec type; the field's validators go to ``checks``.
 
-    ``inner`` replaces the type itself (a nested model's Struct), its bounds kept.
+    ``inner`` replaces the type itself (a nested model's TypedDict), its bounds kept.
     """
     origin = typing.get_origin(tp)
     if origin is Annotated:
@@ -76,13 +76,12 @@ def _translate(tp: Any, metadata: list[Any], checks: list[Callable[[Any], Any]],
             a if a is type(None) else _translate(a, metadata, checks, inner) for a in typing.get_args(tp)
         ]
         return typing.Union[tuple(parts)]  # noqa: UP007 (built from a list)
-    bounds: dict[str, int | None] = {"min_length": None, "max_length": None}
-    flat = _flat(metadata)
-    for meta in flat:
+    min_length = max_length = None
+    for meta in _flat(metadata):
         if isinstance(meta, MinLen):
-            bounds["min_length"] = meta.min_length
+            min_length = meta.min_length
         elif isinstance(meta, MaxLen):
-            bounds["max_length"] = meta.max_length
+            max_length = meta.max_length
         elif isinstance(meta, AfterValidator | PlainValidator):
             checks.append(meta.func)  # type: ignore[arg-type]
             if isinstance(meta, PlainValidator):
@@ -90,10 +89,14 @@ def _translate(tp: Any, metadata: list[Any], checks: list[Callable[[Any], Any]],
         elif not isinstance(meta, Strict | AllowInfNan):
             # (msgspec's JSON floats and strings are strict and finite already)
             raise TypeError(f"no msgspec translation for the constraint {meta!r}")
-    meta = msgspec.Meta(min_length=bounds["min_length"], max_length=bounds["max_length"])
-    bounded = bounds != {"min_length": None, "max_length": None}
+
+    def bounded(kind: Any) -> Any:
+        if min_length is None and max_length is None:
+            return kind
+        return Annotated[kind, msgspec.Meta(min_length=min_length, max_length=max_length)]
+
     if inner is not None:
-        return Annotated[inner, meta] if bounded else inner
+        return bounded(inner)
     args = [_item(a) for a in typing.get_args(tp)]
     if origin is list:
         tp = list[args[0]]  # type: ignore[valid-type]
@@ -101,7 +104,7 @@ def _translate(tp: Any, metadata: list[Any], checks: list[Callable[[Any], Any]],
         tp = dict[args[0], args[1]]  # type: ignore[valid-type]
     elif tp not in (str, float, bool, int):
         raise TypeError(f"no msgspec translation for the type {tp!r}")
-    return Annotated[tp, meta] if bounded else tp
+    return bounded(tp)
 
 
 def _flat(metadata: list[Any]) -> list[Any]:
