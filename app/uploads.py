@@ -115,6 +115,8 @@ def _read_csv(body: bytes, limits: Limits) -> pd.DataFrame:
         return "skip"
 
     text = [n.decode().strip('"') for n in names]
+    if b"\n" not in body:  # a header alone: Arrow cannot tell its columns without the line's end
+        body += b"\n"
     try:
         table = pa_csv.read_csv(
             io.BytesIO(body),

@@ -165,8 +165,9 @@ def test_header_and_body_errors(client: TestClient, lines: pd.DataFrame) -> None
     assert only_returns["errors"][0]["field"] == "lines 2, 3, 4"
     assert "no purchase line" in only_returns["errors"][0]["message"]
     assert post_csv(client, returns)["results"][0]["status"] == "no_purchases"
-    empty = client.post("/v1/assign", content=b"customer_id,timestamp\n", headers=CSV).json()
-    assert empty["errors"][0] == {"field": "body", "message": "has no data rows"}
+    for header in (b"customer_id,timestamp\n", b"customer_id,timestamp", b"customer_id,timestamp\r\n"):
+        empty = client.post("/v1/assign", content=header, headers=CSV).json()
+        assert empty["errors"] == [{"field": "body", "message": "has no data rows"}], header
     parquet = client.post(
         "/v1/assign", content=b"not parquet", headers={"content-type": "application/x-parquet"}
     )
