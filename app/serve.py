@@ -1,7 +1,8 @@
 """Start the service: ``python -m shopper_segments.app.serve --port 8000`` (what ``make serve`` runs).
 
 uvicorn as its CLI would run it (``--factory app.main:create_app``), plus what the CLI can't
-set: the request-header deadline and one write per response (:class:`app.writes.ServiceProtocol`),
+set: the request-header deadline, the keep-alive timeout kept by one sweep and one write per response
+(:class:`app.writes.ServiceProtocol`),
 the graceful shutdown deadline (``SEGMENTS_SHUTDOWN_TIMEOUT_S``) and JSON-line logs for uvicorn's own loggers.
 Host, port and workers also come from ``SEGMENTS_HOST``, ``SEGMENTS_PORT``, ``SEGMENTS_WORKERS``;
 workers default to the CPUs this process may run on.

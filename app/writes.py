@@ -14,6 +14,7 @@ import asyncio
 from typing import Any
 
 from shopper_segments.app.deadlines import HeaderDeadlineProtocol
+from shopper_segments.app.keepalive import SweptKeepAlive
 
 #: Held writes up to this many bytes in all are joined into one; larger ones go one by one.
 JOIN_BYTES = 64 * 1024
@@ -72,9 +73,9 @@ class JoinedWrites:
         return getattr(self._transport, name)
 
 
-class ServiceProtocol(HeaderDeadlineProtocol):
-    """The service's HTTP protocol: uvicorn's httptools one with the header deadline and
-    one write per response."""
+class ServiceProtocol(SweptKeepAlive, HeaderDeadlineProtocol):
+    """The service's HTTP protocol: uvicorn's httptools one with the header deadline, the
+    keep-alive timeout kept by a sweep (:mod:`app.keepalive`) and one write per response."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

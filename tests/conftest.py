@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -68,7 +68,10 @@ class Server:
         self.url, self.proc, self.log, self.handle = url, proc, log, handle
 
 
-def start_server(model_root: Path, model_dir: Path, log: Path, **env: str) -> Server:
+def start_server(
+    model_root: Path, model_dir: Path, log: Path, *, args: Sequence[str] = (), **env: str
+) -> Server:
+    """``python -m shopper_segments.app.serve`` on a free port, with ``args`` and ``env`` added."""
     port = free_port()
     environ = {
         **os.environ,
@@ -88,6 +91,7 @@ def start_server(model_root: Path, model_dir: Path, log: Path, **env: str) -> Se
             str(port),
             "--loop",
             "asyncio",
+            *args,
         ],
         cwd=ROOT,
         env=environ,
