@@ -14,7 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import Scope
 
-from shopper_segments.app.logs import mark_logged, request_id
+from shopper_segments.app.access import request_id
+from shopper_segments.app.logs import mark_logged
 
 logger = logging.getLogger("segments")
 

@@ -3,7 +3,7 @@
 The service's busiest request skips what it does not use of the framework: the middleware
 chain (a coroutine and a wrapped ``receive``/``send`` per layer), routing, Starlette's
 request and response objects. It keeps what they give, by calling the same functions: the
-request id and access-log line with the HTTP metrics (:func:`app.logs.record_access`), the
+request id and access-log line with the HTTP metrics (:func:`app.access.record_access`), the
 body deadline (:func:`app.deadlines.body_timeout_error`), the error shapes
 (:mod:`app.errors`), the memory release, and the route's own answer
 (:func:`app.routes.assign.answer_json`).
@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
+from shopper_segments.app.access import record_access, request_id
 from shopper_segments.app.deadlines import body_timeout_error
 from shopper_segments.app.errors import (
     PayloadTooLarge,
@@ -37,7 +38,6 @@ from shopper_segments.app.errors import (
     unhandled_problem,
 )
 from shopper_segments.app.guards import is_json
-from shopper_segments.app.logs import record_access, request_id
 from shopper_segments.app.memory import claim_release, release
 from shopper_segments.app.routes.assign import answer_json, query_flags
 

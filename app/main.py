@@ -11,13 +11,14 @@ import anyio
 from fastapi import Depends, FastAPI
 
 from shopper_segments.app import errors
+from shopper_segments.app.access import AccessMiddleware
 from shopper_segments.app.batched import Flusher, flush_values
 from shopper_segments.app.config import Settings, get_settings
 from shopper_segments.app.deadlines import BodyTimeoutMiddleware
 from shopper_segments.app.drift import DriftMonitor
 from shopper_segments.app.guards import BODY_RESPONSES, BodyLimitMiddleware
 from shopper_segments.app.hotpath import SegmentsApp
-from shopper_segments.app.logs import AccessMiddleware, configure_logging
+from shopper_segments.app.logs import configure_logging
 from shopper_segments.app.memory import limit_arenas
 from shopper_segments.app.metrics import Metrics
 from shopper_segments.app.microbatch import MicroBatcher

@@ -1,6 +1,6 @@
 """Prometheus metrics: one registry per app, served at GET /metrics.
 
-HTTP metrics are recorded by :class:`app.logs.AccessMiddleware`; assignment metrics by
+HTTP metrics are recorded by :class:`app.access.AccessMiddleware`; assignment metrics by
 :func:`app.observe.observe`. The model info and drift gauges are built at scrape time from
 the serving model and the drift window, so a reloaded model shows up without a hook.
 

@@ -72,7 +72,7 @@ def build_config(args: argparse.Namespace) -> uvicorn.Config:
         timeout_keep_alive=args.timeout_keep_alive,
         timeout_graceful_shutdown=settings.shutdown_timeout_s,  # type: ignore[arg-type]  # float is fine
         log_config=log_config(settings.log_level),
-        access_log=False,  # segments.access (app.logs.AccessMiddleware) is the access log
+        access_log=False,  # segments.access (app.access.AccessMiddleware) is the access log
         server_header=False,  # no "server: uvicorn" on every answer: one header less to send, nothing told
     )
 
