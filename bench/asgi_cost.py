@@ -1,6 +1,7 @@
 """CPU per request of an ASGI app called in process (no sockets, no HTTP parsing).
 
     .venv/bin/python bench/asgi_cost.py [ours|starlette_fixed|fastapi_async|fastapi_sync] [--customers 1]
+        [--concurrent 16] 2>log.jsonl
 
 Posts the bench body (``loadtest.history_body``) to ``/v1/assign`` through the whole app
 (our middleware, routing, the handler) and prints the median CPU time per request over five
@@ -43,8 +44,12 @@ def build(which: str) -> Any:
     return create_app()
 
 
-async def measure(app: Any, body: bytes, n: int) -> float:
-    """Median CPU seconds per request over five blocks of ``n // 5`` requests, after a warm-up."""
+async def measure(app: Any, body: bytes, n: int, concurrent: int = 1) -> float:
+    """Median CPU seconds per request over five blocks of ``n // 5`` requests, after a warm-up.
+
+    ``concurrent`` requests are in flight at once (as wrk's connections: a busy service's
+    micro-batches), each block made of rounds of that many.
+    """
     startup: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     await startup.put({"type": "lifespan.startup"})
     started = asyncio.Event()
@@ -83,16 +88,23 @@ async def measure(app: Any, body: bytes, n: int) -> float:
                  "server": ("127.0.0.1", 80)}  # fmt: skip
         await app(scope, receive, send)
 
-    for _ in range(min(n, 300)):
-        await one()
+    async def together() -> None:
+        if concurrent == 1:
+            await one()
+        else:
+            await asyncio.gather(*(one() for _ in range(concurrent)))
+
+    rounds = max(n // 5 // concurrent, 1)
+    for _ in range(max(min(n, 300) // concurrent, 1)):
+        await together()
     if set(statuses) != {200}:
         raise RuntimeError(f"answers other than 200: {sorted(set(statuses))}")
     samples = []
     for _ in range(5):
         began = time.process_time()
-        for _ in range(n // 5):
-            await one()
-        samples.append((time.process_time() - began) / (n // 5))
+        for _ in range(rounds):
+            await together()
+        samples.append((time.process_time() - began) / (rounds * concurrent))
     return statistics.median(samples)
 
 
@@ -101,9 +113,14 @@ def main() -> None:
     parser.add_argument("app", choices=["ours", "starlette_fixed", "fastapi_async", "fastapi_sync"])
     parser.add_argument("--customers", type=int, default=1, help="customers (10 lines each) per request")
     parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrent", type=int, default=1, help="requests in flight at once")
     args = parser.parse_args()
-    seconds = asyncio.run(measure(build(args.app), loadtest.history_body(args.customers), args.requests))
-    print(f"{args.app}: {seconds * 1e6:,.1f} us of CPU per request ({args.customers} customer(s) x 10 lines)")
+    body = loadtest.history_body(args.customers)
+    seconds = asyncio.run(measure(build(args.app), body, args.requests, args.concurrent))
+    print(
+        f"{args.app}: {seconds * 1e6:,.1f} us of CPU per request ({args.customers} customer(s) x 10 lines, "
+        f"{args.concurrent} at once)"
+    )
 
 
 if __name__ == "__main__":
