@@ -31,6 +31,7 @@ CUSTOMER_LEVEL, LINE_LEVEL = 3, 5
 #: brackets up to this many: a Python loop finds the depth faster than numpy's setup
 _SHORT = 128
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}:')
+_SPACED_COLON = re.compile(rb'"[ \t\r\n]+:')
 #: structure bytes (and quotes) from which :func:`structure_of` reads strings by numpy
 PARITY_BYTES = 16 * 1024
 
@@ -171,6 +172,19 @@ def structure_of(body: bytes, by_parity_from: int = PARITY_BYTES) -> bytes:
 def structure_by_regex(body: bytes) -> bytes:
     """:func:`structure_of` for any body: strings (with escapes) removed by a regular expression."""
     return _STRINGS.sub(b"", body).translate(None, _NOT_STRUCTURE)
+
+
+def key_bound(body: bytes) -> int:
+    """At least as many as the keys of a JSON body, when that is cheap to tell; else -1.
+
+    Without a backslash, a quote is always a string's start or end, so each key ends in
+    ``":`` unless space comes before its colon (then -1). Other ``":`` are strings that begin
+    with a colon: the count can only be higher. A parsed body whose keys number exactly this
+    had no key the parser dropped or merged.
+    """
+    if b"\\" in body or _SPACED_COLON.search(body):
+        return -1
+    return body.count(b'":')
 
 
 def check_unique_keys(body: bytes) -> None:

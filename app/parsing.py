@@ -25,6 +25,7 @@ from shopper_segments.app.limits import (
     check_json_shape,
     check_unique_keys,
     count_keys,
+    key_bound,
     refuse,
     structure_of,
 )
@@ -38,6 +39,10 @@ LINE = wire_schema(Transaction, bare={"timestamp": str})
 CUSTOMER = wire_schema(Customer, nested={"transactions": list[LINE.schema]})  # type: ignore[name-defined]
 REQUEST = wire_schema(AssignRequest, nested={"customers": list[CUSTOMER.schema]})  # type: ignore[name-defined]
 _DECODE = msgspec.json.Decoder(REQUEST.schema).decode
+#: Bodies up to this size are decoded before their shape is checked (a one-customer body:
+#: the check is ~5 us of the ~10 us parse); larger ones are checked first, so that a
+#: refusal never costs their decoding.
+DECODE_FIRST_BYTES = 16 * 1024
 
 
 def parse_assign(body: bytes, strict: bool = False, limits: Limits | None = None) -> dict[str, Any]:
@@ -48,23 +53,31 @@ def parse_assign(body: bytes, strict: bool = False, limits: Limits | None = None
     under ``_errors`` (and its id, when usable), to be answered ``invalid``; with
     ``strict`` (here or in the body) any such customer refuses the request.
 
-    With ``limits``, the body's shape is checked on its bytes first (encoding, number of
-    objects, nesting: :mod:`app.limits`), so that no refusal costs more than the body, and a
-    key repeated in an object is refused.
+    With ``limits``, the body's shape is checked on its bytes (encoding, number of objects,
+    nesting: :mod:`app.limits`), so that no refusal costs more than the body, and a key
+    repeated in an object is refused. A body over :data:`DECODE_FIRST_BYTES` is checked
+    before it is decoded; a smaller one, whose decoding costs less than the check, only when
+    the fast parse does not take it whole or it holds more than the limits (the refusals are
+    the same).
 
     Raises
     ------
     InvalidInput
         Malformed JSON or a request-level schema violation, with every field that is wrong.
     """
-    keys = structure_of(body).count(b":") if limits is None else check_json_shape(body, limits)
+    keys = check_json_shape(body, limits) if limits is not None and len(body) > DECODE_FIRST_BYTES else None
     try:
         request: dict[str, Any] = _DECODE(body)
         _run_checks(request)
     except (msgspec.DecodeError, ValueError):  # msgspec's ValidationError is a DecodeError
-        return _by_the_models(body, strict, keys)
-    if count_keys(request) != keys:  # a repeated key, or one the schema does not name
-        return _by_the_models(body, strict, keys)
+        return _by_the_models(body, strict, _exact_keys(body, limits, keys))
+    found = count_keys(request)
+    if found != (keys if keys is not None else key_bound(body)):
+        keys = _exact_keys(body, limits, keys)
+        if found != keys:  # a repeated key, or one the schema does not name
+            return _by_the_models(body, strict, keys)
+    if keys is None and limits is not None and _over(request, limits):
+        check_json_shape(body, limits)  # its refusal, as for a body checked before decoding
     errors: list[dict[str, str]] = []
     for i, cust in enumerate(request["customers"]):
         if (cust.get("transactions") is None) == (cust.get("features") is None):
@@ -75,6 +88,20 @@ def parse_assign(body: bytes, strict: bool = False, limits: Limits | None = None
     if errors and (strict or request.get("strict")):
         raise refuse(errors)
     return request
+
+
+def _exact_keys(body: bytes, limits: Limits | None, keys: int | None) -> int:
+    """The body's keys; the shape check counts them when it has not run yet (and may refuse)."""
+    if keys is not None:
+        return keys
+    return structure_of(body).count(b":") if limits is None else check_json_shape(body, limits)
+
+
+def _over(request: dict[str, Any], limits: Limits) -> bool:
+    """Whether a decoded request holds more customers or lines than the limits allow."""
+    customers = request["customers"]
+    lines = sum(len(c.get("transactions") or ()) for c in customers)
+    return len(customers) > limits.customers or lines > limits.lines
 
 
 def _run_checks(request: dict[str, Any]) -> None:

@@ -12,8 +12,15 @@ from hypothesis import strategies as st
 from pydantic import AfterValidator, BaseModel, Field
 
 from shopper_segments.app.errors import InvalidInput
-from shopper_segments.app.limits import Limits, check_json_shape
-from shopper_segments.app.parsing import CUSTOMER, LINE, REQUEST, _by_the_models, parse_assign
+from shopper_segments.app.limits import Limits, check_json_shape, key_bound, structure_of
+from shopper_segments.app.parsing import (
+    CUSTOMER,
+    DECODE_FIRST_BYTES,
+    LINE,
+    REQUEST,
+    _by_the_models,
+    parse_assign,
+)
 from shopper_segments.app.schemas import Transaction
 from shopper_segments.app.wire import wire_schema
 
@@ -90,12 +97,18 @@ def test_keys_inside_strings_do_not_count() -> None:
 
 # -- the fast parse against the models, on bodies good and bad ---------------------------------
 
-TEXT = st.sampled_from(["a", " b ", "12.0", "", " ", "x" * 129, "\u00e9", "a\u0007", "2011-06-01T10:00:00Z"])
+TEXT = st.sampled_from(
+    ["a", " b ", "12.0", "", " ", "x" * 129, "\u00e9", "a\u0007", "2011-06-01T10:00:00Z", ":x", " :"]
+)
 VALUE = st.one_of(
     TEXT, st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([0.0, -0.0, 2.5, 1e308]),
     st.just([]), st.just({}),
 )  # fmt: skip
 LINE_FIELDS = [*Transaction.model_fields, "colour"]  # and one the schema does not name
+
+
+#: A key written with space before its colon: a known one, an unknown one, one renamed to unknown.
+SPACED = [(b'"customer_id":', b'"customer_id" :'), (b'"colour":', b'"colour" \n:'), (b'"extra":', b'"k"\t:')]
 
 
 @st.composite
@@ -122,6 +135,9 @@ def bodies(draw: st.DrawFn) -> bytes:
     raw = orjson.dumps(body)
     if draw(st.integers(0, 9)) == 0:  # a repeated key
         raw = raw.replace(b'"customer_id":', b'"customer_id":"z","customer_id":', 1)
+    if draw(st.integers(0, 4)) == 0:  # space before a colon (as some writers put it), on any key
+        old, new = draw(st.sampled_from(SPACED))
+        raw = raw.replace(old, new, 1)
     return raw
 
 
@@ -139,3 +155,38 @@ def test_the_fast_parse_gives_what_the_models_give(body: bytes) -> None:
     fast = _outcome(lambda b: parse_assign(b, limits=LIMITS), body)
     models = _outcome(lambda b: _by_the_models(b, False, check_json_shape(b, LIMITS)), body)
     assert fast == models
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(bodies())
+def test_the_cheap_key_bound_is_never_below_the_keys(body: bytes) -> None:
+    """What lets a small body skip the shape check: -1, or at least its keys (colons outside strings)."""
+    bound = key_bound(body)
+    assert bound == -1 or bound >= structure_of(body).count(b":")
+    if any(new in body for _, new in SPACED) or b"\\" in body:
+        assert bound == -1
+
+
+def test_an_unknown_key_with_space_before_its_colon_is_found() -> None:
+    """The key the parser drops and the key bound misses (its colon is spaced) do not cancel out."""
+    body = _body(orjson.dumps(LINE_OK)[:-1] + b',"colour" :1}')
+    assert key_bound(body) == -1
+    errors = parse_assign(body, limits=LIMITS)["customers"][0]["_errors"]
+    assert errors == [
+        {"field": "customers[0].transactions[0].colour", "message": "Extra inputs are not permitted"}
+    ]
+
+
+def test_a_small_body_over_the_limits_gets_the_shape_checks_refusal() -> None:
+    """Decoded before its shape is checked, it is refused as if checked first: the same errors."""
+    body = (
+        b'{"customers":[' + b",".join([b'{"customer_id":"%d","features":{}}' % i for i in range(3)]) + b"]}"
+    )
+    small = Limits(customers=2, lines_per_customer=10, lines=20)
+    assert len(body) <= DECODE_FIRST_BYTES
+    with pytest.raises(InvalidInput) as caught:
+        parse_assign(body, limits=small)
+    with pytest.raises(InvalidInput) as first:
+        check_json_shape(body, small)
+    assert caught.value.errors == first.value.errors
+    assert caught.value.errors[0]["field"] == "customers"
