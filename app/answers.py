@@ -43,44 +43,65 @@ def answers(
     proba = None if result.probabilities is None else result.probabilities.tolist()
     scored = rfm.columns(assigned.X, names, _rfm_section(loaded.metadata.rfm))
     features = assigned.X.tolist()
+    rfm_r, rfm_f, rfm_m, rfm_segment = (scored[c] for c in rfm.RFM_COLUMNS)
+    cids, statuses, dropped, errors = (
+        assigned.customer_ids,
+        assigned.status,
+        assigned.dropped,
+        assigned.errors,
+    )
+
+    def placed(i: int, r: int) -> dict[str, Any]:
+        """Customer ``i``'s result, assigned in row ``r``: made whole at once."""
+        best, nxt = best_all[r], next_all[r]
+        following = None
+        if best != nxt:
+            following = {"segment_id": ids[nxt], "segment_name": seg_names[nxt], "distance": next_dist_all[r]}
+        item = {
+            "customer_id": cids[i],
+            "status": statuses[i],
+            "segment_id": ids[best],
+            "segment_name": seg_names[best],
+            "distance": dist_all[r],
+            "next_segment": following,
+            "features": dict(zip(names, features[r], strict=True)),
+            "rfm_r": rfm_r[r],
+            "rfm_f": rfm_f[r],
+            "rfm_m": rfm_m[r],
+            "rfm_segment": rfm_segment[r],
+            "lines_dropped": dropped[i],
+            "errors": errors[i],
+        }
+        if proba is not None:
+            item["probabilities"] = [
+                {"segment_id": s, "segment_name": n, "probability": p}
+                for s, n, p in zip(ids, seg_names, proba[r], strict=True)
+            ]
+        return item
+
+    def unplaced(i: int) -> dict[str, Any]:
+        """Customer ``i``'s result without a segment (invalid or without purchases)."""
+        return {
+            "customer_id": cids[i],
+            "status": statuses[i],
+            **_UNPLACED,
+            "lines_dropped": dropped[i],
+            "errors": errors[i],
+        }
+
     rows, out = assigned.rows, []
     for span, whys in zip(spans, explanations, strict=True):
-        results: list[dict[str, Any]] = [
-            {
-                "customer_id": assigned.customer_ids[i],
-                "status": assigned.status[i],
-                "segment_id": None,
-                "segment_name": None,
-                "distance": None,
-                "next_segment": None,
-                "features": None,
-                **dict.fromkeys(rfm.RFM_COLUMNS),
-                "lines_dropped": assigned.dropped[i],
-                "errors": assigned.errors[i],
-            }
-            for i in range(span.start, span.stop)
-        ]
-        for r in range(span.first, span.last):
-            best, nxt = best_all[r], next_all[r]
-            item = results[rows[r] - span.start]
-            item["segment_id"], item["segment_name"] = ids[best], seg_names[best]
-            item["distance"] = dist_all[r]
-            if best != nxt:
-                item["next_segment"] = {
-                    "segment_id": ids[nxt],
-                    "segment_name": seg_names[nxt],
-                    "distance": next_dist_all[r],
-                }
-            item["features"] = dict(zip(names, features[r], strict=True))
-            for column, values in scored.items():
-                item[column] = values[r]
-            if proba is not None:
-                item["probabilities"] = [
-                    {"segment_id": s, "segment_name": n, "probability": p}
-                    for s, n, p in zip(ids, seg_names, proba[r], strict=True)
-                ]
-            if whys is not None:
-                item["explanation"] = whys[r - span.first]
+        results: list[dict[str, Any]] = []
+        r = span.first  # the span's assigned rows, ascending: the next one to place
+        for i in range(span.start, span.stop):
+            if r < span.last and rows[r] == i:
+                item = placed(i, r)
+                if whys is not None:
+                    item["explanation"] = whys[r - span.first]
+                r += 1
+            else:
+                item = unplaced(i)
+            results.append(item)
         status = assigned.status[span.start : span.stop]
         summary: dict[str, Any] = {s: status.count(s) for s in STATUSES}
         totals: dict[str, int] = {}
@@ -97,6 +118,12 @@ def answers(
         )
     return out
 
+
+#: The fields of a result without a segment, in the order of a placed one's.
+_UNPLACED: dict[str, Any] = {
+    **dict.fromkeys(("segment_id", "segment_name", "distance", "next_segment", "features")),
+    **dict.fromkeys(rfm.RFM_COLUMNS),
+}
 
 #: id -> (the metadata's rfm section, its plain data): dumped once per loaded model, not per request
 _SECTIONS: dict[int, tuple[Any, dict[str, Any]]] = {}
