@@ -40,7 +40,7 @@ CUSTOMER = wire_schema(Customer, nested={"transactions": list[LINE.schema]})  # 
 REQUEST = wire_schema(AssignRequest, nested={"customers": list[CUSTOMER.schema]})  # type: ignore[name-defined]
 _DECODE = msgspec.json.Decoder(REQUEST.schema).decode
 #: Bodies up to this size are decoded before their shape is checked (a one-customer body:
-#: the check is ~5 us of the ~10 us parse); larger ones are checked first, so that a
+#: the check was 4.4 us of its 7.9 us parse); larger ones are checked first, so that a
 #: refusal never costs their decoding.
 DECODE_FIRST_BYTES = 16 * 1024
 
