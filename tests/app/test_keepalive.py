@@ -7,6 +7,7 @@ after pipelined ones) is closed within the timeout plus one sweep period and a m
 
 from __future__ import annotations
 
+import inspect
 import socket
 import time
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from shopper_segments.app.keepalive import SWEEP_S, IdleSweep, sweep_period
 from tests.app.test_slow_clients import address, read_until_closed
@@ -127,3 +130,13 @@ def test_many_idle_connections_are_all_closed_and_the_server_still_answers(serve
         for sock in socks:
             sock.close()
     assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
+
+
+def test_the_copied_response_end_matches_the_uvicorn_it_was_copied_from() -> None:
+    """SweptKeepAlive.on_response_complete is uvicorn 0.54's without the timer: a new uvicorn
+    (a lock file update) must be read again before this passes."""
+    source = inspect.getsource(HttpToolsProtocol.on_response_complete)
+    assert uvicorn.__version__ == "0.54.0"
+    for step in ("total_requests += 1", "is_closing()", "resume_reading()", "self.pipeline.pop()"):
+        assert step in source  # what ours does too
+    assert "call_later(" in source and "self.timeout_keep_alive_handler" in source  # what ours replaces
