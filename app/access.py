@@ -18,7 +18,6 @@ import threading
 import time
 from typing import Any, NamedTuple
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopper_segments.app.logs import FIELDS, JsonFormatter
@@ -57,15 +56,15 @@ def log_access(fields: dict[str, Any]) -> None:
 
     When the service's own handler alone takes it (as :func:`app.logs.configure_logging` sets
     up), the line its :class:`app.logs.JsonFormatter` would make is written to the handler's
-    file straight away, without a ``LogRecord`` and the handler chain (one customer at c=16:
-    ~6 us of ~78 us an answer). Otherwise a record, copied from a template (no caller, thread
+    file straight away, without a ``LogRecord`` and the handler chain (a line to a file: 4.68
+    -> 3.14 us). Otherwise a record, copied from a template (no caller, thread
     or process lookups), goes through ``logging`` as any other.
     """
     direct = _direct()
     if direct is not None:
         now = time.time()
-        line = direct.formatter.head(now, _msecs(now), "INFO", access_logger.name, "request") | fields
-        data = memoryview(orjson.dumps(line, default=str) + b"\n")
+        line = direct.formatter.line(now, _msecs(now), "INFO", access_logger.name, "request", fields)
+        data = memoryview(line + b"\n")
         try:
             with direct.lock:
                 while data:  # one write but for a pipe that takes part of it

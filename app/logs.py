@@ -27,28 +27,32 @@ class JsonFormatter(logging.Formatter):
 
     _second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
 
-    def head(self, created: float, msecs: float, levelname: str, name: str, message: str) -> dict[str, Any]:
-        """The fields a line starts with: time (UTC, to the millisecond), level, logger, message."""
+    def line(
+        self, created: float, msecs: float, levelname: str, name: str, message: str, fields: dict[str, Any]
+    ) -> bytes:
+        """One line's JSON: time (UTC, to the millisecond), level, logger, message, then ``fields``."""
         second = int(created)
         if second != self._second[0]:
             self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-        return {
+        out = {
             "time": f"{self._second[1]}.{int(msecs):03d}Z",
             "level": levelname.lower(),
             "logger": name,
             "message": message,
         }
+        out |= fields
+        return orjson.dumps(out, default=str)
 
     def format(self, record: logging.LogRecord) -> str:
-        out = self.head(record.created, record.msecs, record.levelname, record.name, record.getMessage())
-        given = record.__dict__.get(FIELDS)  # an access line names its fields: no scan for extras
-        if given is not None:
-            out |= given
-        else:
-            out |= {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+        fields = record.__dict__.get(FIELDS)  # an access line names its fields: no scan for extras
+        if fields is None:  # any other record: its ``extra`` fields
+            fields = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
         if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(out, default=str).decode()
+            fields = {**fields, "exception": self.formatException(record.exc_info)}
+        message = record.getMessage()
+        return self.line(
+            record.created, record.msecs, record.levelname, record.name, message, fields
+        ).decode()
 
 
 def mark_logged(exc: BaseException) -> None:
