@@ -1,10 +1,11 @@
 """In-process assignment: the service's features + assignment against scikit-learn's predict.
 
-    .venv/bin/python bench/inproc.py [--all]
+    .venv/bin/python bench/inproc.py [--all] [--steps]
 
 Prints the one-customer comparison (``--all``: also 16 one-customer requests assigned
-together as a busy service does, 1,000 and 100,000 customers and the path from line arrays),
-with the bundled model (``models/online-retail/LATEST``).
+together as a busy service does, 1,000 and 100,000 customers and the path from line arrays;
+``--steps``: each step of the one-customer path timed alone), with the bundled model
+(``models/online-retail/LATEST``).
 """
 
 from __future__ import annotations
@@ -84,6 +85,23 @@ def one_customer(model_dir: Path, repeats: int = 7) -> dict[str, Any]:
     return _row("1 customer x 10 lines", ours, sk, 1)
 
 
+def steps(model_dir: Path, repeats: int = 7) -> dict[str, float]:
+    """Microseconds of each step of the one-customer path, each timed alone, and the whole."""
+    model = load_model(model_dir)[2]
+    one = [(0, {"customer_id": "c0", "transactions": customer_lines(0)})]
+    lines = history_lines(one, model.spec, AS_OF, FAR).lines
+    X = feature_matrix(lines, model.spec, to_ns(AS_OF))[0]
+    timed: dict[str, Callable[[], object]] = {
+        "history_lines (the serving rules over the posted dicts)": lambda: history_lines(
+            one, model.spec, AS_OF, FAR
+        ),
+        "feature_matrix": lambda: feature_matrix(lines, model.spec, to_ns(AS_OF)),
+        "model.assign (transforms, scaling, nearest centroids)": lambda: model.assign(X),
+        "the whole path": lambda: assign_histories(model, one),
+    }
+    return {name: median_seconds(fn, 5000, repeats) * 1e6 for name, fn in timed.items()}
+
+
 def run(model_dir: Path, repeats: int = 7) -> list[dict[str, Any]]:
     _, pipeline, model = load_model(model_dir)
     names = model.spec.names
@@ -150,9 +168,13 @@ def _row(case: str, ours: float, sklearn: float, n: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--all", action="store_true", help="also the batches (about a minute)")
+    parser.add_argument("--steps", action="store_true", help="each step of the one-customer path alone")
     args = parser.parse_args()
     bundled = Path(__file__).resolve().parent.parent / "models" / "online-retail"
     model_dir = bundled / (bundled / "LATEST").read_text().strip()
+    if args.steps:
+        for name, us in steps(model_dir).items():
+            print(f"{name}: {us:,.1f} us")
     for row in run(model_dir) if args.all else [one_customer(model_dir)]:
         print(
             f"{row['case']}: ours {row['ours_us']:,.1f} us, pipeline.predict(DataFrame) "
