@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -20,8 +19,7 @@ if TYPE_CHECKING:
     from shopper_segments.app.segmenter import LoadedModel
 
 
-@dataclass(frozen=True)
-class Assigned:
+class Assigned(NamedTuple):
     """One request's customers placed by one model version, as arrays.
 
     ``X`` and ``result`` hold the assigned customers only (``rows``: their places in
@@ -113,7 +111,8 @@ def assign_customers(
             errors[i].append(
                 field_error(f"customers[{place[i]}].customer_id", f"duplicates customers[{other}]")
             )
-    X = np.full((m, len(spec.names)), np.nan)
+    H: np.ndarray | None = None
+    placed: list[int] = []
     histories = [
         (i, c) for i, c in enumerate(customers) if not errors[i] and c.get("transactions") is not None
     ]
@@ -128,12 +127,8 @@ def assign_customers(
             errors[i] += found.errors[k]
             dropped[i] = found.dropped[k]
             no_purchase[i] = found.status[k] == "no_purchases"
-        H, _ = feature_matrix(found.lines, spec, to_ns(as_of))
+        H = feature_matrix(found.lines, spec, to_ns(as_of))[0]
         placed = [histories[k][0] for k in found.ok]
-        if len(placed) == m:  # every customer (the usual request): H is X, no scatter
-            X = H
-        else:
-            X[placed] = H
         # one reduction for the usual case; its sum can be inf or NaN only if some value is not finite
         if not math.isfinite(H.sum()):
             for r in np.flatnonzero(~np.isfinite(H).all(axis=1)).tolist():
@@ -142,11 +137,17 @@ def assign_customers(
                 )
                 where = f"customers[{place[placed[r]]}].transactions"
                 errors[placed[r]].append(field_error(where, f"gives {bad} beyond a float's range"))
-    for i, cust in enumerate(customers):
-        if not errors[i] and cust.get("features") is not None:
-            vector = _feature_vector(cust["features"], spec.names, place[i], errors[i])
-            if vector is not None:
-                X[i] = vector
+    if H is not None and len(placed) == m:  # every customer (the usual request): H is X, no scatter
+        X = H
+    else:
+        X = np.full((m, len(spec.names)), np.nan)
+        if H is not None:
+            X[placed] = H
+        for i, cust in enumerate(customers):
+            if not errors[i] and cust.get("features") is not None:
+                vector = _feature_vector(cust["features"], spec.names, place[i], errors[i])
+                if vector is not None:
+                    X[i] = vector
     rows = [i for i in range(m) if not errors[i] and not no_purchase[i]]
     result = loaded.model.assign(_rows(X, rows))
     # distances are at most ~1.3e154 (their squares are finite), so the sum is finite iff each is
