@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shopper_segments.app.assigning import assign_customers
 from shopper_segments.app.histories import history_lines, to_ns
+from shopper_segments.app.segmenter import LoadedModel, Segmenter
 from shopper_segments.core.artifact import load_model
 from shopper_segments.core.features import feature_matrix, transform_features
-from shopper_segments.core.model import SegmentModel
 
 AS_OF = dt.datetime(2011, 12, 10, tzinfo=dt.UTC)
 FAR = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
@@ -51,12 +52,21 @@ def customer_lines(seed: int, n_lines: int = 10) -> list[dict[str, Any]]:
     return out
 
 
-def assign_histories(model: SegmentModel, customers: list[tuple[int, dict[str, Any]]]) -> np.ndarray:
-    """What the service does per request after parsing: rules, features, nearest centroid."""
-    found = history_lines(customers, model.spec, AS_OF, FAR)
-    assert len(found.ok) == len(customers), found.errors[:3]
-    X, _ = feature_matrix(found.lines, model.spec, to_ns(AS_OF))
-    return model.assign(X).segment_index
+def assign_histories(loaded: LoadedModel, customers: list[tuple[int, dict[str, Any]]]) -> np.ndarray:
+    """What the service does with a request's customers after parsing (``assign_customers``).
+
+    The serving rules, features and nearest centroid, and the service's own bookkeeping
+    around them: duplicate ids, each customer's outcome and errors.
+    """
+    assigned = assign_customers([c for _, c in customers], loaded, AS_OF, FAR)
+    assert len(assigned.rows) == len(customers), assigned.errors[:3]
+    return assigned.result.segment_index
+
+
+def load(model_dir: Path) -> tuple[Any, LoadedModel]:
+    """The scikit-learn pipeline and the model as the service loads it."""
+    loaded = Segmenter(model_dir.parent.parent).load(model_dir)
+    return load_model(model_dir)[1], loaded
 
 
 def median_seconds(fn: Callable[[], object], calls: int, repeats: int) -> float:
@@ -73,21 +83,23 @@ def median_seconds(fn: Callable[[], object], calls: int, repeats: int) -> float:
 
 def one_customer(model_dir: Path, repeats: int = 7) -> dict[str, Any]:
     """One customer with 10 lines: the service's path after parsing against ``pipeline.predict``."""
-    _, pipeline, model = load_model(model_dir)
+    pipeline, loaded = load(model_dir)
+    model = loaded.model
     one = [(0, {"customer_id": "c0", "transactions": customer_lines(0)})]
     X1 = feature_matrix(history_lines(one, model.spec, AS_OF, FAR).lines, model.spec, to_ns(AS_OF))[0]
     frame1 = pd.DataFrame(transform_features(X1, model.spec), columns=model.spec.names)
-    assert assign_histories(model, one)[0] == pipeline.predict(frame1.to_numpy())[0]
+    assert assign_histories(loaded, one)[0] == pipeline.predict(frame1.to_numpy())[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the pipeline was fitted on arrays: DataFrames warn on names
-        ours = median_seconds(lambda: assign_histories(model, one), 2000, repeats)
+        ours = median_seconds(lambda: assign_histories(loaded, one), 2000, repeats)
         sk = median_seconds(lambda: pipeline.predict(frame1), 300, repeats)
     return _row("1 customer x 10 lines", ours, sk, 1)
 
 
 def steps(model_dir: Path, repeats: int = 7) -> dict[str, float]:
     """Microseconds of each step of the one-customer path, each timed alone, and the whole."""
-    model = load_model(model_dir)[2]
+    loaded = load(model_dir)[1]
+    model = loaded.model
     one = [(0, {"customer_id": "c0", "transactions": customer_lines(0)})]
     lines = history_lines(one, model.spec, AS_OF, FAR).lines
     X = feature_matrix(lines, model.spec, to_ns(AS_OF))[0]
@@ -97,29 +109,30 @@ def steps(model_dir: Path, repeats: int = 7) -> dict[str, float]:
         ),
         "feature_matrix": lambda: feature_matrix(lines, model.spec, to_ns(AS_OF)),
         "model.assign (transforms, scaling, nearest centroids)": lambda: model.assign(X),
-        "the whole path": lambda: assign_histories(model, one),
+        "the whole path (assign_customers)": lambda: assign_histories(loaded, one),
     }
     return {name: median_seconds(fn, 5000, repeats) * 1e6 for name, fn in timed.items()}
 
 
 def run(model_dir: Path, repeats: int = 7) -> list[dict[str, Any]]:
-    _, pipeline, model = load_model(model_dir)
+    pipeline, loaded = load(model_dir)
+    model = loaded.model
     names = model.spec.names
     pool = [(i, {"customer_id": f"c{i}", "transactions": customer_lines(i)}) for i in range(1000)]
     one = pool[:1]
     X1 = feature_matrix(history_lines(one, model.spec, AS_OF, FAR).lines, model.spec, to_ns(AS_OF))[0]
     frame1 = pd.DataFrame(transform_features(X1, model.spec), columns=names)
-    assert assign_histories(model, one)[0] == pipeline.predict(frame1.to_numpy())[0]
+    assert assign_histories(loaded, one)[0] == pipeline.predict(frame1.to_numpy())[0]
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the pipeline was fitted on arrays: DataFrames warn on names
-        ours = median_seconds(lambda: assign_histories(model, one), 2000, repeats)
+        ours = median_seconds(lambda: assign_histories(loaded, one), 2000, repeats)
         sk = median_seconds(lambda: pipeline.predict(frame1), 300, repeats)
         rows.append(_row("1 customer x 10 lines", ours, sk, 1))
         # What a busy service does (app.microbatch): one-customer requests assigned together;
         # per request. Not the target's row (a lone customer).
         sixteen = pool[:16]
-        ours16 = median_seconds(lambda: assign_histories(model, sixteen), 500, repeats) / 16
+        ours16 = median_seconds(lambda: assign_histories(loaded, sixteen), 500, repeats) / 16
         rows.append(_row("1 customer x 10 lines, 16 requests assigned together (per request)", ours16, sk, 1))
         for n in (1_000, 100_000):
             batch = [
@@ -130,11 +143,11 @@ def run(model_dir: Path, repeats: int = 7) -> list[dict[str, Any]]:
                 0
             ]
             frame = pd.DataFrame(transform_features(Xb, model.spec), columns=names)
-            labels = assign_histories(model, batch)
+            labels = assign_histories(loaded, batch)
             assert (labels == pipeline.predict(frame.to_numpy())).all()
             calls = 5 if n == 1_000 else 1
             reps = repeats if n == 1_000 else 3
-            ours = median_seconds(lambda b=batch: assign_histories(model, b), calls, reps)
+            ours = median_seconds(lambda b=batch: assign_histories(loaded, b), calls, reps)
             sk = median_seconds(lambda f=frame: pipeline.predict(f), calls, reps)
             rows.append(_row(f"{n:,} customers x 10 lines", ours, sk, n))
         # What the request rules and cleaning (history_lines) cost: the same customer from
