@@ -1,4 +1,4 @@
-"""In-process assignment: the service's features + assignment against scikit-learn's predict.
+"""In-process assignment: the service's path after parsing (assign_customers) against scikit-learn's predict.
 
     .venv/bin/python bench/inproc.py [--all] [--steps]
 

@@ -26,7 +26,7 @@ def render(r: dict[str, Any]) -> str:
     ]
     targets: list[tuple[str, str, str]] = []
     if "inproc" in r:
-        out += ["| in-process | ours (features + assignment) | sklearn `pipeline.predict` (DataFrame) | ratio |",
+        out += ["| in-process | ours (`assign_customers`: rules, features, assignment) | sklearn `pipeline.predict` (DataFrame) | ratio |",
                 "|---|---:|---:|---:|"]  # fmt: skip
         for row in r["inproc"]:
             out.append(
