@@ -30,7 +30,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
-from shopper_segments.core import features
+from shopper_segments.core import transforms
 from shopper_segments.training import k_rule, selection, stability, train
 from shopper_segments.training.config import TrainConfig
 from shopper_segments.training.dataset import DatasetSpec
@@ -66,7 +66,7 @@ def matrix(config: TrainConfig, loaded: Any, top: int, variant: str) -> np.ndarr
     config.top_categories = top
     prep = train.prepare(config, loaded)
     X, spec = prep.X.to_numpy(np.float64), prep.spec
-    Xt = features.transform_features(X, spec)
+    Xt = transforms.transform_features(X, spec)
     share = np.array([n.startswith("share_") for n in spec.names])
     if variant.startswith("shrink"):
         lines = loaded[0]

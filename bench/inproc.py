@@ -26,7 +26,8 @@ from shopper_segments.app.assigning import assign_customers
 from shopper_segments.app.histories import history_lines, to_ns
 from shopper_segments.app.segmenter import LoadedModel, Segmenter
 from shopper_segments.core.artifact import load_model
-from shopper_segments.core.features import feature_matrix, transform_features
+from shopper_segments.core.features import feature_matrix
+from shopper_segments.core.transforms import transform_features
 
 AS_OF = dt.datetime(2011, 12, 10, tzinfo=dt.UTC)
 FAR = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)

@@ -109,7 +109,7 @@ def features_bodies(model_dir: Path) -> tuple[bytes, bytes]:
     import numpy as np
 
     from shopper_segments.core.artifact import load_model
-    from shopper_segments.core.features import transform_features
+    from shopper_segments.core.transforms import transform_features
 
     meta, _, model = load_model(model_dir)
     names = model.spec.names

@@ -21,8 +21,9 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestCentroid
 from sklearn.pipeline import Pipeline
 
-from shopper_segments.core.features import FeatureSpec, transform_features, transform_plan
+from shopper_segments.core.features import FeatureSpec
 from shopper_segments.core.rfm import RFMGrid
+from shopper_segments.core.transforms import transform_features, transform_plan
 
 
 class Assignment(NamedTuple):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from shopper_segments.core.features import transform_features
+from shopper_segments.core.transforms import transform_features
 
 if TYPE_CHECKING:
     from shopper_segments.core.contract import ModelMetadata

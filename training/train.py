@@ -53,7 +53,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from shopper_segments.core import artifact, features, reference, rfm, signing
+from shopper_segments.core import artifact, features, reference, rfm, signing, transforms
 from shopper_segments.core.errors import DataError
 from shopper_segments.core.model import SegmentModel
 from shopper_segments.training import frames, grid, identity, migration, selection
@@ -144,7 +144,7 @@ def fit(prep: Prepared, config: TrainConfig) -> tuple[Pipeline, dict[str, Any]]:
     """Select k (unless given) and fit the scaler + algorithm pipeline (steps 4-5)."""
     if config.algorithm not in ALGORITHMS:
         raise DataError(f"algorithm {config.algorithm!r} is not one of {', '.join(ALGORITHMS)}")
-    Xt = features.transform_features(prep.X.to_numpy(np.float64), prep.spec)
+    Xt = transforms.transform_features(prep.X.to_numpy(np.float64), prep.spec)
     scaler = StandardScaler().fit(Xt)
     Xs = scaler.transform(Xt)
     if config.algorithm == RFM:

@@ -16,8 +16,9 @@ import pytest
 
 from shopper_segments.app.histories import history_lines, to_ns
 from shopper_segments.core.artifact import load_model
-from shopper_segments.core.features import FeatureSpec, feature_matrix, rfm_spec, transform_features
+from shopper_segments.core.features import FeatureSpec, feature_matrix, rfm_spec
 from shopper_segments.core.model import SegmentModel
+from shopper_segments.core.transforms import transform_features
 from shopper_segments.training.dataset import DatasetSpec
 from shopper_segments.training.frames import (
     clean,

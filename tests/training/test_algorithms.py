@@ -12,7 +12,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestCentroid
 
 from shopper_segments.core.artifact import load_model
-from shopper_segments.core.features import transform_features
+from shopper_segments.core.transforms import transform_features
 from shopper_segments.training import algorithms
 from tests.conftest import train_sample
 

@@ -11,8 +11,8 @@ from shopper_segments.core.features import (
     LineArrays,
     feature_matrix,
     rfm_spec,
-    transform_features,
 )
+from shopper_segments.core.transforms import transform_features
 from shopper_segments.training.frames import clean_lines, compute_features, top_categories
 
 AS_OF = pd.Timestamp("2024-01-31T00:00:00Z")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shopper_segments.core import features
+from shopper_segments.core import transforms
 from shopper_segments.core.errors import DataError
 from shopper_segments.training import k_rule, selection
 from shopper_segments.training.config import TrainConfig
@@ -89,7 +89,7 @@ def test_the_summary_names_a_better_k_outside_the_range(tmp_path: Path) -> None:
 def test_two_seeds_give_the_same_k_and_stabilities_within_0_1() -> None:
     """The bundled Online Retail sample (150 real customers): seeds 42 and 7 agree."""
     prep = prepare(TrainConfig(input=SAMPLE, dataset=DatasetSpec.from_toml(ONLINE_RETAIL_SPEC)))
-    Xt = features.transform_features(prep.X.to_numpy(np.float64), prep.spec)
+    Xt = transforms.transform_features(prep.X.to_numpy(np.float64), prep.spec)
     Xs = (Xt - Xt.mean(axis=0)) / Xt.std(axis=0)
     ks = selection.k_values(Xs, None, (4, 8))
     runs = [selection.select(Xs, ks, "kmeans", seed, n_init=4)[0] for seed in (42, 7)]

@@ -11,8 +11,8 @@ import pandas as pd
 
 from shopper_segments.core import artifact
 from shopper_segments.core.errors import ArtifactError
-from shopper_segments.core.features import transform_features
 from shopper_segments.core.model import SegmentModel
+from shopper_segments.core.transforms import transform_features
 
 #: Customers drawn (seeded) for the silhouette and PCA scatter plots on large sets.
 PLOT_SAMPLE = 4_000
