@@ -28,7 +28,7 @@ from shopper_segments.core.results import csv_safe, format_dropped, result_colum
 from shopper_segments.core.signing import load_public_keys
 from shopper_segments.training.dataset import DatasetSpec
 from shopper_segments.training.frames import clean, compute_features
-from shopper_segments.training.loading import input_files
+from shopper_segments.training.inputs import input_files
 from shopper_segments.training.shards import BLOCK_BYTES, default_shards, file_kind, partition, read_shard
 
 MAX_EXAMPLES = 5

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import glob
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
-from shopper_segments.core.artifact import sha256_file
 from shopper_segments.core.errors import DataError
 from shopper_segments.core.rules import (
     MONEY_OUTCOMES,
@@ -22,58 +19,10 @@ from shopper_segments.core.rules import (
     unprintable_ids,
 )
 from shopper_segments.training.dataset import ColumnMap, DatasetSpec
+from shopper_segments.training.inputs import input_files, is_parquet
 from shopper_segments.training.io import read_table
 
 MAX_REPORTED_BAD_ROWS = 20
-#: The file names an input directory or glob contributes (other files are ignored).
-DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
-GLOB_CHARS = frozenset("*?[")
-
-
-def input_files(path: Path) -> list[Path]:
-    """The data files of an ``--input``: one file, a directory (recursively) or a glob.
-
-    A directory contributes its CSV/.csv.gz/Parquet files, skipping hidden names and those
-    starting with ``_`` (``_SUCCESS``, ``_committed_*`` of Spark writers), in name order.
-
-    Raises
-    ------
-    DataError
-        When nothing matches, or the files mix CSV and Parquet.
-    """
-    text = str(path)
-    if GLOB_CHARS & set(text):
-        found = [Path(p) for p in sorted(glob.glob(text, recursive=True)) if Path(p).is_file()]
-    elif path.is_dir():
-        found = sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file() and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
-        )
-    else:
-        return [path]  # a single file (read_header reports a missing one)
-    files = [p for p in found if p.name.lower().endswith(DATA_SUFFIXES)]
-    if not files:
-        raise DataError(f"input {path}: no CSV or Parquet files ({', '.join(DATA_SUFFIXES)}) found")
-    kinds = {_is_parquet(p) for p in files}
-    if len(kinds) > 1:
-        raise DataError(f"input {path}: mixes CSV and Parquet files; give one kind")
-    return files
-
-
-def _is_parquet(path: Path) -> bool:
-    return path.name.lower().endswith((".parquet", ".pq"))
-
-
-def input_sha256(path: Path) -> str:
-    """sha256 of an input: the file's, or over each file's name and sha256 (directory, glob)."""
-    files = input_files(path)
-    if len(files) == 1 and files[0] == path:
-        return sha256_file(path)
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f"{f.name}\0{sha256_file(f)}\n".encode())
-    return digest.hexdigest()
 
 
 @dataclass
@@ -127,9 +76,9 @@ def _read_inputs(files: list[Path], columns: list[str], path: Path) -> tuple[pd.
     """
     if len(files) == 1:
         raw = read_table(files[0], columns)
-        first = 0 if _is_parquet(files[0]) else 2
+        first = 0 if is_parquet(files[0]) else 2
         return raw, pd.Series(np.arange(len(raw)) + first, index=raw.index)
-    if _is_parquet(files[0]):
+    if is_parquet(files[0]):
         try:
             dataset = ds.dataset([str(f) for f in files], format="parquet")
             missing = [c for c in columns if c not in dataset.schema.names]

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from shopper_segments.core.errors import DataError
 from shopper_segments.training.dataset import DatasetSpec
+from shopper_segments.training.inputs import input_files
 from shopper_segments.training.io import read_header
 from shopper_segments.training.loading import (
     LoadReport,
@@ -30,7 +31,6 @@ from shopper_segments.training.loading import (
     category_lookup,
     check_bad_fraction,
     check_money_columns,
-    input_files,
 )
 
 #: Target size of a shard in input bytes (uncompressed CSV); bounds pass-2 memory.
@@ -127,7 +127,7 @@ def partition(
 ) -> tuple[list[Path], PartitionReport]:
     """Write the canonical lines of ``path`` into ``n_shards`` files by customer-id hash.
 
-    ``path`` is a file, a directory or a glob (:func:`training.loading.input_files`); with
+    ``path`` is a file, a directory or a glob (:func:`training.inputs.input_files`); with
     several files, lines are named ``file:line``. Rows without a customer id are counted and
     left out (as cleaning does); rows with a field that does not parse are counted with line
     numbers and left out, and the run fails past ``spec.max_bad_fraction``, as in training.

@@ -65,7 +65,8 @@ from shopper_segments.training.algorithms import (
 )
 from shopper_segments.training.config import TrainConfig, check_config
 from shopper_segments.training.evaluation import evaluate
-from shopper_segments.training.loading import LoadReport, input_sha256, load_customer_table, load_transactions
+from shopper_segments.training.inputs import input_sha256
+from shopper_segments.training.loading import LoadReport, load_customer_table, load_transactions
 from shopper_segments.training.prepared import Prepared
 
 

@@ -18,13 +18,13 @@ import pandas as pd
 from shopper_segments.core.errors import DataError
 from shopper_segments.core.rules import DROP_CODES
 from shopper_segments.training.dataset import DatasetSpec
+from shopper_segments.training.inputs import input_files
 from shopper_segments.training.loading import (
     MAX_REPORTED_BAD_ROWS,
     LoadReport,
     category_lookup,
     check_bad_fraction,
     check_money_columns,
-    input_files,
 )
 from shopper_segments.training.spark import partitions
 from shopper_segments.training.spark.session import SparkOptions

@@ -13,7 +13,8 @@ import pytest
 from shopper_segments.core.errors import DataError
 from shopper_segments.training.config import TrainConfig
 from shopper_segments.training.dataset import DatasetSpec
-from shopper_segments.training.loading import input_files, input_sha256, load_transactions
+from shopper_segments.training.inputs import input_files, input_sha256
+from shopper_segments.training.loading import load_transactions
 from shopper_segments.training.spark import fit as spark_fit
 from shopper_segments.training.train import prepare
 from tests.conftest import ONLINE_RETAIL_SPEC, SAMPLE
