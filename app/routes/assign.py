@@ -19,7 +19,7 @@ from shopper_segments.app.limits import Limits, refuse
 from shopper_segments.app.microbatch import Asked, MicroBatcher, answer_requests
 from shopper_segments.app.parsing import parse_assign
 from shopper_segments.app.responses import AssignResponse, Problem
-from shopper_segments.app.uploads import CSV_TYPES, PARQUET_TYPES, media_type
+from shopper_segments.app.upload_files import CSV_TYPES, PARQUET_TYPES, media_type
 
 
 class AssignRoute(APIRoute):

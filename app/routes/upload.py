@@ -23,16 +23,8 @@ from shopper_segments.app.observe import observe
 from shopper_segments.app.responses import AssignResponse, Problem
 from shopper_segments.app.routes.assign import check_limits, limits_of
 from shopper_segments.app.segmenter import answer
-from shopper_segments.app.uploads import (
-    CSV_TYPES,
-    PARQUET_TYPES,
-    answer_csv,
-    media_type,
-    read_upload,
-    relabel,
-    relabel_answer,
-    upload_request,
-)
+from shopper_segments.app.upload_files import CSV_TYPES, PARQUET_TYPES, media_type, read_upload
+from shopper_segments.app.uploads import answer_csv, relabel, relabel_answer, upload_request
 from shopper_segments.core.rules import parse_timestamp
 
 
