@@ -66,6 +66,7 @@ def assign_histories(loaded: LoadedModel, customers: list[tuple[int, dict[str, A
 
 def load(model_dir: Path) -> tuple[Any, LoadedModel]:
     """The scikit-learn pipeline and the model as the service loads it."""
+    model_dir = model_dir.resolve()  # Segmenter reads a relative path under its model root
     loaded = Segmenter(model_dir.parent.parent).load(model_dir)
     return load_model(model_dir)[1], loaded
 
