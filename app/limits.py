@@ -58,6 +58,41 @@ def refuse(errors: list[dict[str, str]]) -> InvalidInput:
     return InvalidInput("; ".join(f"{e['field']}: {e['message']}" for e in errors[:3]), shown)
 
 
+def count_errors(customers: int, lines: int, limits: Limits) -> list[dict[str, str]]:
+    """The request-wide limits: more customers, or more lines in all, than a request may hold.
+
+    The one statement of that rule, for counts read on the bytes (:func:`check_json_shape`)
+    and on a parsed request (:func:`check_counts`).
+    """
+    errors = []
+    if customers > limits.customers:
+        errors.append(
+            field_error("customers", f"has {customers:,} customers; the limit is {limits.customers}")
+        )
+    if lines > limits.lines:
+        errors.append(
+            field_error("customers", f"hold {lines:,} lines; the limit is {limits.lines} per request")
+        )
+    return errors
+
+
+def check_counts(request: dict[str, Any], limits: Limits) -> None:
+    """Refuse a parsed request over the limits: request-wide, and any customer's own lines."""
+    customers = request["customers"]
+    own: list[dict[str, str]] = []
+    total = 0
+    for i, customer in enumerate(customers):
+        lines = customer.get("transactions")
+        if lines is not None:
+            total += len(lines)
+            if len(lines) > limits.lines_per_customer:
+                message = f"has {len(lines)} lines; the limit is {limits.lines_per_customer}"
+                own.append(field_error(f"customers[{i}].transactions", message))
+    errors = count_errors(len(customers), total, limits) + own
+    if errors:
+        raise refuse(errors)
+
+
 def check_text(body: bytes) -> None:
     """UTF-8 only: a byte order mark (UTF-8, -16 or -32) or NUL bytes are refused."""
     if body.startswith(_BOMS) or b"\x00" in body:
@@ -85,14 +120,9 @@ def check_json_shape(body: bytes, limits: Limits) -> int:
     structure = structure_of(body)
     brackets = structure.translate(None, _NOT_BRACKETS)
     deepest, customers, lines = nesting(brackets)
-    if customers > limits.customers:
-        raise refuse(
-            [field_error("customers", f"has {customers:,} customers; the limit is {limits.customers}")]
-        )
-    if lines > limits.lines:
-        raise refuse(
-            [field_error("customers", f"hold {lines:,} lines; the limit is {limits.lines} per request")]
-        )
+    over = count_errors(customers, lines, limits)
+    if over:
+        raise refuse(over)
     objects, arrays = brackets.count(b"{"), brackets.count(b"[")
     if objects > limits.objects or arrays > 2 + limits.customers:
         raise refuse(

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 from shopper_segments.app.errors import InvalidInput, error_message, field_error, loc_to_field
 from shopper_segments.app.limits import (
     Limits,
+    check_counts,
     check_json_shape,
     check_unique_keys,
     count_keys,
@@ -57,14 +58,23 @@ def parse_assign(body: bytes, strict: bool = False, limits: Limits | None = None
     nesting: :mod:`app.limits`), so that no refusal costs more than the body, and a key
     repeated in an object is refused. A body over :data:`DECODE_FIRST_BYTES` is checked
     before it is decoded; a smaller one, whose decoding costs less than the check, only when
-    the fast parse does not take it whole or it holds more than the limits (the refusals are
-    the same).
+    the fast parse does not take it whole. The parsed request is then held to the limits
+    (:func:`app.limits.check_counts`: the same request-wide rule as the shape check's, and
+    each customer's own lines).
 
     Raises
     ------
     InvalidInput
-        Malformed JSON or a request-level schema violation, with every field that is wrong.
+        Malformed JSON, a request-level schema violation, with every field that is wrong, or a
+        request over the limits.
     """
+    request = _parse(body, strict, limits)
+    if limits is not None:
+        check_counts(request, limits)
+    return request
+
+
+def _parse(body: bytes, strict: bool, limits: Limits | None) -> dict[str, Any]:
     keys = check_json_shape(body, limits) if limits is not None and len(body) > DECODE_FIRST_BYTES else None
     try:
         request: dict[str, Any] = _DECODE(body)
@@ -76,8 +86,6 @@ def parse_assign(body: bytes, strict: bool = False, limits: Limits | None = None
         keys = _exact_keys(body, limits, keys)
         if found != keys:  # a repeated key, or one the schema does not name
             return _by_the_models(body, strict, keys)
-    if keys is None and limits is not None and _over(request, limits):
-        check_json_shape(body, limits)  # its refusal, as for a body checked before decoding
     errors: list[dict[str, str]] = []
     for i, cust in enumerate(request["customers"]):
         if (cust.get("transactions") is None) == (cust.get("features") is None):
@@ -95,13 +103,6 @@ def _exact_keys(body: bytes, limits: Limits | None, keys: int | None) -> int:
     if keys is not None:
         return keys
     return structure_of(body).count(b":") if limits is None else check_json_shape(body, limits)
-
-
-def _over(request: dict[str, Any], limits: Limits) -> bool:
-    """Whether a decoded request holds more customers or lines than the limits allow."""
-    customers = request["customers"]
-    lines = sum(len(c.get("transactions") or ()) for c in customers)
-    return len(customers) > limits.customers or lines > limits.lines
 
 
 def _run_checks(request: dict[str, Any]) -> None:

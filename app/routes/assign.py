@@ -159,7 +159,6 @@ def answer_assign(body: bytes, state: Any, explain: bool, strict: bool) -> tuple
 def asked_of(body: bytes, settings: Settings, explain: bool, strict: bool) -> Asked:
     """The body parsed and held to the limits, with the query's flags or the body's."""
     parsed = parse_assign(body, strict, limits_of(settings))
-    check_limits(parsed, settings)
     return Asked(parsed, strict or parsed.get("strict", False), explain or parsed.get("explain", False))
 
 
@@ -180,31 +179,3 @@ def query_flags(query_string: bytes) -> tuple[bool, bool]:
 
 def limits_of(settings: Settings) -> Limits:
     return Limits(settings.max_customers, settings.max_transactions, settings.max_lines)
-
-
-def check_limits(body: dict[str, Any], settings: Settings) -> None:
-    """Refuse requests over the customer, per-customer line and total line limits."""
-    customers = body["customers"]
-    errors = []
-    if len(customers) > settings.max_customers:
-        errors.append(
-            field_error("customers", f"has {len(customers)} customers; the limit is {settings.max_customers}")
-        )
-    total = 0
-    for i, cust in enumerate(customers):
-        lines = cust.get("transactions")
-        if lines is not None:
-            total += len(lines)
-            if len(lines) > settings.max_transactions:
-                errors.append(
-                    field_error(
-                        f"customers[{i}].transactions",
-                        f"has {len(lines)} lines; the limit is {settings.max_transactions}",
-                    )
-                )
-    if total > settings.max_lines:
-        errors.append(
-            field_error("customers", f"hold {total} lines; the limit is {settings.max_lines} per request")
-        )
-    if errors:
-        raise refuse(errors)

@@ -19,9 +19,10 @@ from starlette.types import Scope
 
 from shopper_segments.app.deps import SegmenterDep, SettingsDep
 from shopper_segments.app.errors import InvalidInput, PayloadTooLarge, field_error
+from shopper_segments.app.limits import check_counts
 from shopper_segments.app.observe import observe
 from shopper_segments.app.responses import AssignResponse, Problem
-from shopper_segments.app.routes.assign import check_limits, limits_of
+from shopper_segments.app.routes.assign import limits_of
 from shopper_segments.app.segmenter import answer
 from shopper_segments.app.upload_files import CSV_TYPES, PARQUET_TYPES, media_type, read_upload
 from shopper_segments.app.uploads import answer_csv, relabel, relabel_answer, upload_request
@@ -85,9 +86,10 @@ def _score(
     options: tuple[dt.datetime | None, bool, bool, bool],
 ) -> Any:
     as_of, explain, strict, wants_csv = options
-    frame, word = read_upload(body, kind, limits_of(settings))
+    limits = limits_of(settings)
+    frame, word = read_upload(body, kind, limits)
     assign_request, lines_of, missing_ids = upload_request(frame, word, as_of, explain)
-    check_limits(assign_request, settings)
+    check_counts(assign_request, limits)
     loaded = segmenter.current  # once: the whole answer, explanations and CSV columns too
     request.state.model_version = loaded.version  # for the access log
     try:
